@@ -1,0 +1,1 @@
+//! Servicing runtime library.

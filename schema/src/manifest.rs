@@ -1,0 +1,333 @@
+//! The manifest: the JSON document that describes a package (FORMAT.md §4).
+//!
+//! These types are the single source of the published JSON Schema
+//! (`schema/manifest.schema.json`). Every struct denies unknown fields: a reader that meets
+//! a field it does not know is reading a format it does not speak.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{Name, NameError, RelPath, Version};
+
+/// The manifest of one package.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Format version; this crate reads and writes [`crate::FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Who the package is and what it is for.
+    pub package: PackageInfo,
+    /// The tool and version that built the package, e.g. `pkgtool 0.1.0`.
+    pub tool: String,
+    /// Every baseline a variant is built for, sorted, without repeats.
+    pub baselines: Vec<Name>,
+    /// Every fix any variant contains, sorted, without repeats.
+    pub fixes: Vec<Name>,
+    /// The builds the package carries.
+    pub variants: Vec<Variant>,
+    /// The distinct file contents, each stored once as the entry `blobs/<sha256>`.
+    pub blobs: Vec<Blob>,
+}
+
+/// The package's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageInfo {
+    /// Unique package id, e.g. `KB4`.
+    pub id: Name,
+    /// What kind of package this is.
+    pub kind: Kind,
+    /// The product the package services.
+    pub product: Name,
+    /// A one-line title for people.
+    pub title: String,
+    /// Release or prerelease.
+    pub channel: Channel,
+    /// Baseline packages only: the baseline they establish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineDecl>,
+}
+
+/// A baseline's name and its order among baselines (RTM is 0, SP1 is 1, …).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineDecl {
+    /// The baseline's name, e.g. `SP1`.
+    pub name: Name,
+    /// Its level: RTM 0, SP1 1, SP2 2, …
+    pub level: u32,
+}
+
+/// Package kinds (DESIGN.md "Package kinds").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A new baseline (RTM or a service pack): one variant per component, no branch.
+    Baseline,
+    /// GDR and LDR variants of every component it covers.
+    Update,
+    /// LDR variants only.
+    Hotfix,
+}
+
+impl Kind {
+    /// The lowercase name used in specs and manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Baseline => "baseline",
+            Kind::Update => "update",
+            Kind::Hotfix => "hotfix",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Distribution channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// For general use.
+    Release,
+    /// Not for production; the runtime refuses it without `--allow-prerelease`.
+    Prerelease,
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Channel::Release => "release",
+            Channel::Prerelease => "prerelease",
+        })
+    }
+}
+
+/// Servicing branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Branch {
+    /// General distribution release: security and high-impact fixes only.
+    Gdr,
+    /// Limited distribution release (QFE): every fix.
+    Ldr,
+}
+
+impl Branch {
+    /// The lowercase name used in specs and manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Branch::Gdr => "gdr",
+            Branch::Ldr => "ldr",
+        }
+    }
+}
+
+impl fmt::Display for Branch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One build of one component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// The component this build is of.
+    pub component: Name,
+    /// The baseline this build is for.
+    pub baseline: Name,
+    /// The branch; absent in baseline packages, whose variants count on both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<Branch>,
+    /// The build's version.
+    pub version: Version,
+    /// Every fix the build contains (cumulative).
+    pub fixes: Vec<Name>,
+    /// Whether installing or removing this build needs a restart.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub restart: bool,
+    /// The component's files, sorted by path.
+    pub files: Vec<FileEntry>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One file of a variant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Where the file goes, relative to the root.
+    pub path: RelPath,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its permission bits.
+    pub mode: Mode,
+    /// SHA-256 of its content; names the blob that holds it.
+    pub sha256: Digest,
+}
+
+/// One stored content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Blob {
+    /// SHA-256 of the decoded content.
+    pub sha256: Digest,
+    /// Size of the decoded content; caps decompression.
+    pub size: u64,
+    /// How the entry's bytes encode the content.
+    pub encoding: Encoding,
+}
+
+/// Blob encodings. Readers reject an encoding they do not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// The entry is zip method 93, one Zstandard frame of the content.
+    Zstd,
+    /// The entry is zip method 0, the content itself.
+    Stored,
+}
+
+/// A SHA-256 digest, written as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    /// Parses 64 lowercase hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, NameError> {
+        let bad = || NameError::BadDigest(s.escape_debug().to_string());
+        if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+            let hi = hex_val(chunk[0]);
+            let lo = hex_val(chunk[1]);
+            out[i] = (hi << 4) | lo;
+        }
+        Ok(Digest(out))
+    }
+
+    /// The digest as 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        }
+        s
+    }
+}
+
+fn hex_val(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        _ => b - b'a' + 10,
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", self.to_hex())
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Digest::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Digest {
+    fn schema_name() -> Cow<'static, str> {
+        "Sha256".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "SHA-256 digest as 64 lowercase hex digits.",
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$"
+        })
+    }
+}
+
+/// Unix permission bits of a file, at most `0777`, written as four octal digits (`"0755"`).
+/// Set-id and sticky bits are not part of the format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Mode(u32);
+
+impl Mode {
+    /// The largest mode: `rwxrwxrwx`.
+    pub const MAX: u32 = 0o777;
+
+    /// Accepts permission bits up to `0777`.
+    pub fn new(bits: u32) -> Result<Self, NameError> {
+        if bits > Self::MAX {
+            return Err(NameError::BadMode(format!("{bits:04o}")));
+        }
+        Ok(Mode(bits))
+    }
+
+    /// The permission bits.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+impl Serialize for Mode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let well_formed = s.len() == 4 && s.starts_with('0') && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        let bits = if well_formed { u32::from_str_radix(&s, 8).ok() } else { None };
+        bits.ok_or_else(|| NameError::BadMode(s.escape_debug().to_string()))
+            .and_then(Mode::new)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Mode {
+    fn schema_name() -> Cow<'static, str> {
+        "Mode".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Permission bits as four octal digits, at most 0777.",
+            "type": "string",
+            "pattern": "^0[0-7]{3}$"
+        })
+    }
+}
