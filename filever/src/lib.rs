@@ -1,0 +1,1 @@
+//! Reads version resources and branch tags from PE and ELF binaries.
