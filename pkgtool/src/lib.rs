@@ -1,1 +1,20 @@
-//! Packager library.
+//! The packager: builds signed hotfix packages from a spec and reads them back —
+//! verification, inspection and extraction (`schema/FORMAT.md` is the format).
+//!
+//! The `pkgtool` binary is a thin command line over this library; the runtime uses the
+//! reading half ([`read::verify`], [`read::Verified::open_blob`]) to install packages.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod build;
+pub mod error;
+pub mod extract;
+pub mod inspect;
+pub mod keys;
+pub mod read;
+pub mod spec;
+pub mod zipfmt;
+
+pub use error::{Error, Integrity, Result};
+pub use keys::TrustedKey;
+pub use read::{Verified, verify};

@@ -290,6 +290,11 @@ impl Mode {
         Ok(Mode(bits))
     }
 
+    /// Keeps only the permission bits of a Unix `st_mode`.
+    pub fn from_permissions(st_mode: u32) -> Self {
+        Mode(st_mode & Self::MAX)
+    }
+
     /// The permission bits.
     pub fn bits(self) -> u32 {
         self.0

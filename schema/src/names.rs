@@ -31,9 +31,7 @@ impl Name {
     pub fn new(s: &str) -> Result<Self, NameError> {
         let bytes = s.as_bytes();
         let ok_first = bytes.first().is_some_and(|b| b.is_ascii_alphanumeric());
-        let ok_rest = bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let ok_rest = bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if s.is_empty() || s.len() > MAX_NAME_LEN || !ok_first || !ok_rest {
             return Err(NameError::BadName(s.to_string()));
         }

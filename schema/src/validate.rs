@@ -63,7 +63,10 @@ impl Manifest {
                     if let Some(decl) = &self.package.baseline
                         && v.baseline != decl.name
                     {
-                        return bad(format!("{what}: a baseline package's variants are for its own baseline {}", decl.name));
+                        return bad(format!(
+                            "{what}: a baseline package's variants are for its own baseline {}",
+                            decl.name
+                        ));
                     }
                 }
                 Kind::Update if v.branch.is_none() => return bad(format!("{what}: update variants need a branch")),

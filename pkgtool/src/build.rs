@@ -1,0 +1,305 @@
+//! `pkgtool build`: turns a checked spec into a signed package (FORMAT.md §3–§6).
+//!
+//! Contents are hashed once to name their blobs, so identical files are stored once;
+//! blobs are compressed on every core, each independently, so the output is the same
+//! whatever the thread count; the file is written next to its destination, signed over
+//! every byte, and renamed into place — a failed build leaves nothing behind.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ed25519_dalek::{Signer, SigningKey};
+use hotfix_schema::sigblock::{SigBlock, signed_message};
+use hotfix_schema::{
+    BLOB_PREFIX, Blob, Digest, Encoding, FORMAT_VERSION, FileEntry, Limits, MANIFEST_ENTRY, Manifest, PackageInfo,
+    Variant,
+};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::keys::key_id;
+use crate::spec::{self, Spec};
+use crate::zipfmt::{DosTime, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ZipWriter};
+
+/// How to build.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// An executable to put before the archive (a self-contained installer's stub).
+    pub stub: Option<PathBuf>,
+    /// Seconds since the epoch for the entries' timestamps (`SOURCE_DATE_EPOCH`); without
+    /// it, 1980-01-01.
+    pub source_date_epoch: Option<i64>,
+    /// Zstandard level for blobs.
+    pub zstd_level: i32,
+    /// Compression threads; 0 means one per core.
+    pub threads: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { stub: None, source_date_epoch: None, zstd_level: 19, threads: 0 }
+    }
+}
+
+/// What a build produced.
+#[derive(Clone, Debug)]
+pub struct BuildReport {
+    /// The package written.
+    pub out: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The signing key's id.
+    pub key_id: [u8; 8],
+    /// The manifest signed into it.
+    pub manifest: Manifest,
+}
+
+/// A distinct content and the first file that has it.
+struct BlobSource {
+    digest: Digest,
+    size: u64,
+    source: PathBuf,
+}
+
+/// Builds the package described by `spec_path`, signed with `key`, at `out`.
+pub fn build(spec_path: &Path, key: &SigningKey, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
+    let spec = spec::load(spec_path)?;
+    let (manifest, sources) = plan(&spec)?;
+    manifest.validate(&Limits::default()).map_err(|e| Error::Spec {
+        file: spec.path.clone(),
+        line: None,
+        msg: e.to_string(),
+    })?;
+    write_package(&manifest, &sources, key, out, opts)
+}
+
+/// Hashes every payload file and lays out the manifest.
+fn plan(spec: &Spec) -> Result<(Manifest, Vec<BlobSource>)> {
+    let mut sources: Vec<BlobSource> = Vec::new();
+    let mut index: HashMap<Digest, usize> = HashMap::new();
+    let mut variants = Vec::new();
+    for sv in &spec.variants {
+        let mut files = Vec::with_capacity(sv.files.len());
+        for f in &sv.files {
+            let (digest, size) = hash_file(&f.source)?;
+            if !index.contains_key(&digest) {
+                index.insert(digest, sources.len());
+                sources.push(BlobSource { digest, size, source: f.source.clone() });
+            }
+            files.push(FileEntry { path: f.path.clone(), size, mode: f.mode, sha256: digest });
+        }
+        variants.push(Variant {
+            component: sv.component.clone(),
+            baseline: sv.baseline.clone(),
+            branch: sv.branch,
+            version: sv.version.clone(),
+            fixes: sv.fixes.clone(),
+            restart: sv.restart,
+            files,
+        });
+    }
+    let mut baselines: Vec<_> = variants.iter().map(|v| v.baseline.clone()).collect();
+    baselines.sort();
+    baselines.dedup();
+    let mut fixes: Vec<_> = variants.iter().flat_map(|v| v.fixes.iter().cloned()).collect();
+    fixes.sort();
+    fixes.dedup();
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        package: PackageInfo {
+            id: spec.id.clone(),
+            kind: spec.kind,
+            product: spec.product.clone(),
+            title: spec.title.clone(),
+            channel: spec.channel,
+            baseline: spec.baseline.clone(),
+        },
+        tool: format!("pkgtool {}", env!("CARGO_PKG_VERSION")),
+        baselines,
+        fixes,
+        variants,
+        // Encodings are settled when the blobs are compressed; see `write_package`.
+        blobs: sources.iter().map(|s| Blob { sha256: s.digest, size: s.size, encoding: Encoding::Zstd }).collect(),
+    };
+    Ok((manifest, sources))
+}
+
+fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+    let mut f = File::open(path).map_err(Error::io(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = io::Read::read(&mut f, &mut buf).map_err(Error::io(path))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((Digest(h.finalize().into()), n))
+}
+
+/// One blob, encoded for its entry.
+struct Encoded {
+    encoding: Encoding,
+    crc32: u32,
+    data: Vec<u8>,
+}
+
+fn encode(src: &BlobSource, level: i32) -> Result<Encoded> {
+    let data = fs::read(&src.source).map_err(Error::io(&src.source))?;
+    if Digest(Sha256::digest(&data).into()) != src.digest {
+        return Err(Error::Refused {
+            path: src.source.clone(),
+            msg: "changed while the package was being built".into(),
+        });
+    }
+    let crc32 = crc32fast::hash(&data);
+    let mut c = zstd::bulk::Compressor::new(level).map_err(Error::io(&src.source))?;
+    c.include_checksum(false).map_err(Error::io(&src.source))?;
+    c.include_contentsize(true).map_err(Error::io(&src.source))?;
+    let z = c.compress(&data).map_err(Error::io(&src.source))?;
+    Ok(if z.len() < data.len() {
+        Encoded { encoding: Encoding::Zstd, crc32, data: z }
+    } else {
+        Encoded { encoding: Encoding::Stored, crc32, data }
+    })
+}
+
+/// Encodes `sources[range]` on `threads` threads; results come back in order.
+fn encode_batch(sources: &[BlobSource], level: i32, threads: usize) -> Result<Vec<Encoded>> {
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Encoded>>> = (0..sources.len()).map(|_| None).collect();
+    let chunks: Vec<Vec<(usize, Result<Encoded>)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(src) = sources.get(i) else { break };
+                        done.push((i, encode(src, level)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+    });
+    for (i, r) in chunks.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    results
+        .into_iter()
+        .zip(sources)
+        .map(|(r, src)| {
+            r.unwrap_or_else(|| {
+                Err(Error::Refused { path: src.source.clone(), msg: "compression thread failed".into() })
+            })
+        })
+        .collect()
+}
+
+/// Passes writes through while hashing them.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Batches are cut at this many input bytes, to bound memory while keeping cores busy.
+const BATCH_BYTES: u64 = 64 << 20;
+
+fn write_package(
+    manifest: &Manifest,
+    sources: &[BlobSource],
+    key: &SigningKey,
+    out: &Path,
+    opts: &BuildOptions,
+) -> Result<BuildReport> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new().prefix(".pkgtool-build-").tempfile_in(&dir).map_err(Error::io(&dir))?;
+    let time = opts.source_date_epoch.map_or(DosTime::EPOCH, DosTime::from_unix);
+    let threads =
+        if opts.threads == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { opts.threads };
+
+    let mut manifest = manifest.clone();
+    let handle = tmp.as_file().try_clone().map_err(Error::io(&dir))?;
+    let mut w = HashingWriter { inner: BufWriter::with_capacity(1 << 20, handle), hasher: Sha256::new() };
+    let mut start = 0u64;
+    if let Some(stub) = &opts.stub {
+        let mut f = File::open(stub).map_err(Error::io(stub))?;
+        start = io::copy(&mut f, &mut w).map_err(Error::io(stub))?;
+    }
+
+    // Encode the blobs first: their encodings belong in the manifest, which comes first.
+    // Encoded data is spilled to a second temporary file to keep memory bounded.
+    let mut spill = tempfile::tempfile_in(&dir).map_err(Error::io(&dir))?;
+    let mut encoded_meta = Vec::with_capacity(sources.len());
+    let mut i = 0;
+    while i < sources.len() {
+        let mut j = i;
+        let mut bytes = 0;
+        while j < sources.len() && (j == i || bytes + sources[j].size <= BATCH_BYTES) {
+            bytes += sources[j].size;
+            j += 1;
+        }
+        for (k, e) in encode_batch(&sources[i..j], opts.zstd_level, threads)?.into_iter().enumerate() {
+            spill.write_all(&e.data).map_err(Error::io(&dir))?;
+            manifest.blobs[i + k].encoding = e.encoding;
+            encoded_meta.push((e.encoding, e.crc32, e.data.len() as u64));
+        }
+        i = j;
+    }
+
+    let json = manifest.to_json();
+    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    deflater.write_all(&json).map_err(Error::io(out))?;
+    let deflated = deflater.finish().map_err(Error::io(out))?;
+    let write_err = Error::io(out);
+    let mut zip = ZipWriter::new(&mut w, start, time);
+    let result = (|| -> io::Result<()> {
+        zip.add(MANIFEST_ENTRY, METHOD_DEFLATE, crc32fast::hash(&json), json.len() as u64, &deflated)?;
+        io::Seek::rewind(&mut spill)?;
+        let mut buf = Vec::new();
+        for (blob, (encoding, crc, len)) in manifest.blobs.iter().zip(&encoded_meta) {
+            buf.resize(usize::try_from(*len).map_err(io::Error::other)?, 0);
+            io::Read::read_exact(&mut spill, &mut buf)?;
+            let method = if *encoding == Encoding::Zstd { METHOD_ZSTD } else { METHOD_STORED };
+            zip.add(&format!("{BLOB_PREFIX}{}", blob.sha256), method, *crc, blob.size, &buf)?;
+        }
+        Ok(())
+    })();
+    result.map_err(write_err)?;
+    let id = key_id(&key.verifying_key());
+    let w = zip.finish(&SigBlock::header(id)).map_err(Error::io(out))?;
+    let digest: [u8; 32] = std::mem::take(&mut w.hasher).finalize().into();
+    let signature = key.sign(&signed_message(&digest));
+    w.inner.write_all(&SigBlock::signature_text(&signature.to_bytes())).map_err(Error::io(out))?;
+    w.inner.flush().map_err(Error::io(out))?;
+    let file = tmp.as_file();
+    let mode = if opts.stub.is_some() { 0o755 } else { 0o644 };
+    file.set_permissions(fs::Permissions::from_mode(mode)).map_err(Error::io(out))?;
+    file.sync_all().map_err(Error::io(out))?;
+    let size = file.metadata().map_err(Error::io(out))?.len();
+    tmp.persist(out).map_err(|e| Error::Io { path: out.to_path_buf(), source: e.error })?;
+    Ok(BuildReport { out: out.to_path_buf(), size, key_id: id, manifest })
+}
