@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ed25519_dalek::{Signer, SigningKey};
-use hotfix_schema::sigblock::{SigBlock, signed_message};
+use hotfix_schema::sigblock::{SIGNATURE_LEN, SigBlock, signed_message};
 use hotfix_schema::{
     BLOB_PREFIX, Blob, Digest, Encoding, FORMAT_VERSION, FileEntry, Limits, MANIFEST_ENTRY, Manifest, PackageInfo,
     Variant,
@@ -302,4 +302,16 @@ fn write_package(
     let size = file.metadata().map_err(Error::io(out))?.len();
     tmp.persist(out).map_err(|e| Error::Io { path: out.to_path_buf(), source: e.error })?;
     Ok(BuildReport { out: out.to_path_buf(), size, key_id: id, manifest })
+}
+
+/// Signs a package held in memory whose last [`SIGNATURE_LEN`] bytes are a signature
+/// (possibly stale): replaces them with a fresh signature over everything before them.
+/// Used to re-sign deliberately altered packages in tests and test vectors, so that a
+/// reader's structural checks — not only its signature check — are exercised.
+pub fn resign(bytes: &mut Vec<u8>, key: &SigningKey) {
+    let covered = bytes.len().saturating_sub(SIGNATURE_LEN);
+    bytes.truncate(covered);
+    let digest: [u8; 32] = Sha256::digest(&bytes[..]).into();
+    let signature = key.sign(&signed_message(&digest));
+    bytes.extend_from_slice(&SigBlock::signature_text(&signature.to_bytes()));
 }

@@ -164,7 +164,7 @@ pub enum Error {
         msg: String,
     },
     /// The package is tampered with, malformed, or not signed by a trusted key.
-    #[error("{}: {kind}", path.display())]
+    #[error("{}: {kind} [{}]", path.display(), kind.class())]
     Integrity {
         /// The package file.
         path: PathBuf,

@@ -1,0 +1,201 @@
+//! Crafting hostile packages: take a valid package apart into entries, change what a test
+//! needs (names, sizes, offsets, the manifest, extra or missing entries), put it back
+//! together in the canonical layout, and sign it again with the trusted key.
+
+use std::io::{Cursor, Read, Write};
+
+use ed25519_dalek::SigningKey;
+use hotfix_schema::Limits;
+use hotfix_schema::sigblock::SIG_BLOCK_LEN;
+use pkgtool::build::resign;
+use pkgtool::zipfmt::{Archive, METHOD_DEFLATE, METHOD_ZSTD};
+
+/// One entry, as it will be written.
+#[derive(Clone, Debug)]
+pub struct RawEntry {
+    /// Name bytes (may be anything, for hostile names).
+    pub name: Vec<u8>,
+    /// Zip method.
+    pub method: u16,
+    /// CRC-32 as declared.
+    pub crc32: u32,
+    /// Decoded size as declared.
+    pub uncompressed: u32,
+    /// Stored bytes.
+    pub data: Vec<u8>,
+    /// External attributes in the central directory.
+    pub external_attrs: u32,
+}
+
+/// A package taken apart.
+#[derive(Clone, Debug)]
+pub struct RawPackage {
+    /// Bytes before the archive.
+    pub prefix: Vec<u8>,
+    /// Entries in order; the first is the manifest.
+    pub entries: Vec<RawEntry>,
+}
+
+/// A central directory record as it will be written; tests may change it before writing.
+#[derive(Clone, Debug)]
+pub struct CdRecord {
+    /// Name bytes.
+    pub name: Vec<u8>,
+    /// Zip method.
+    pub method: u16,
+    /// CRC-32.
+    pub crc32: u32,
+    /// Stored size.
+    pub compressed: u32,
+    /// Decoded size.
+    pub uncompressed: u32,
+    /// Local header offset.
+    pub offset: u32,
+    /// External attributes.
+    pub external_attrs: u32,
+}
+
+fn put16(v: &mut Vec<u8>, x: u16) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+fn put32(v: &mut Vec<u8>, x: u32) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+fn needed(method: u16) -> u16 {
+    if method == METHOD_ZSTD { 63 } else { 20 }
+}
+
+impl RawPackage {
+    /// Takes a valid package apart.
+    pub fn parse(bytes: &[u8]) -> RawPackage {
+        let archive =
+            Archive::parse(&mut Cursor::new(bytes), &Limits::default()).expect("a valid package to start from");
+        let entries = archive
+            .entries
+            .iter()
+            .map(|e| RawEntry {
+                name: e.name.as_bytes().to_vec(),
+                method: e.method,
+                crc32: e.crc32,
+                uncompressed: e.uncompressed as u32,
+                data: bytes[e.data_offset() as usize..e.end() as usize].to_vec(),
+                external_attrs: 0o100_644 << 16,
+            })
+            .collect();
+        RawPackage { prefix: bytes[..archive.prefix_len as usize].to_vec(), entries }
+    }
+
+    /// The manifest as JSON.
+    pub fn manifest(&self) -> serde_json::Value {
+        let mut json = Vec::new();
+        flate2::read::DeflateDecoder::new(&self.entries[0].data[..]).read_to_end(&mut json).expect("manifest inflates");
+        serde_json::from_slice(&json).expect("manifest is JSON")
+    }
+
+    /// Replaces the manifest with `json` (any bytes), deflated.
+    pub fn set_manifest_bytes(&mut self, json: &[u8]) {
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(json).expect("deflate");
+        let e = &mut self.entries[0];
+        e.data = enc.finish().expect("deflate");
+        e.method = METHOD_DEFLATE;
+        e.crc32 = crc32fast::hash(json);
+        e.uncompressed = json.len() as u32;
+    }
+
+    /// Replaces the manifest.
+    pub fn set_manifest(&mut self, v: &serde_json::Value) {
+        self.set_manifest_bytes(&serde_json::to_vec(v).expect("serialize"));
+    }
+
+    /// Writes the package in the canonical layout, lets `tweak` change the central
+    /// directory records, and signs the result with `key`.
+    pub fn write(&self, key: &SigningKey, tweak: impl FnOnce(&mut Vec<CdRecord>)) -> Vec<u8> {
+        let mut out = self.prefix.clone();
+        let mut cd = Vec::new();
+        for e in &self.entries {
+            let offset = out.len() as u32;
+            put32(&mut out, 0x0403_4b50);
+            put16(&mut out, needed(e.method));
+            put16(&mut out, 1 << 11);
+            put16(&mut out, e.method);
+            put16(&mut out, 0);
+            put16(&mut out, (1 << 5) | 1);
+            put32(&mut out, e.crc32);
+            put32(&mut out, e.data.len() as u32);
+            put32(&mut out, e.uncompressed);
+            put16(&mut out, e.name.len() as u16);
+            put16(&mut out, 0);
+            out.extend_from_slice(&e.name);
+            out.extend_from_slice(&e.data);
+            cd.push(CdRecord {
+                name: e.name.clone(),
+                method: e.method,
+                crc32: e.crc32,
+                compressed: e.data.len() as u32,
+                uncompressed: e.uncompressed,
+                offset,
+                external_attrs: e.external_attrs,
+            });
+        }
+        tweak(&mut cd);
+        let cd_offset = out.len() as u32;
+        for r in &cd {
+            put32(&mut out, 0x0201_4b50);
+            put16(&mut out, (3 << 8) | 63);
+            put16(&mut out, needed(r.method));
+            put16(&mut out, 1 << 11);
+            put16(&mut out, r.method);
+            put16(&mut out, 0);
+            put16(&mut out, (1 << 5) | 1);
+            put32(&mut out, r.crc32);
+            put32(&mut out, r.compressed);
+            put32(&mut out, r.uncompressed);
+            put16(&mut out, r.name.len() as u16);
+            put16(&mut out, 0);
+            put16(&mut out, 0);
+            put16(&mut out, 0);
+            put16(&mut out, 0);
+            put32(&mut out, r.external_attrs);
+            put32(&mut out, r.offset);
+            out.extend_from_slice(&r.name);
+        }
+        let cd_size = out.len() as u32 - cd_offset;
+        put32(&mut out, 0x0605_4b50);
+        put16(&mut out, 0);
+        put16(&mut out, 0);
+        put16(&mut out, cd.len() as u16);
+        put16(&mut out, cd.len() as u16);
+        put32(&mut out, cd_size);
+        put32(&mut out, cd_offset);
+        put16(&mut out, SIG_BLOCK_LEN as u16);
+        out.extend_from_slice(&pkgtool_sig_head(key));
+        out.extend_from_slice(&[b'0'; hotfix_schema::sigblock::SIGNATURE_LEN]);
+        resign(&mut out, key);
+        out
+    }
+}
+
+fn pkgtool_sig_head(key: &SigningKey) -> Vec<u8> {
+    hotfix_schema::sigblock::SigBlock::header(pkgtool::keys::key_id(&key.verifying_key()))
+}
+
+/// Replaces every occurrence of `from` by `to` (same length) and signs again.
+pub fn patch_all(bytes: &[u8], from: &[u8], to: &[u8], key: &SigningKey) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "patches keep the length");
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    let mut hits = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            hits += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(hits > 0, "nothing to patch");
+    resign(&mut out, key);
+    out
+}

@@ -1,0 +1,289 @@
+//! Test vectors (`schema/vectors/`): every run regenerates them and compares them byte for
+//! byte with the committed files — which pins the generator, the builder's output and its
+//! reproducibility — then runs each through `pkgtool verify` and checks the verdict its
+//! `.expect` file names. `UPDATE_VECTORS=1` rewrites the committed files.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use hotfix_tests::craft::{RawPackage, patch_all};
+use hotfix_tests::fixtures;
+use hotfix_tests::run::pkgtool;
+use pkgtool::build::{BuildOptions, build, resign};
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/vectors")
+}
+
+/// Builds `spec` with `key` into memory.
+fn built(spec: &Path, key: &SigningKey, stub: Option<&Path>) -> Vec<u8> {
+    let out = spec.with_extension("pkg");
+    let opts = BuildOptions { stub: stub.map(Path::to_path_buf), ..Default::default() };
+    build(spec, key, &out, &opts).expect("fixture builds");
+    fs::read(out).expect("read package")
+}
+
+/// Every vector: name -> (bytes, expected class, description).
+fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (_, _, key) = fixtures::key_pair(dir, "vectors", 1);
+    let (_, _, other) = fixtures::key_pair(dir, "other", 2);
+    let update = built(&fixtures::small_update(dir), &key, None);
+    let baseline = built(&fixtures::small_baseline(dir), &key, None);
+    let stub =
+        fixtures::write(dir, "stub.sh", &format!("#!/bin/sh\necho 'installer stub'\nexit 0\n{}\n", "#".repeat(200)));
+    let stubbed = built(&dir.join("kb4.toml"), &key, Some(&stub));
+    let untrusted = built(&dir.join("kb4.toml"), &other, None);
+
+    let mut v: BTreeMap<String, (Vec<u8>, &'static str, &'static str)> = BTreeMap::new();
+    let mut add = |name: &str, bytes: Vec<u8>, expect: &'static str, what: &'static str| {
+        v.insert(name.to_string(), (bytes, expect, what));
+    };
+    let raw = RawPackage::parse(&update);
+    let blob = |i: usize| raw.entries[i].clone();
+
+    add("valid_update", update.clone(), "ok", "an update: one component, gdr and ldr, one shared file");
+    add("valid_baseline", baseline.clone(), "ok", "a baseline package (RTM)");
+    add("valid_with_stub", stubbed.clone(), "ok", "an update preceded by an installer stub");
+
+    // Signature and signer.
+    let mut b = stubbed.clone();
+    b[20] ^= 0x01;
+    add("signature_stub_bit_flipped", b, "bad-signature", "one bit of the stub flipped: covered by the signature");
+    let mut b = update.clone();
+    let n = b.len();
+    b[n - 1] = if b[n - 1] == b'0' { b'1' } else { b'0' };
+    add("signature_digit_changed", b, "bad-signature", "the last hex digit of the signature changed");
+    add("signature_untrusted_key", untrusted, "untrusted-key", "signed by a key that is not trusted");
+    add(
+        "signature_unknown_algorithm",
+        patch_all(&update, b"ed25519-sha256", b"ed25519-sha512", &key),
+        "unknown-signature-algorithm",
+        "the signature block names an algorithm this reader does not know",
+    );
+
+    // File-level damage.
+    add("file_truncated", update[..update.len() - 40].to_vec(), "truncated", "the last 40 bytes cut off");
+    let mut b = update.clone();
+    b.extend_from_slice(b"appended");
+    add("file_trailing_bytes", b, "truncated", "bytes appended after the signature");
+
+    // Entries.
+    let mut r = raw.clone();
+    let content = b"not part of the package";
+    r.entries.push(hotfix_tests::craft::RawEntry {
+        name: format!("blobs/{}", hotfix_schema::Digest(sha(content)).to_hex()).into_bytes(),
+        method: 0,
+        crc32: crc32fast::hash(content),
+        uncompressed: content.len() as u32,
+        data: content.to_vec(),
+        external_attrs: 0o100_644 << 16,
+    });
+    add(
+        "entry_not_in_manifest",
+        r.write(&key, |_| {}),
+        "entry-not-in-manifest",
+        "a signed extra blob the manifest does not list",
+    );
+    let mut r = raw.clone();
+    let mut e = blob(1);
+    e.name = b"evil.txt".to_vec();
+    r.entries.push(e);
+    add("entry_unknown_name", r.write(&key, |_| {}), "entry-not-in-manifest", "a signed extra entry evil.txt");
+    let mut r = raw.clone();
+    r.entries.pop();
+    add("entry_missing", r.write(&key, |_| {}), "entry-missing", "a blob the manifest lists is not in the archive");
+    let mut r = raw.clone();
+    r.entries.push(blob(1));
+    add("entry_duplicate_name", r.write(&key, |_| {}), "duplicate-entry", "the same blob entry twice");
+    add(
+        "entry_overlapping",
+        raw.write(&key, |cd| cd[2].offset = cd[1].offset),
+        "overlapping-entries",
+        "two directory records point at the same local entry",
+    );
+    add(
+        "entry_gap",
+        raw.write(&key, |cd| cd[1].compressed -= 1),
+        "unaccounted-bytes",
+        "an entry's stored size one byte short: a byte belongs to no entry",
+    );
+    for (name, bad, what) in [
+        ("entry_name_dotdot", b"blobs/../../etc/passwd".to_vec(), "an entry name with '..'"),
+        ("entry_name_absolute", b"/etc/passwd".to_vec(), "an absolute entry name"),
+        ("entry_name_backslash", b"blobs\\..\\evil".to_vec(), "an entry name with backslashes"),
+        ("entry_name_nul", b"blobs/a\0b".to_vec(), "an entry name with a NUL byte"),
+    ] {
+        let mut r = raw.clone();
+        r.entries[1].name = bad;
+        add(name, r.write(&key, |_| {}), "bad-entry-name", what);
+    }
+    let mut r = raw.clone();
+    r.entries[1].external_attrs = 0o120_777 << 16;
+    add("entry_symlink", r.write(&key, |_| {}), "symlink-entry", "a blob entry marked as a symbolic link");
+    let mut b = raw.write(&key, |_| {});
+    let at = raw.prefix.len() + 30 + raw.entries[0].name.len() + raw.entries[0].data.len() + 10;
+    b[at] ^= 0x01;
+    resign(&mut b, &key);
+    add("entry_local_header_mismatch", b, "malformed-archive", "a local header that disagrees with the directory");
+
+    // Blob content.
+    let mut r = raw.clone();
+    let bomb = zstd::bulk::compress(&vec![0u8; 1 << 20], 19).expect("compress");
+    r.entries[1].data = bomb;
+    add(
+        "blob_decompression_bomb",
+        r.write(&key, |_| {}),
+        "size-mismatch",
+        "a blob that decodes to 1 MiB while a few hundred bytes are declared",
+    );
+    let mut r = raw.clone();
+    let size = r.entries[1].uncompressed as usize;
+    let other_content = vec![b'x'; size];
+    r.entries[1].data = zstd::bulk::compress(&other_content, 19).expect("compress");
+    r.entries[1].crc32 = crc32fast::hash(&other_content);
+    add(
+        "blob_hash_mismatch",
+        r.write(&key, |_| {}),
+        "hash-mismatch",
+        "a blob whose content is not the one its name and the manifest declare",
+    );
+
+    // The manifest.
+    let m = raw.manifest();
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut m = m.clone();
+        f(&mut m);
+        let mut r = raw.clone();
+        r.set_manifest(&m);
+        r.write(&key, |_| {})
+    };
+    for (name, path) in [
+        ("manifest_path_dotdot", "../../etc/passwd"),
+        ("manifest_path_absolute", "/etc/passwd"),
+        ("manifest_path_backslash", "bin\\..\\..\\evil.dll"),
+        ("manifest_path_nul", "bin/kernel\u{0}.dll"),
+        ("manifest_path_servicing", ".servicing/inventory.db"),
+    ] {
+        add(
+            name,
+            with(&|m| m["variants"][0]["files"][0]["path"] = path.into()),
+            "malformed-manifest",
+            "a file path that would leave the root or touch the runtime's state",
+        );
+    }
+    add(
+        "manifest_format_version_2",
+        with(&|m| m["format_version"] = 2.into()),
+        "unknown-format-version",
+        "format_version 2",
+    );
+    add(
+        "manifest_hotfix_with_gdr",
+        with(&|m| m["package"]["kind"] = "hotfix".into()),
+        "invalid-manifest",
+        "a hotfix that carries a gdr variant",
+    );
+    add(
+        "manifest_mode_setuid",
+        with(&|m| m["variants"][0]["files"][0]["mode"] = "4755".into()),
+        "malformed-manifest",
+        "a setuid mode",
+    );
+    let mut r = raw.clone();
+    r.set_manifest_bytes(b"this is not json");
+    add("manifest_not_json", r.write(&key, |_| {}), "malformed-manifest", "a manifest that is not JSON");
+    let mut r = raw.clone();
+    let mut big = serde_json::to_vec(&m).expect("json");
+    big.truncate(big.len() - 1);
+    big.extend(std::iter::repeat_n(b' ', 17 << 20));
+    big.push(b'}');
+    r.set_manifest_bytes(&big);
+    add(
+        "manifest_too_large",
+        r.write(&key, |_| {}),
+        "manifest-too-large",
+        "a 17 MiB manifest (limit 16 MiB), deflated to a few KB",
+    );
+    v
+}
+
+fn sha(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+#[test]
+fn committed_vectors_match_the_generator_byte_for_byte() {
+    let dir = vectors_dir();
+    let vectors = generate();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_, public, _) = fixtures::key_pair(tmp.path(), "vectors", 1);
+    if std::env::var_os("UPDATE_VECTORS").is_some() {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.path().extension().is_some_and(|x| x == "pkg" || x == "expect") {
+                fs::remove_file(e.path()).expect("remove old vector");
+            }
+        }
+        fs::create_dir_all(&dir).expect("vectors dir");
+        fs::copy(&public, dir.join("vectors.pub")).expect("write key");
+        for (name, (bytes, expect, what)) in &vectors {
+            fs::write(dir.join(format!("{name}.pkg")), bytes).expect("write vector");
+            fs::write(dir.join(format!("{name}.expect")), format!("expect: {expect}\n# {what}\n"))
+                .expect("write expect");
+        }
+    }
+    assert_eq!(
+        fs::read(dir.join("vectors.pub")).ok(),
+        fs::read(&public).ok(),
+        "vectors.pub differs; run with UPDATE_VECTORS=1"
+    );
+    let committed: Vec<String> = fs::read_dir(&dir)
+        .expect("schema/vectors exists")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".pkg")).map(String::from))
+        .collect();
+    let mut committed_sorted = committed.clone();
+    committed_sorted.sort();
+    let generated: Vec<String> = vectors.keys().cloned().collect();
+    assert_eq!(committed_sorted, generated, "the set of vectors changed; run with UPDATE_VECTORS=1 and commit");
+    for (name, (bytes, expect, _)) in &vectors {
+        let on_disk = fs::read(dir.join(format!("{name}.pkg"))).expect("vector");
+        assert!(&on_disk == bytes, "{name}.pkg differs from what the generator makes now (not reproducible?)");
+        let exp = fs::read_to_string(dir.join(format!("{name}.expect"))).expect("expect file");
+        assert!(exp.starts_with(&format!("expect: {expect}\n")), "{name}.expect does not say {expect}");
+    }
+}
+
+#[test]
+fn every_committed_vector_gets_its_verdict_from_pkgtool_verify() {
+    let dir = vectors_dir();
+    let key = dir.join("vectors.pub");
+    let mut checked = 0;
+    for e in fs::read_dir(&dir).expect("schema/vectors exists").flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "pkg") {
+            continue;
+        }
+        let expect_text = fs::read_to_string(path.with_extension("expect")).expect("every vector has an .expect file");
+        let expect = expect_text.lines().next().and_then(|l| l.strip_prefix("expect: ")).expect("expect: line").trim();
+        let out = pkgtool([&"verify".as_ref(), path.as_os_str(), "--trust".as_ref(), key.as_os_str()]);
+        if expect == "ok" {
+            out.expect_code(0);
+        } else {
+            out.expect_code(6);
+            assert!(
+                out.stderr.contains(&format!("[{expect}]")),
+                "{}: expected [{expect}], got: {}",
+                path.display(),
+                out.stderr
+            );
+            assert!(out.stderr.contains(&*path.to_string_lossy()), "the message names the file: {}", out.stderr);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 30, "only {checked} vectors found");
+}
