@@ -1,0 +1,203 @@
+//! The files an active state puts under the root, and the minimal change between two such
+//! sets: what to write, what to remove, and what to leave untouched.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
+use hotfix_schema::{Digest, Mode, Name, RelPath};
+
+use super::inputs::Inputs;
+use super::state::{ActiveState, StateError, active_state};
+
+/// One file of an active variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveFile {
+    /// The component that owns the path.
+    pub component: Name,
+    /// The package whose variant is active for that component.
+    pub package: Name,
+    /// SHA-256 of the content; the store is addressed by it.
+    pub sha256: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits.
+    pub mode: Mode,
+    /// Whether the variant says installing or removing it needs a restart.
+    pub restart: bool,
+}
+
+impl ActiveFile {
+    /// Whether `self` and `other` put the same bytes with the same mode at a path; the
+    /// owner and the restart flag do not matter to the file.
+    pub fn same_file(&self, other: &ActiveFile) -> bool {
+        self.sha256 == other.sha256 && self.size == other.size && self.mode == other.mode
+    }
+}
+
+/// Every file the active state puts under the root, by path. Fails if two components own
+/// one path (possible only across packages, each of which is checked on its own).
+pub fn active_files(state: &ActiveState) -> Result<BTreeMap<RelPath, ActiveFile>, StateError> {
+    let mut out: BTreeMap<RelPath, ActiveFile> = BTreeMap::new();
+    for (component, cs) in &state.components {
+        let v = &cs.chosen.variant;
+        for f in &v.files {
+            match out.entry(f.path.clone()) {
+                Entry::Occupied(e) if &e.get().component != component => {
+                    return Err(StateError::PathOwnedTwice {
+                        path: f.path.clone(),
+                        first: e.get().component.clone(),
+                        second: component.clone(),
+                    });
+                }
+                // A repeated path within one variant: the first entry stands.
+                Entry::Occupied(_) => {}
+                Entry::Vacant(e) => {
+                    e.insert(ActiveFile {
+                        component: component.clone(),
+                        package: cs.chosen.package.clone(),
+                        sha256: f.sha256,
+                        size: f.size,
+                        mode: f.mode,
+                        restart: v.restart,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A file to write (new content, or the same content with a new mode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Put {
+    /// Where.
+    pub path: RelPath,
+    /// What goes there.
+    pub file: ActiveFile,
+    /// What is there now, if anything (to back up and to restore on rollback).
+    pub old: Option<ActiveFile>,
+}
+
+impl Put {
+    /// Whether only the mode changes: the bytes on disk stay.
+    pub fn mode_only(&self) -> bool {
+        self.old.as_ref().is_some_and(|o| o.sha256 == self.file.sha256 && o.size == self.file.size)
+    }
+}
+
+/// A file to remove.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// Where.
+    pub path: RelPath,
+    /// What is there now (to back up and to restore on rollback).
+    pub old: ActiveFile,
+}
+
+/// The change from one set of active files to another. Applying `put`, `remove` and
+/// `relabel` to the old set gives the new set. Only `put` and `remove` touch the root's
+/// files: a file whose bytes and mode stay is never rewritten.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Files to write, sorted by path.
+    pub put: Vec<Put>,
+    /// Files to remove, sorted by path.
+    pub remove: Vec<Removal>,
+    /// Files whose bytes and mode stay but whose record changes (another package's
+    /// identical build became active, or the owner or restart flag changed): an inventory
+    /// update only, never a write. Sorted by path.
+    pub relabel: Vec<Put>,
+    /// Files whose record stays exactly as it is.
+    pub unchanged: usize,
+    /// Whether a written or removed file belongs to a variant that needs a restart.
+    pub restart: bool,
+}
+
+impl Plan {
+    /// Whether no file under the root changes (the inventory may still need `relabel`).
+    pub fn is_empty(&self) -> bool {
+        self.put.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// The minimal change from `old` to `new`.
+pub fn diff(old: &BTreeMap<RelPath, ActiveFile>, new: &BTreeMap<RelPath, ActiveFile>) -> Plan {
+    let mut plan = Plan::default();
+    let mut olds = old.iter().peekable();
+    let mut news = new.iter().peekable();
+    loop {
+        let order = match (olds.peek(), news.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((op, _)), Some((np, _))) => op.cmp(np),
+        };
+        match order {
+            Ordering::Less => {
+                if let Some((path, o)) = olds.next() {
+                    plan.restart |= o.restart;
+                    plan.remove.push(Removal { path: path.clone(), old: o.clone() });
+                }
+            }
+            Ordering::Greater => {
+                if let Some((path, n)) = news.next() {
+                    plan.restart |= n.restart;
+                    plan.put.push(Put { path: path.clone(), file: n.clone(), old: None });
+                }
+            }
+            Ordering::Equal => {
+                if let (Some((path, o)), Some((_, n))) = (olds.next(), news.next()) {
+                    if o == n {
+                        plan.unchanged += 1;
+                    } else if o.same_file(n) {
+                        plan.relabel.push(Put { path: path.clone(), file: n.clone(), old: Some(o.clone()) });
+                    } else {
+                        plan.restart |= o.restart || n.restart;
+                        plan.put.push(Put { path: path.clone(), file: n.clone(), old: Some(o.clone()) });
+                    }
+                }
+            }
+        }
+    }
+    plan
+}
+
+/// Everything an install or uninstall needs to know: the active state and files before and
+/// after, and the plan between them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The state before.
+    pub before: ActiveState,
+    /// The state after.
+    pub after: ActiveState,
+    /// The files before.
+    pub before_files: BTreeMap<RelPath, ActiveFile>,
+    /// The files after (the new inventory of live files).
+    pub after_files: BTreeMap<RelPath, ActiveFile>,
+    /// What to write and remove.
+    pub plan: Plan,
+}
+
+impl Transition {
+    /// Components whose branch or active variant changes, or that appear or disappear,
+    /// sorted by name.
+    pub fn changed_components(&self) -> Vec<Name> {
+        let mut names: Vec<Name> = self.before.components.keys().chain(self.after.components.keys()).cloned().collect();
+        names.sort();
+        names.dedup();
+        names.retain(|c| self.before.components.get(c) != self.after.components.get(c));
+        names
+    }
+}
+
+/// The transition from the state of `before` to the state of `after` (the same root with
+/// one package added or removed, or its policy changed).
+pub fn transition(before: &Inputs<'_>, after: &Inputs<'_>) -> Result<Transition, StateError> {
+    let before_state = active_state(before)?;
+    let after_state = active_state(after)?;
+    let before_files = active_files(&before_state)?;
+    let after_files = active_files(&after_state)?;
+    let plan = diff(&before_files, &after_files);
+    Ok(Transition { before: before_state, after: after_state, before_files, after_files, plan })
+}
