@@ -86,8 +86,8 @@ fn plan(spec: &Spec) -> Result<(Manifest, Vec<BlobSource>)> {
         let mut files = Vec::with_capacity(sv.files.len());
         for f in &sv.files {
             let (digest, size) = hash_file(&f.source)?;
-            if !index.contains_key(&digest) {
-                index.insert(digest, sources.len());
+            if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(digest) {
+                slot.insert(sources.len());
                 sources.push(BlobSource { digest, size, source: f.source.clone() });
             }
             files.push(FileEntry { path: f.path.clone(), size, mode: f.mode, sha256: digest });

@@ -270,7 +270,7 @@ fn every_committed_vector_gets_its_verdict_from_pkgtool_verify() {
         }
         let expect_text = fs::read_to_string(path.with_extension("expect")).expect("every vector has an .expect file");
         let expect = expect_text.lines().next().and_then(|l| l.strip_prefix("expect: ")).expect("expect: line").trim();
-        let out = pkgtool([&"verify".as_ref(), path.as_os_str(), "--trust".as_ref(), key.as_os_str()]);
+        let out = pkgtool(["verify".as_ref(), path.as_os_str(), "--trust".as_ref(), key.as_os_str()]);
         if expect == "ok" {
             out.expect_code(0);
         } else {

@@ -1,0 +1,294 @@
+//! `pkgtool` through its binary: keys, build, verify, inspect, extract, and the format's
+//! promises that show on disk (deduplication, zip compatibility, reproducibility).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use hotfix_tests::fixtures;
+use hotfix_tests::run::pkgtool;
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+/// A key pair and the small update built with it, in `dir`.
+fn built_update(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (key, public, _) = fixtures::key_pair(dir, "vendor", 7);
+    let spec = fixtures::small_update(dir);
+    let pkg = dir.join("kb4.pkg");
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&pkg)]).expect_code(0);
+    (pkg, public)
+}
+
+#[test]
+fn keygen_writes_a_0600_secret_key_and_a_public_key_and_shows_the_key_id() {
+    let t = tempfile::tempdir().unwrap();
+    let name = t.path().join("vendor");
+    let out = pkgtool(["keygen", s(&name)]);
+    out.expect_code(0);
+    let secret = fs::metadata(t.path().join("vendor.key")).unwrap();
+    assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+    let public = fs::read_to_string(t.path().join("vendor.pub")).unwrap();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+    let key = pkgtool::TrustedKey::load(&t.path().join("vendor.pub")).unwrap();
+    assert!(out.stdout.contains(&format!("key id {}", key.id_hex())), "{}", out.stdout);
+}
+
+#[test]
+fn keygen_refuses_to_overwrite_an_existing_key() {
+    let t = tempfile::tempdir().unwrap();
+    let name = t.path().join("vendor");
+    pkgtool(["keygen", s(&name)]).expect_code(0);
+    let before = fs::read(t.path().join("vendor.key")).unwrap();
+    let out = pkgtool(["keygen", s(&name)]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    assert_eq!(fs::read(t.path().join("vendor.key")).unwrap(), before);
+}
+
+#[test]
+fn keys_made_by_openssl_genpkey_sign_and_verify() {
+    let t = tempfile::tempdir().unwrap();
+    let key = t.path().join("o.key");
+    let public = t.path().join("o.pub");
+    let made =
+        std::process::Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out", s(&key)]).status();
+    if !made.is_ok_and(|st| st.success()) {
+        eprintln!("skipping: openssl is not available");
+        return;
+    }
+    assert!(
+        std::process::Command::new("openssl")
+            .args(["pkey", "-in", s(&key), "-pubout", "-out", s(&public)])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let spec = fixtures::small_update(t.path());
+    let pkg = t.path().join("o.pkg");
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&pkg)]).expect_code(0);
+    pkgtool(["verify", s(&pkg), "--trust", s(&public)]).expect_code(0);
+}
+
+#[test]
+fn build_verify_inspect_extract_round_trip_writes_every_variant_on_disk() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, public) = built_update(t.path());
+    let v = pkgtool(["verify", s(&pkg), "--trust", s(&public)]);
+    v.expect_code(0);
+    assert!(v.stdout.contains("OK"), "{}", v.stdout);
+
+    let out = t.path().join("x");
+    pkgtool(["extract", s(&pkg), s(&out), "--trust", s(&public)]).expect_code(0);
+    for (branch, src) in [("gdr", "p/gdr"), ("ldr", "p/ldr")] {
+        for rel in ["bin/kernel.dll", "etc/kernel.conf"] {
+            let got = fs::read(out.join("RTM").join(branch).join("kernel").join(rel)).unwrap();
+            assert_eq!(got, fs::read(t.path().join(src).join(rel)).unwrap(), "{branch}/{rel}");
+            let mode =
+                fs::metadata(out.join("RTM").join(branch).join("kernel").join(rel)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
+    }
+    // No temporary directory is left beside the target.
+    let leftovers: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".pkgtool"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn executable_modes_survive_build_and_extract() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::small_update(t.path());
+    let tool = t.path().join("p/ldr/bin/tool.sh");
+    fs::write(&tool, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
+    let (key, public, _) = fixtures::key_pair(t.path(), "vendor", 7);
+    let pkg = t.path().join("kb4.pkg");
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&pkg)]).expect_code(0);
+    let out = t.path().join("x");
+    pkgtool(["extract", s(&pkg), s(&out), "--trust", s(&public)]).expect_code(0);
+    let mode = fs::metadata(out.join("RTM/ldr/kernel/bin/tool.sh")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+}
+
+#[test]
+fn identical_contents_are_stored_once() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _) = built_update(t.path());
+    let mut zip = zip::ZipArchive::new(fs::File::open(&pkg).unwrap()).unwrap();
+    let names: Vec<String> = (0..zip.len()).map(|i| zip.by_index_raw(i).unwrap().name().unwrap().to_string()).collect();
+    // Four files, three distinct contents (the configuration file is shared), plus the manifest.
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names[0], "manifest.json");
+    assert!(names[1..].iter().all(|n| n.starts_with("blobs/")));
+}
+
+#[test]
+fn packages_are_read_by_ordinary_zip_tools() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _) = built_update(t.path());
+    // The zip crate lists every entry and reads the (deflated) manifest.
+    let mut zip = zip::ZipArchive::new(fs::File::open(&pkg).unwrap()).unwrap();
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("manifest.json").unwrap(), &mut manifest).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(m["package"]["id"], "KB4");
+    assert!(String::from_utf8_lossy(zip.comment()).starts_with("HFXSIG/1 ed25519-sha256 key="));
+    // Info-ZIP, when installed, lists it without complaint.
+    match std::process::Command::new("unzip").args(["-l", s(&pkg)]).output() {
+        Ok(out) => {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(String::from_utf8_lossy(&out.stdout).contains("manifest.json"));
+        }
+        Err(_) => eprintln!("unzip not installed; listed with the zip crate only"),
+    }
+}
+
+#[test]
+fn build_is_byte_for_byte_reproducible_and_honours_source_date_epoch() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _) = built_update(t.path());
+    let key = t.path().join("vendor.key");
+    let spec = t.path().join("kb4.toml");
+    let again = t.path().join("again.pkg");
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&again)]).expect_code(0);
+    assert!(fs::read(&pkg).unwrap() == fs::read(&again).unwrap(), "two builds differ");
+
+    let dated = |name: &str| {
+        let out = t.path().join(name);
+        let st = std::process::Command::new(hotfix_tests::run::bin("pkgtool"))
+            .args(["build", s(&spec), "--key", s(&key), "-o", s(&out), "-q"])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        fs::read(out).unwrap()
+    };
+    let (a, b) = (dated("a.pkg"), dated("b.pkg"));
+    assert!(a == b, "builds with the same SOURCE_DATE_EPOCH differ");
+    assert!(a != fs::read(&pkg).unwrap(), "SOURCE_DATE_EPOCH did not reach the timestamps");
+    let zip = zip::ZipArchive::new(std::io::Cursor::new(a)).unwrap();
+    let when = zip.clone().by_index_raw(0).unwrap().last_modified().unwrap();
+    assert_eq!((when.year(), when.month(), when.day()), (2023, 11, 14));
+}
+
+#[test]
+fn inspect_says_not_verified_without_a_key_and_verified_with_one() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, public) = built_update(t.path());
+    let plain = pkgtool(["inspect", s(&pkg)]);
+    plain.expect_code(0);
+    assert!(plain.stdout.contains("NOT verified"), "{}", plain.stdout);
+    for needle in
+        ["KB4 (update, release)", "baselines  RTM", "components kernel", "KB1, KB2, KB3, KB4", "5.2.3790.1004"]
+    {
+        assert!(plain.stdout.contains(needle), "missing {needle:?} in\n{}", plain.stdout);
+    }
+    let checked = pkgtool(["inspect", s(&pkg), "--trust", s(&public)]);
+    checked.expect_code(0);
+    assert!(checked.stdout.contains("(verified)"), "{}", checked.stdout);
+}
+
+#[test]
+fn inspect_json_has_the_documented_shape() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, public) = built_update(t.path());
+    let out = pkgtool(["inspect", s(&pkg), "--json", "--trust", s(&public)]);
+    out.expect_code(0);
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(j["verification"], "verified");
+    assert_eq!(j["signer_key_id"].as_str().unwrap().len(), 16);
+    assert_eq!(j["stub_size"], 0);
+    assert_eq!(j["components"], serde_json::json!(["kernel"]));
+    assert_eq!(j["manifest"]["package"]["kind"], "update");
+    assert_eq!(j["manifest"]["variants"][1]["branch"], "ldr");
+    assert_eq!(j["variant_sizes"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn verify_accepts_any_of_several_trusted_keys_and_prints_json() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, public) = built_update(t.path());
+    let (_, other, _) = fixtures::key_pair(t.path(), "other", 9);
+    let out = pkgtool(["verify", s(&pkg), "--trust", s(&other), "--trust", s(&public), "--json"]);
+    out.expect_code(0);
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(j["verified"], true);
+    assert_eq!(j["id"], "KB4");
+}
+
+#[test]
+fn untrusted_signer_is_refused_with_exit_6_naming_both_keys() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _) = built_update(t.path());
+    let (_, other, _) = fixtures::key_pair(t.path(), "other", 9);
+    let out = pkgtool(["verify", s(&pkg), "--trust", s(&other)]);
+    out.expect_code(6);
+    assert!(out.stderr.contains("not trusted") && out.stderr.contains("other.pub"), "{}", out.stderr);
+}
+
+#[test]
+fn extract_refuses_a_non_empty_target_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, public) = built_update(t.path());
+    let target = t.path().join("busy");
+    fixtures::write(&target, "mine.txt", "keep me");
+    let out = pkgtool(["extract", s(&pkg), s(&target), "--trust", s(&public)]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("not empty"), "{}", out.stderr);
+    let left: Vec<_> = fs::read_dir(&target).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("mine.txt")]);
+}
+
+#[test]
+fn extract_of_a_tampered_package_leaves_no_target_and_no_temporary_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, public) = built_update(t.path());
+    let mut bytes = fs::read(&pkg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    fs::write(&pkg, bytes).unwrap();
+    let target = t.path().join("x");
+    pkgtool(["extract", s(&pkg), s(&target), "--trust", s(&public)]).expect_code(6);
+    assert!(!target.exists());
+    let leftovers: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".pkgtool"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_failed_build_leaves_no_output_and_no_temporary_files() {
+    let t = tempfile::tempdir().unwrap();
+    let (key, _, _) = fixtures::key_pair(t.path(), "vendor", 7);
+    let spec = fixtures::small_update(t.path());
+    fs::write(&spec, fs::read_to_string(&spec).unwrap().replace("dir = \"p/ldr\"", "dir = \"p/missing\"")).unwrap();
+    let out_dir = t.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let pkg = out_dir.join("kb4.pkg");
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&pkg)]).expect_code(1);
+    assert_eq!(fs::read_dir(&out_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn a_bad_secret_key_is_an_error_that_names_the_file() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::small_update(t.path());
+    let key = fixtures::write(t.path(), "bad.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    let out = pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&t.path().join("x.pkg"))]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("bad.key"), "{}", out.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    pkgtool(["build"]).expect_code(2);
+    pkgtool(["verify", "x.pkg"]).expect_code(2);
+    pkgtool(["frobnicate"]).expect_code(2);
+}
