@@ -276,7 +276,7 @@ fn decode_manifest<R: Read>(
 }
 
 /// Checks that the archive's blob entries are exactly the manifest's blobs, in its order,
-/// with the methods and sizes the manifest implies (FORMAT.md §8 step 7).
+/// with the methods and sizes the manifest implies (FORMAT.md §8 step 13).
 fn match_entries(archive: &Archive, manifest: &Manifest) -> std::result::Result<(), Integrity> {
     let declared: HashMap<String, &Blob> =
         manifest.blobs.iter().map(|b| (format!("{BLOB_PREFIX}{}", b.sha256), b)).collect();

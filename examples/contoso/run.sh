@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The main job on the shipped example: make a signing key, build the contoso packages
+# (RTM and SP1 baselines, and the KB4 update for two baselines x two branches), verify
+# and inspect KB4, and extract it. Everything goes to a scratch directory (first argument,
+# or a new temporary one), which is printed at the end.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+out="${1:-$(mktemp -d -t contoso-XXXXXX)}"
+mkdir -p "$out"
+
+cargo build --quiet --release --locked --manifest-path "$repo/Cargo.toml" --bins
+pkgtool="$repo/target/release/pkgtool"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "pkgtool keygen $out/vendor"
+[[ -e "$out/vendor.key" ]] || "$pkgtool" keygen "$out/vendor"
+for spec in rtm sp1 kb4; do
+  step "pkgtool build examples/contoso/$spec.toml"
+  "$pkgtool" build "$here/$spec.toml" --key "$out/vendor.key" -o "$out/$spec.pkg"
+done
+step "pkgtool verify kb4.pkg"
+"$pkgtool" verify "$out/kb4.pkg" --trust "$out/vendor.pub"
+step "pkgtool inspect kb4.pkg"
+"$pkgtool" inspect "$out/kb4.pkg" --trust "$out/vendor.pub"
+step "pkgtool extract kb4.pkg"
+rm -rf "$out/kb4-extracted"
+"$pkgtool" extract "$out/kb4.pkg" "$out/kb4-extracted" --trust "$out/vendor.pub"
+(cd "$out/kb4-extracted" && find . -type f | sort)
+step "done: everything is in $out"
