@@ -3,8 +3,9 @@
 //!
 //! A tag is the text inside the last parentheses of the string. Before the first `.` it is the
 //! build lab and branch, `_`-separated (`srv03`, `sp2`, `gdr`); after it the build stamp. The
-//! branch word is the first `_` token after the first that is `gdr`, `qfe`, `ldr` or `rtm`
-//! (case-insensitive; also `sp2rtm`-style tokens that carry the service pack in front). `gdr` and
+//! branch word is the last `_` token after the first that is `gdr`, `qfe`, `ldr` or `rtm`
+//! (case-insensitive; also `sp2rtm`-style tokens that carry the service pack in front), so in
+//! `srv03_rtm_qfe` the branch is `qfe` and `rtm` is the lab's baseline. `gdr` and
 //! `rtm` are GDR, `qfe` and `ldr` are LDR. The tokens before it are the lab; a lab token `spN` or
 //! `rtm`, or a last lab token ending in `spN` (`win7sp1`), names the baseline; failing that, the
 //! branch word `rtm` means baseline RTM.
@@ -37,6 +38,7 @@ pub fn parse_branch_tag(file_version_string: &str) -> Option<BranchTag> {
         .iter()
         .enumerate()
         .skip(1)
+        .rev()
         .find_map(|(index, token)| branch_token(token).map(|(word, sp)| (index, word, sp)))?;
     let lab_tokens = tokens.get(..index)?;
     if lab_tokens.iter().any(|token| token.is_empty()) {
@@ -148,6 +150,15 @@ mod tests {
         assert_eq!(t.branch, branch, "{text}");
         assert_eq!(t.branch_word, word, "{text}");
         assert_eq!(t.stamp.as_deref(), stamp, "{text}");
+    }
+
+    #[test]
+    fn a_baseline_word_before_the_branch_word_belongs_to_the_lab() {
+        let t = tag("5.2.3790.4354 (srv03_rtm_qfe.080814-0101)");
+        assert_eq!(t.branch, TagBranch::Ldr);
+        assert_eq!(t.branch_word, "qfe");
+        assert_eq!(t.lab, "srv03_rtm");
+        assert_eq!(t.baseline.as_deref(), Some("RTM"));
     }
 
     #[test]

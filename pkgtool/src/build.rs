@@ -23,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{Error, Result};
 use crate::keys::key_id;
 use crate::spec::{self, Spec};
+use crate::tagcheck::{self, FileFacts, TagCheck};
 use crate::zipfmt::{DosTime, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ZipWriter};
 
 /// How to build.
@@ -37,11 +38,13 @@ pub struct BuildOptions {
     pub zstd_level: i32,
     /// Compression threads; 0 means one per core.
     pub threads: usize,
+    /// Whether a binary whose branch tag disagrees with its variant stops the build.
+    pub tag_check: TagCheck,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { stub: None, source_date_epoch: None, zstd_level: 19, threads: 0 }
+        BuildOptions { stub: None, source_date_epoch: None, zstd_level: 19, threads: 0, tag_check: TagCheck::Enforce }
     }
 }
 
@@ -56,6 +59,8 @@ pub struct BuildReport {
     pub key_id: [u8; 8],
     /// The manifest signed into it.
     pub manifest: Manifest,
+    /// Branch tags that disagreed with their variants, under `TagCheck::WarnOnly`.
+    pub warnings: Vec<String>,
 }
 
 /// A distinct content and the first file that has it.
@@ -68,35 +73,52 @@ struct BlobSource {
 /// Builds the package described by `spec_path`, signed with `key`, at `out`.
 pub fn build(spec_path: &Path, key: &SigningKey, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let spec = spec::load(spec_path)?;
-    let (manifest, sources) = plan(&spec)?;
+    let (manifest, sources, warnings) = plan(&spec, opts.tag_check)?;
     manifest.validate(&Limits::default()).map_err(|e| Error::Spec {
         file: spec.path.clone(),
         line: None,
         msg: e.to_string(),
     })?;
-    write_package(&manifest, &sources, key, out, opts)
+    let mut report = write_package(&manifest, &sources, key, out, opts)?;
+    report.warnings = warnings;
+    Ok(report)
 }
 
-/// Hashes every payload file and lays out the manifest.
-fn plan(spec: &Spec) -> Result<(Manifest, Vec<BlobSource>)> {
+/// Hashes every payload file, reads what binaries say about themselves, and lays out the
+/// manifest.
+fn plan(spec: &Spec, tag_check: TagCheck) -> Result<(Manifest, Vec<BlobSource>, Vec<String>)> {
+    let mut warnings = Vec::new();
     let mut sources: Vec<BlobSource> = Vec::new();
     let mut index: HashMap<Digest, usize> = HashMap::new();
     let mut variants = Vec::new();
     for sv in &spec.variants {
         let mut files = Vec::with_capacity(sv.files.len());
+        let mut facts = Vec::with_capacity(sv.files.len());
         for f in &sv.files {
-            let (digest, size) = hash_file(&f.source)?;
+            let data = fs::read(&f.source).map_err(Error::io(&f.source))?;
+            let digest = Digest(Sha256::digest(&data).into());
+            let size = data.len() as u64;
+            let fact = FileFacts::read(&f.path, &f.source, &data);
             if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(digest) {
                 slot.insert(sources.len());
                 sources.push(BlobSource { digest, size, source: f.source.clone() });
             }
-            files.push(FileEntry { path: f.path.clone(), size, mode: f.mode, sha256: digest });
+            files.push(FileEntry {
+                path: f.path.clone(),
+                size,
+                mode: f.mode,
+                sha256: digest,
+                version_string: fact.version_string.clone(),
+            });
+            facts.push(fact);
         }
+        let (version, mut w) = tagcheck::check_variant(&spec.path, sv, &facts, tag_check)?;
+        warnings.append(&mut w);
         variants.push(Variant {
             component: sv.component.clone(),
             baseline: sv.baseline.clone(),
             branch: sv.branch,
-            version: sv.version.clone(),
+            version,
             fixes: sv.fixes.clone(),
             restart: sv.restart,
             files,
@@ -125,23 +147,7 @@ fn plan(spec: &Spec) -> Result<(Manifest, Vec<BlobSource>)> {
         // Encodings are settled when the blobs are compressed; see `write_package`.
         blobs: sources.iter().map(|s| Blob { sha256: s.digest, size: s.size, encoding: Encoding::Zstd }).collect(),
     };
-    Ok((manifest, sources))
-}
-
-fn hash_file(path: &Path) -> Result<(Digest, u64)> {
-    let mut f = File::open(path).map_err(Error::io(path))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = io::Read::read(&mut f, &mut buf).map_err(Error::io(path))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((Digest(h.finalize().into()), n))
+    Ok((manifest, sources, warnings))
 }
 
 /// One blob, encoded for its entry.
@@ -301,7 +307,7 @@ fn write_package(
     file.sync_all().map_err(Error::io(out))?;
     let size = file.metadata().map_err(Error::io(out))?.len();
     tmp.persist(out).map_err(|e| Error::Io { path: out.to_path_buf(), source: e.error })?;
-    Ok(BuildReport { out: out.to_path_buf(), size, key_id: id, manifest })
+    Ok(BuildReport { out: out.to_path_buf(), size, key_id: id, manifest, warnings: Vec::new() })
 }
 
 /// Signs a package held in memory whose last [`SIGNATURE_LEN`] bytes are a signature

@@ -121,6 +121,9 @@ pub fn render_text(i: &Inspection<'_>) -> String {
             if v.restart { "  restart" } else { "" },
             join(&v.fixes)
         );
+        for f in v.files.iter().filter(|f| f.version_string.is_some()) {
+            let _ = writeln!(s, "      {}  {}", f.path, f.version_string.as_deref().unwrap_or_default());
+        }
     }
     s
 }

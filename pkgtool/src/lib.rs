@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod keys;
 pub mod read;
 pub mod spec;
+pub mod tagcheck;
 pub mod zipfmt;
 
 pub use error::{Error, Integrity, Result};

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use hotfix_schema::Limits;
 use hotfix_schema::sigblock::key_id_hex;
 use pkgtool::inspect::{self, Verification};
+use pkgtool::tagcheck::TagCheck;
 use pkgtool::{Error, TrustedKey, build, extract, keys, read};
 
 /// Builds, signs, verifies, inspects and extracts hotfix packages.
@@ -42,6 +43,9 @@ enum Cmd {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Build even when a binary's branch tag disagrees with its variant (warns instead).
+        #[arg(long)]
+        no_tag_check: bool,
     },
     /// Check every byte of a package: signature, manifest, every blob.
     Verify {
@@ -74,6 +78,15 @@ enum Cmd {
         /// A trusted public key (SPKI PEM).
         #[arg(long = "trust", required = true)]
         trust: Vec<PathBuf>,
+    },
+    /// Show the version information and branch tag that PE and ELF binaries carry.
+    Filever {
+        /// The binaries.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -133,10 +146,14 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 &format!("wrote {0}.key (secret, mode 0600) and {0}.pub\nkey id {1}\n", name.display(), key.id_hex()),
             );
         }
-        Cmd::Build { spec, key, out, json } => {
+        Cmd::Build { spec, key, out, json, no_tag_check } => {
             let secret = keys::load_secret(key)?;
-            let opts = build::BuildOptions { source_date_epoch: source_date_epoch(), ..Default::default() };
+            let tag_check = if *no_tag_check { TagCheck::WarnOnly } else { TagCheck::Enforce };
+            let opts = build::BuildOptions { source_date_epoch: source_date_epoch(), tag_check, ..Default::default() };
             let r = build::build(spec, &secret, out, &opts)?;
+            for w in &r.warnings {
+                eprintln!("pkgtool: warning: {w}");
+            }
             if *json {
                 say(
                     quiet,
@@ -216,8 +233,32 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 ),
             );
         }
+        Cmd::Filever { files, json } => return filever_cmd(files, *json, quiet),
     }
     Ok(())
+}
+
+/// `pkgtool filever`: every readable file gets a block (or a JSON object); a file that
+/// cannot be read is an error after the others are printed.
+fn filever_cmd(files: &[PathBuf], json: bool, quiet: bool) -> Result<(), Error> {
+    // Every unreadable file is reported; the last one is returned for `main` to print.
+    let mut pending: Option<Error> = None;
+    let mut objects = Vec::new();
+    for path in files {
+        match filever::read_path(path) {
+            Ok(info) if json => objects.push(serde_json::json!({ "file": path, "info": info })),
+            Ok(info) => say(quiet, &format!("{}\n", filever::render_text(&path.display().to_string(), &info))),
+            Err(filever::Error::Io { path, source }) => {
+                if let Some(earlier) = pending.replace(Error::Io { path, source }) {
+                    eprintln!("pkgtool: error: {earlier}");
+                }
+            }
+        }
+    }
+    if json {
+        say(quiet, &json_line(&objects));
+    }
+    pending.map_or(Ok(()), Err)
 }
 
 fn display_dir(dir: &Path) -> String {

@@ -47,8 +47,8 @@ pub struct SpecVariant {
     pub baseline: Name,
     /// Branch (none in baseline packages).
     pub branch: Option<Branch>,
-    /// Version.
-    pub version: Version,
+    /// Version, when the spec gives one; otherwise it comes from the binaries.
+    pub version: Option<Version>,
     /// Cumulative fix list.
     pub fixes: Vec<Name>,
     /// Whether installing or removing it needs a restart.
@@ -102,7 +102,7 @@ struct RawVariant {
     component: Spanned<String>,
     baseline: Option<Spanned<String>>,
     branch: Option<Spanned<String>>,
-    version: Spanned<String>,
+    version: Option<Spanned<String>>,
     fixes: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     restart: bool,
@@ -205,7 +205,10 @@ pub fn load(path: &Path) -> Result<Spec> {
                 other => return cx.err(b.span(), format!("branch {other:?} is not gdr or ldr")),
             },
         };
-        let version = Version::parse(v.version.get_ref()).or_else(|e| cx.err(v.version.span(), e.to_string()))?;
+        let version = match &v.version {
+            Some(ver) => Some(Version::parse(ver.get_ref()).or_else(|e| cx.err(ver.span(), e.to_string()))?),
+            None => None,
+        };
         let mut fixes = Vec::new();
         if let Some(list) = &v.fixes {
             for f in list.get_ref() {

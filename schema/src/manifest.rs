@@ -173,6 +173,11 @@ pub struct FileEntry {
     pub mode: Mode,
     /// SHA-256 of its content; names the blob that holds it.
     pub sha256: Digest,
+    /// What the file says about its own version, when it says anything: a PE file's
+    /// `FileVersion` string or an ELF file's packaging-note `fileVersion`, e.g.
+    /// `5.2.3790.4354 (srv03_sp2_gdr.080813-1204)`. At most 256 bytes, printable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_string: Option<String>,
 }
 
 /// One stored content.

@@ -87,6 +87,13 @@ impl Manifest {
             if fixes.len() != v.fixes.len() {
                 return bad(format!("{what}: a fix is listed twice"));
             }
+            if let Some(f) = v
+                .files
+                .iter()
+                .find(|f| f.version_string.as_ref().is_some_and(|s| s.len() > 256 || s.chars().any(char::is_control)))
+            {
+                return bad(format!("{what}: {}: version_string must be at most 256 printable bytes", f.path));
+            }
             if !v.files.windows(2).all(|w| w[0].path < w[1].path) {
                 return bad(format!("{what}: files must be sorted by path without repeats"));
             }
