@@ -10,7 +10,6 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ed25519_dalek::{Signer, SigningKey};
 use hotfix_schema::sigblock::{SIGNATURE_LEN, SigBlock, signed_message};
@@ -20,6 +19,7 @@ use hotfix_schema::{
 };
 use sha2::{Digest as _, Sha256};
 
+use crate::encode::{self, BlobSource, Use};
 use crate::error::{Error, Result};
 use crate::keys::key_id;
 use crate::spec::{self, Spec};
@@ -63,13 +63,6 @@ pub struct BuildReport {
     pub warnings: Vec<String>,
 }
 
-/// A distinct content and the first file that has it.
-struct BlobSource {
-    digest: Digest,
-    size: u64,
-    source: PathBuf,
-}
-
 /// Builds the package described by `spec_path`, signed with `key`, at `out`.
 pub fn build(spec_path: &Path, key: &SigningKey, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let spec = spec::load(spec_path)?;
@@ -101,7 +94,7 @@ fn plan(spec: &Spec, tag_check: TagCheck) -> Result<(Manifest, Vec<BlobSource>, 
             let fact = FileFacts::read(&f.path, &f.source, &data);
             if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(digest) {
                 slot.insert(sources.len());
-                sources.push(BlobSource { digest, size, source: f.source.clone() });
+                sources.push(BlobSource { digest, size, source: f.source.clone(), reference: None });
             }
             files.push(FileEntry {
                 path: f.path.clone(),
@@ -124,6 +117,13 @@ fn plan(spec: &Spec, tag_check: TagCheck) -> Result<(Manifest, Vec<BlobSource>, 
             files,
         });
     }
+    let uses: Vec<Use<'_>> = variants
+        .iter()
+        .flat_map(|v: &Variant| {
+            v.files.iter().map(move |f| Use { component: &v.component, path: &f.path, digest: f.sha256 })
+        })
+        .collect();
+    let sources = encode::arrange(sources, &uses, &Limits::default());
     let mut baselines: Vec<_> = variants.iter().map(|v| v.baseline.clone()).collect();
     baselines.sort();
     baselines.dedup();
@@ -145,70 +145,12 @@ fn plan(spec: &Spec, tag_check: TagCheck) -> Result<(Manifest, Vec<BlobSource>, 
         fixes,
         variants,
         // Encodings are settled when the blobs are compressed; see `write_package`.
-        blobs: sources.iter().map(|s| Blob { sha256: s.digest, size: s.size, encoding: Encoding::Zstd }).collect(),
+        blobs: sources
+            .iter()
+            .map(|s| Blob { sha256: s.digest, size: s.size, encoding: Encoding::Zstd, reference: None })
+            .collect(),
     };
     Ok((manifest, sources, warnings))
-}
-
-/// One blob, encoded for its entry.
-struct Encoded {
-    encoding: Encoding,
-    crc32: u32,
-    data: Vec<u8>,
-}
-
-fn encode(src: &BlobSource, level: i32) -> Result<Encoded> {
-    let data = fs::read(&src.source).map_err(Error::io(&src.source))?;
-    if Digest(Sha256::digest(&data).into()) != src.digest {
-        return Err(Error::Refused {
-            path: src.source.clone(),
-            msg: "changed while the package was being built".into(),
-        });
-    }
-    let crc32 = crc32fast::hash(&data);
-    let mut c = zstd::bulk::Compressor::new(level).map_err(Error::io(&src.source))?;
-    c.include_checksum(false).map_err(Error::io(&src.source))?;
-    c.include_contentsize(true).map_err(Error::io(&src.source))?;
-    let z = c.compress(&data).map_err(Error::io(&src.source))?;
-    Ok(if z.len() < data.len() {
-        Encoded { encoding: Encoding::Zstd, crc32, data: z }
-    } else {
-        Encoded { encoding: Encoding::Stored, crc32, data }
-    })
-}
-
-/// Encodes `sources[range]` on `threads` threads; results come back in order.
-fn encode_batch(sources: &[BlobSource], level: i32, threads: usize) -> Result<Vec<Encoded>> {
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Encoded>>> = (0..sources.len()).map(|_| None).collect();
-    let chunks: Vec<Vec<(usize, Result<Encoded>)>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(src) = sources.get(i) else { break };
-                        done.push((i, encode(src, level)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
-    });
-    for (i, r) in chunks.into_iter().flatten() {
-        results[i] = Some(r);
-    }
-    results
-        .into_iter()
-        .zip(sources)
-        .map(|(r, src)| {
-            r.unwrap_or_else(|| {
-                Err(Error::Refused { path: src.source.clone(), msg: "compression thread failed".into() })
-            })
-        })
-        .collect()
 }
 
 /// Passes writes through while hashing them.
@@ -268,9 +210,12 @@ fn write_package(
             bytes += sources[j].size;
             j += 1;
         }
-        for (k, e) in encode_batch(&sources[i..j], opts.zstd_level, threads)?.into_iter().enumerate() {
+        for (k, e) in
+            encode::encode_range(sources, i..j, opts.zstd_level, threads, &Limits::default())?.into_iter().enumerate()
+        {
             spill.write_all(&e.data).map_err(Error::io(&dir))?;
             manifest.blobs[i + k].encoding = e.encoding;
+            manifest.blobs[i + k].reference = e.reference;
             encoded_meta.push((e.encoding, e.crc32, e.data.len() as u64));
         }
         i = j;
@@ -289,7 +234,7 @@ fn write_package(
         for (blob, (encoding, crc, len)) in manifest.blobs.iter().zip(&encoded_meta) {
             buf.resize(usize::try_from(*len).map_err(io::Error::other)?, 0);
             io::Read::read_exact(&mut spill, &mut buf)?;
-            let method = if *encoding == Encoding::Zstd { METHOD_ZSTD } else { METHOD_STORED };
+            let method = if *encoding == Encoding::Stored { METHOD_STORED } else { METHOD_ZSTD };
             zip.add(&format!("{BLOB_PREFIX}{}", blob.sha256), method, *crc, blob.size, &buf)?;
         }
         Ok(())

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod build;
+pub mod encode;
 pub mod error;
 pub mod extract;
 pub mod inspect;

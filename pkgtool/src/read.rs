@@ -94,16 +94,18 @@ pub fn integrity_of(e: &io::Error) -> Option<Integrity> {
     e.get_ref().and_then(|inner| inner.downcast_ref::<IntegrityIo>()).map(|i| i.0.clone())
 }
 
-enum Decode<R: BufRead> {
+enum Decode<'p, R: BufRead> {
     Stored(Take<R>),
-    Zstd(Box<zstd::stream::read::Decoder<'static, Take<R>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'p, Take<R>>>),
+    /// Content decoded and checked already (a delta blob opened for random access).
+    Checked(io::Cursor<Vec<u8>>),
 }
 
 /// Decodes one blob and checks, as the bytes flow, that it never exceeds its declared size;
 /// at the end, that its size, CRC-32 and SHA-256 are the declared ones. A mismatch is an
 /// `io::Error` holding an [`Integrity`] (see [`integrity_of`]).
-pub struct BlobReader<R: BufRead> {
-    decode: Decode<R>,
+pub struct BlobReader<'p, R: BufRead> {
+    decode: Decode<'p, R>,
     blob: Blob,
     crc_expected: u32,
     seen: u64,
@@ -112,15 +114,25 @@ pub struct BlobReader<R: BufRead> {
     done: bool,
 }
 
-impl<R: BufRead> BlobReader<R> {
-    fn new(inner: R, entry: &CentralEntry, blob: &Blob, limits: &Limits) -> io::Result<Self> {
+impl<'p, R: BufRead> BlobReader<'p, R> {
+    /// A reader of `blob`'s entry data from `inner`; a `zstd-delta` blob needs its
+    /// reference's decoded content as `prefix`.
+    fn new(inner: R, entry: &CentralEntry, blob: &Blob, limits: &Limits, prefix: Option<&'p [u8]>) -> io::Result<Self> {
         let take = inner.take(entry.compressed);
-        let decode = match blob.encoding {
-            Encoding::Stored => Decode::Stored(take),
-            Encoding::Zstd => {
+        let decode = match (blob.encoding, prefix) {
+            (Encoding::Stored, _) => Decode::Stored(take),
+            (Encoding::Zstd, _) => {
                 let mut d = zstd::stream::read::Decoder::with_buffer(take)?.single_frame();
                 d.window_log_max(limits.max_zstd_window_log)?;
                 Decode::Zstd(Box::new(d))
+            }
+            (Encoding::ZstdDelta, Some(prefix)) => {
+                let mut d = zstd::stream::read::Decoder::with_ref_prefix(take, prefix)?.single_frame();
+                d.window_log_max(limits.max_zstd_window_log)?;
+                Decode::Zstd(Box::new(d))
+            }
+            (Encoding::ZstdDelta, None) => {
+                return Err(io::Error::other("a zstd-delta blob opened without its reference"));
             }
         };
         Ok(BlobReader {
@@ -148,6 +160,7 @@ impl<R: BufRead> BlobReader<R> {
                 io::copy(t, &mut io::sink())?;
                 left
             }
+            Decode::Checked(_) => return Ok(()),
         };
         if left != 0 {
             return Err(integrity_io(Integrity::BadCompressedData {
@@ -181,7 +194,7 @@ impl<R: BufRead> BlobReader<R> {
     }
 }
 
-impl<R: BufRead> Read for BlobReader<R> {
+impl<R: BufRead> Read for BlobReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.done || buf.is_empty() {
             return Ok(0);
@@ -191,6 +204,7 @@ impl<R: BufRead> Read for BlobReader<R> {
         let want = buf.len().min(usize::try_from(allowed).unwrap_or(usize::MAX));
         let n = match &mut self.decode {
             Decode::Stored(t) => t.read(&mut buf[..want])?,
+            Decode::Checked(c) => c.read(&mut buf[..want])?,
             Decode::Zstd(d) => d.read(&mut buf[..want]).map_err(|e| {
                 if e.kind() == io::ErrorKind::InvalidData
                     || e.kind() == io::ErrorKind::Other
@@ -218,6 +232,36 @@ impl<R: BufRead> Read for BlobReader<R> {
         self.sha.update(&buf[..n]);
         self.crc.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+/// Decoded contents of blobs that later blobs use as delta references, during a
+/// streaming pass. The manifest's rules (FORMAT.md §4.3.8) bound how much is held at once.
+#[derive(Default)]
+struct References {
+    /// Index of the last blob that uses each reference.
+    last_use: HashMap<Digest, usize>,
+    content: HashMap<Digest, std::rc::Rc<Vec<u8>>>,
+}
+
+impl References {
+    fn of(m: &Manifest) -> Self {
+        let mut last_use = HashMap::new();
+        for (i, b) in m.blobs.iter().enumerate() {
+            if let Some(r) = b.reference {
+                last_use.insert(r, i);
+            }
+        }
+        References { last_use, content: HashMap::new() }
+    }
+
+    fn needed_after(&self, blob: &Digest, index: usize) -> bool {
+        self.last_use.get(blob).is_some_and(|&last| last > index)
+    }
+
+    fn release_after(&mut self, index: usize) {
+        let last_use = &self.last_use;
+        self.content.retain(|d, _| last_use.get(d).is_some_and(|&last| last > index));
     }
 }
 
@@ -294,7 +338,7 @@ fn match_entries(archive: &Archive, manifest: &Manifest) -> std::result::Result<
             return Err(Integrity::MalformedArchive("blob entries are not in the manifest's order".into()));
         }
         let method = match blob.encoding {
-            Encoding::Zstd => METHOD_ZSTD,
+            Encoding::Zstd | Encoding::ZstdDelta => METHOD_ZSTD,
             Encoding::Stored => METHOD_STORED,
         };
         if entry.method != method {
@@ -347,6 +391,7 @@ pub fn verify(
     // Step 11: the stub, if any, is only hashed.
     io::copy(&mut (&mut r).take(archive.prefix_len), &mut io::sink()).map_err(&to_io)?;
     let mut manifest: Option<Manifest> = None;
+    let mut refs = References::default();
     for (i, entry) in archive.entries.iter().enumerate() {
         // Step 12: each local header is byte for byte the one the directory implies.
         let expected = entry.local_header();
@@ -365,15 +410,31 @@ pub fn verify(
             // Step 13: the manifest, then the entries it implies.
             let m = decode_manifest((&mut r).take(entry.compressed), entry, limits).map_err(read_err(path))?;
             match_entries(&archive, &m).map_err(|k| Error::integrity(path, k))?;
+            refs = References::of(&m);
             manifest = Some(m);
             continue;
         }
-        // Step 14: every blob decodes within its size to its hash.
-        let Some(blob) = manifest.as_ref().and_then(|m| m.blobs.get(i - 1)) else {
+        // Step 14: every blob decodes within its size to its hash; a delta blob against the
+        // decoded content of its (earlier) reference, kept only while a later blob needs it.
+        let Some(m) = manifest.as_ref() else {
+            return Err(Error::integrity(path, Integrity::MalformedArchive("no manifest".into())));
+        };
+        let Some(blob) = m.blobs.get(i - 1) else {
             return Err(Error::integrity(path, Integrity::EntryNotInManifest(entry.name.clone())));
         };
-        let mut br = BlobReader::new(&mut r, entry, blob, limits).map_err(Error::io(path))?;
-        io::copy(&mut br, &mut io::sink()).map_err(&to_io)?;
+        let keep = refs.needed_after(&blob.sha256, i - 1);
+        let prefix = blob.reference.as_ref().and_then(|d| refs.content.get(d)).cloned();
+        let mut br = BlobReader::new(&mut r, entry, blob, limits, prefix.as_ref().map(|p| p.as_slice()))
+            .map_err(Error::io(path))?;
+        if keep {
+            let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
+            io::copy(&mut br, &mut content).map_err(&to_io)?;
+            refs.content.insert(blob.sha256, std::rc::Rc::new(content));
+        } else {
+            io::copy(&mut br, &mut io::sink()).map_err(&to_io)?;
+        }
+        drop(br);
+        refs.release_after(i - 1);
         progress(r.pos, total);
     }
     // Step 15: the central directory and tail are the bytes parsed in steps 2–9.
@@ -416,20 +477,55 @@ impl Verified {
     /// Opens blob `index` (of `manifest.blobs`) for reading from `file` (the package,
     /// reopened by the caller). The reader checks size, CRC and hash again as it goes, so
     /// a file changed since verification cannot slip through.
+    ///
+    /// A `zstd-delta` blob is decoded in full first (its reference chain too, at most
+    /// `limits.max_delta_depth` long), so its reader serves checked bytes from memory.
     pub fn open_blob<'f>(
         &self,
         file: &'f mut File,
         index: usize,
         limits: &Limits,
-    ) -> Result<BlobReader<BufReader<&'f mut File>>> {
-        let entry = self
-            .archive
-            .entries
-            .get(index + 1)
-            .ok_or_else(|| Error::integrity(&self.path, Integrity::EntryMissing(format!("blob #{index}"))))?;
-        let blob = &self.manifest.blobs[index.min(self.manifest.blobs.len().saturating_sub(1))];
+    ) -> Result<BlobReader<'static, BufReader<&'f mut File>>> {
+        let (entry, blob) = self.entry_of(index)?;
+        if blob.encoding == Encoding::ZstdDelta {
+            let content = self.read_blob(file, index, limits, 0)?;
+            let mut r =
+                BlobReader::new(BufReader::new(file), entry, blob, limits, Some(&[])).map_err(Error::io(&self.path))?;
+            r.decode = Decode::Checked(io::Cursor::new(content));
+            return Ok(r);
+        }
         file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
-        BlobReader::new(BufReader::with_capacity(BUF, file), entry, blob, limits).map_err(Error::io(&self.path))
+        BlobReader::new(BufReader::with_capacity(BUF, file), entry, blob, limits, None).map_err(Error::io(&self.path))
+    }
+
+    fn entry_of(&self, index: usize) -> Result<(&CentralEntry, &Blob)> {
+        match (self.archive.entries.get(index + 1), self.manifest.blobs.get(index)) {
+            (Some(e), Some(b)) => Ok((e, b)),
+            _ => Err(Error::integrity(&self.path, Integrity::EntryMissing(format!("blob #{index}")))),
+        }
+    }
+
+    /// Decodes blob `index` into memory, checked, resolving its delta references.
+    fn read_blob(&self, file: &mut File, index: usize, limits: &Limits, depth: u32) -> Result<Vec<u8>> {
+        let (entry, blob) = self.entry_of(index)?;
+        let prefix = match blob.reference {
+            Some(r) if depth < limits.max_delta_depth => {
+                let at = self.manifest.blobs.iter().position(|b| b.sha256 == r).ok_or_else(|| {
+                    Error::integrity(&self.path, Integrity::InvalidManifest(format!("reference {r} is not a blob")))
+                })?;
+                Some(self.read_blob(file, at, limits, depth + 1)?)
+            }
+            Some(_) => {
+                return Err(Error::integrity(&self.path, Integrity::InvalidManifest("delta chain too long".into())));
+            }
+            None => None,
+        };
+        file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
+        let mut r = BlobReader::new(BufReader::with_capacity(BUF, &mut *file), entry, blob, limits, prefix.as_deref())
+            .map_err(Error::io(&self.path))?;
+        let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
+        io::copy(&mut r, &mut content).map_err(|e| self.blob_error(e))?;
+        Ok(content)
     }
 
     /// Maps an error from a [`BlobReader`] of this package to an [`Error`].

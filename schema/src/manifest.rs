@@ -190,14 +190,21 @@ pub struct Blob {
     pub size: u64,
     /// How the entry's bytes encode the content.
     pub encoding: Encoding,
+    /// For `zstd-delta`: the blob whose decoded content is the Zstandard reference prefix.
+    /// It comes earlier in `blobs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Digest>,
 }
 
 /// Blob encodings. Readers reject an encoding they do not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     /// The entry is zip method 93, one Zstandard frame of the content.
     Zstd,
+    /// The entry is zip method 93, one Zstandard frame of the content compressed with the
+    /// decoded content of the `reference` blob as its prefix (`zstd --patch-from`).
+    ZstdDelta,
     /// The entry is zip method 0, the content itself.
     Stored,
 }

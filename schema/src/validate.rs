@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{Branch, Digest, Kind, Limits, Manifest, ManifestError, Name, RelPath};
+use crate::{Branch, Digest, Encoding, Kind, Limits, Manifest, ManifestError, Name, RelPath};
 
 impl Manifest {
     /// Checks every rule of FORMAT.md §4.3; the first one broken is the error.
@@ -159,6 +159,53 @@ impl Manifest {
             return bad(format!("blob {} is not used by any file", b.sha256));
         }
 
+        // 4.3.8 Delta references: earlier blobs, bounded chains, bounded windows and bounded
+        // memory for a streaming reader.
+        let mut position: BTreeMap<&Digest, (usize, u32)> = BTreeMap::new();
+        let mut last_use: BTreeMap<&Digest, usize> = BTreeMap::new();
+        for (i, b) in self.blobs.iter().enumerate() {
+            let depth = match (b.encoding, &b.reference) {
+                (Encoding::ZstdDelta, Some(r)) => {
+                    let Some(&(at, ref_depth)) = position.get(r) else {
+                        return bad(format!("blob {}: its reference {r} is not an earlier blob", b.sha256));
+                    };
+                    let window = 1u64 << limits.max_zstd_window_log.min(62);
+                    if b.size.saturating_add(self.blobs[at].size) > window {
+                        return bad(format!("blob {}: it and its reference exceed the {window}-byte window", b.sha256));
+                    }
+                    if ref_depth + 1 > limits.max_delta_depth {
+                        return Err(E::TooMany {
+                            what: "delta references in a chain",
+                            limit: limits.max_delta_depth.into(),
+                        });
+                    }
+                    last_use.insert(r, i);
+                    ref_depth + 1
+                }
+                (Encoding::ZstdDelta, None) => return bad(format!("blob {}: zstd-delta needs a reference", b.sha256)),
+                (_, Some(_)) => return bad(format!("blob {}: only zstd-delta blobs have a reference", b.sha256)),
+                (_, None) => 0,
+            };
+            position.insert(&b.sha256, (i, depth));
+        }
+        let mut live = 0u64;
+        for (i, b) in self.blobs.iter().enumerate() {
+            if last_use.get(&b.sha256).is_some_and(|&last| last > i) {
+                live += b.size;
+            }
+            if live > limits.max_live_reference_bytes {
+                return Err(E::TooMany {
+                    what: "bytes of live delta references",
+                    limit: limits.max_live_reference_bytes,
+                });
+            }
+            for (r, _) in last_use.iter().filter(|(_, last)| **last == i) {
+                if let Some(&(at, _)) = position.get(*r) {
+                    live = live.saturating_sub(self.blobs[at].size);
+                }
+            }
+        }
+
         // 4.3.7 Derived lists.
         let baselines: BTreeSet<&Name> = self.variants.iter().map(|v| &v.baseline).collect();
         if !self.baselines.iter().eq(baselines.iter().copied()) {
@@ -174,4 +221,112 @@ impl Manifest {
 
 fn branch_text(b: Option<Branch>) -> &'static str {
     b.map_or("(baseline)", Branch::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Blob, Digest, Encoding, FileEntry, Kind, Limits, Manifest, ManifestError, Mode, Name, PackageInfo};
+    use crate::{Channel, RelPath, Variant, Version};
+
+    fn d(n: u8) -> Digest {
+        Digest([n; 32])
+    }
+
+    /// A hotfix with one variant whose files are blobs 1..=sizes.len() (in that order).
+    fn manifest(sizes: &[u64], blobs: Vec<Blob>) -> Manifest {
+        let name = |s: &str| Name::new(s).unwrap();
+        let files = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| FileEntry {
+                path: RelPath::new(&format!("f{i}")).unwrap(),
+                size,
+                mode: Mode::new(0o644).unwrap(),
+                sha256: d(i as u8 + 1),
+                version_string: None,
+            })
+            .collect();
+        Manifest {
+            format_version: 1,
+            package: PackageInfo {
+                id: name("KB1"),
+                kind: Kind::Hotfix,
+                product: name("p"),
+                title: "t".into(),
+                channel: Channel::Release,
+                baseline: None,
+            },
+            tool: "test".into(),
+            baselines: vec![name("RTM")],
+            fixes: vec![],
+            variants: vec![Variant {
+                component: name("c"),
+                baseline: name("RTM"),
+                branch: Some(crate::Branch::Ldr),
+                version: Version::parse("1").unwrap(),
+                fixes: vec![],
+                restart: false,
+                files,
+            }],
+            blobs,
+        }
+    }
+
+    fn blob(n: u8, size: u64, reference: Option<u8>) -> Blob {
+        let encoding = if reference.is_some() { Encoding::ZstdDelta } else { Encoding::Zstd };
+        Blob { sha256: d(n), size, encoding, reference: reference.map(d) }
+    }
+
+    #[test]
+    fn a_delta_chain_within_the_limits_is_valid() {
+        let m = manifest(&[10, 10, 10], vec![blob(1, 10, None), blob(2, 10, Some(1)), blob(3, 10, Some(2))]);
+        assert_eq!(m.validate(&Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn a_reference_to_a_later_blob_is_invalid() {
+        let m = manifest(&[10, 10], vec![blob(1, 10, Some(2)), blob(2, 10, None)]);
+        assert!(
+            matches!(m.validate(&Limits::default()), Err(ManifestError::Invalid(e)) if e.contains("not an earlier blob"))
+        );
+    }
+
+    #[test]
+    fn a_chain_longer_than_the_limit_is_refused() {
+        let limits = Limits { max_delta_depth: 2, ..Limits::default() };
+        let m = manifest(
+            &[1, 1, 1, 1],
+            vec![blob(1, 1, None), blob(2, 1, Some(1)), blob(3, 1, Some(2)), blob(4, 1, Some(3))],
+        );
+        assert!(matches!(m.validate(&limits), Err(ManifestError::TooMany { .. })));
+    }
+
+    #[test]
+    fn a_delta_and_reference_over_the_window_are_refused() {
+        let limits = Limits { max_zstd_window_log: 4, ..Limits::default() };
+        let m = manifest(&[10, 10], vec![blob(1, 10, None), blob(2, 10, Some(1))]);
+        assert!(matches!(m.validate(&limits), Err(ManifestError::Invalid(e)) if e.contains("window")));
+    }
+
+    #[test]
+    fn references_held_too_long_exceed_the_live_memory_limit() {
+        // A chain holds at most two contents at once (the reference, and the blob being
+        // decoded that a later blob needs): 20 bytes.
+        let limits = Limits { max_live_reference_bytes: 25, ..Limits::default() };
+        let chain = manifest(&[10, 10, 10], vec![blob(1, 10, None), blob(2, 10, Some(1)), blob(3, 10, Some(2))]);
+        assert_eq!(chain.validate(&limits), Ok(()));
+        // Three plain blobs each referenced three blobs later: 30 bytes held after the third.
+        let held = manifest(
+            &[10, 10, 10, 10, 10, 10],
+            vec![
+                blob(1, 10, None),
+                blob(2, 10, None),
+                blob(3, 10, None),
+                blob(4, 10, Some(1)),
+                blob(5, 10, Some(2)),
+                blob(6, 10, Some(3)),
+            ],
+        );
+        assert!(matches!(held.validate(&limits), Err(ManifestError::TooMany { what, .. }) if what.contains("live")));
+    }
 }

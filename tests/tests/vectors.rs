@@ -152,8 +152,43 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
         "a blob whose content is not the one its name and the manifest declare",
     );
 
-    // The manifest.
+    // Delta references.
     let m = raw.manifest();
+    let delta = m["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|b| b["encoding"] == "zstd-delta")
+        .expect("the fixture has a delta blob");
+    let with_blob = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut m = m.clone();
+        f(&mut m["blobs"][delta]);
+        let mut r = raw.clone();
+        r.set_manifest(&m);
+        r.write(&key, |_| {})
+    };
+    add(
+        "delta_reference_not_a_blob",
+        with_blob(&|b| b["reference"] = "ab".repeat(32).into()),
+        "invalid-manifest",
+        "a delta blob whose reference is not in the package",
+    );
+    add(
+        "delta_reference_to_itself",
+        with_blob(&|b| b["reference"] = b["sha256"].clone()),
+        "invalid-manifest",
+        "a delta blob that references itself (references must be earlier blobs)",
+    );
+    add(
+        "delta_without_reference",
+        with_blob(&|b| {
+            b.as_object_mut().unwrap().remove("reference");
+        }),
+        "invalid-manifest",
+        "a zstd-delta blob with no reference",
+    );
+
+    // The manifest.
     let with = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut m = m.clone();
         f(&mut m);

@@ -1,0 +1,200 @@
+//! Blob encoding for `pkgtool build` (FORMAT.md §4.4): the order blobs are stored in, the
+//! delta reference each one gets, and the bytes of each entry — `zstd`, `zstd-delta`
+//! (Zstandard with the reference's content as prefix, like `zstd --patch-from`) or
+//! `stored`.
+//!
+//! Builds of one file differ by a fix or two, so every build of a (component, path) is
+//! stored next to the others and delta-encoded against the previous one. References only
+//! point backwards, chains and the bytes a streaming reader must hold stay within the
+//! format's limits, and each blob is encoded on its own, so the output does not depend on
+//! the number of threads.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hotfix_schema::{Digest, Encoding, Limits, Name, RelPath};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+
+/// A distinct content, the first file that has it, and the blob it is delta-encoded
+/// against, if any.
+#[derive(Clone, Debug)]
+pub struct BlobSource {
+    /// SHA-256 of the content.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// A file with this content.
+    pub source: PathBuf,
+    /// Index (in the arranged order) of the blob to delta-encode against.
+    pub reference: Option<usize>,
+}
+
+/// One use of a content: by a component's file at a path.
+pub struct Use<'a> {
+    /// The component.
+    pub component: &'a Name,
+    /// The path.
+    pub path: &'a RelPath,
+    /// The content.
+    pub digest: Digest,
+}
+
+/// Orders the blobs so that every build of one (component, path) is adjacent — ordered by
+/// first use within it — and picks each blob's reference: the previous build at one of its
+/// paths, within the chain, window and live-memory limits.
+pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits) -> Vec<BlobSource> {
+    let mut first: HashMap<Digest, (&Name, &RelPath, usize)> = HashMap::new();
+    let mut paths: HashMap<Digest, Vec<(&Name, &RelPath)>> = HashMap::new();
+    for (i, u) in uses.iter().enumerate() {
+        first.entry(u.digest).or_insert((u.component, u.path, i));
+        paths.entry(u.digest).or_default().push((u.component, u.path));
+    }
+    sources.sort_by(|a, b| first.get(&a.digest).cmp(&first.get(&b.digest)));
+
+    let window = 1u64 << limits.max_zstd_window_log.min(62);
+    let mut last_at: HashMap<(&Name, &RelPath), usize> = HashMap::new();
+    let mut depth = vec![0u32; sources.len()];
+    // Bytes a streaming reader holds while reading each blob.
+    let mut live = vec![0u64; sources.len()];
+    for k in 0..sources.len() {
+        let here = paths.get(&sources[k].digest).map(Vec::as_slice).unwrap_or_default();
+        let candidate = here.iter().find_map(|p| last_at.get(p).copied());
+        if let Some(r) = candidate {
+            let size = sources[r].size;
+            let fits_window = size.saturating_add(sources[k].size) <= window;
+            let fits_chain = depth[r] < limits.max_delta_depth;
+            // Held from when `r` is read until `k` is decoded (FORMAT.md §4.3.8).
+            let peak = live[r..=k].iter().max().copied().unwrap_or(0);
+            let fits_memory = peak.saturating_add(size) <= limits.max_live_reference_bytes;
+            if fits_window && fits_chain && fits_memory {
+                sources[k].reference = Some(r);
+                depth[k] = depth[r] + 1;
+                for l in &mut live[r..=k] {
+                    *l += size;
+                }
+            }
+        }
+        for p in here {
+            last_at.insert(*p, k);
+        }
+    }
+    sources
+}
+
+/// One blob, encoded for its entry.
+pub struct Encoded {
+    /// The encoding chosen.
+    pub encoding: Encoding,
+    /// The reference, for `zstd-delta`.
+    pub reference: Option<Digest>,
+    /// CRC-32 of the content.
+    pub crc32: u32,
+    /// The entry's bytes.
+    pub data: Vec<u8>,
+}
+
+fn read_checked(src: &BlobSource) -> Result<Vec<u8>> {
+    let data = fs::read(&src.source).map_err(Error::io(&src.source))?;
+    if Digest(Sha256::digest(&data).into()) != src.digest {
+        return Err(Error::Refused {
+            path: src.source.clone(),
+            msg: "changed while the package was being built".into(),
+        });
+    }
+    Ok(data)
+}
+
+fn compress(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let mut c = zstd::bulk::Compressor::new(level)?;
+    c.include_checksum(false)?;
+    c.include_contentsize(true)?;
+    c.compress(data)
+}
+
+/// `zstd --patch-from`: the reference is the prefix, the window covers both, long-distance
+/// matching finds the shared parts.
+fn compress_delta(data: &[u8], reference: &[u8], level: i32, max_window_log: u32) -> io::Result<Vec<u8>> {
+    let total = (data.len() + reference.len()).max(2);
+    let window_log = (usize::BITS - (total - 1).leading_zeros()).clamp(10, max_window_log);
+    let mut enc = zstd::stream::write::Encoder::with_ref_prefix(Vec::with_capacity(data.len() / 4), level, reference)?;
+    enc.include_checksum(false)?;
+    enc.include_contentsize(true)?;
+    enc.set_pledged_src_size(Some(data.len() as u64))?;
+    enc.window_log(window_log)?;
+    enc.long_distance_matching(true)?;
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+/// Encodes blob `k` of the arranged `all`: a delta when it has a reference and that pays,
+/// otherwise plain Zstandard, or the content itself when compression does not shrink it.
+fn encode(all: &[BlobSource], k: usize, level: i32, limits: &Limits) -> Result<Encoded> {
+    let src = &all[k];
+    let data = read_checked(src)?;
+    let crc32 = crc32fast::hash(&data);
+    let io_err = Error::io(&src.source);
+    let mut best: Option<(Encoding, Option<Digest>, Vec<u8>)> = None;
+    if let Some(r) = src.reference.and_then(|r| all.get(r)) {
+        let reference = read_checked(r)?;
+        let z = compress_delta(&data, &reference, level, limits.max_zstd_window_log).map_err(Error::io(&src.source))?;
+        best = Some((Encoding::ZstdDelta, Some(r.digest), z));
+    }
+    // A delta that saves less than half is worth comparing with a plain frame.
+    if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {
+        let z = compress(&data, level).map_err(io_err)?;
+        if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
+            best = Some((Encoding::Zstd, None, z));
+        }
+    }
+    Ok(match best {
+        Some((encoding, reference, z)) if z.len() < data.len() => Encoded { encoding, reference, crc32, data: z },
+        _ => Encoded { encoding: Encoding::Stored, reference: None, crc32, data },
+    })
+}
+
+/// Encodes `all[range]` on `threads` threads; results come back in order.
+pub fn encode_range(
+    all: &[BlobSource],
+    range: std::ops::Range<usize>,
+    level: i32,
+    threads: usize,
+    limits: &Limits,
+) -> Result<Vec<Encoded>> {
+    let next = AtomicUsize::new(range.start);
+    let chunks: Vec<Vec<(usize, Result<Encoded>)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= range.end {
+                            break;
+                        }
+                        done.push((k, encode(all, k, level, limits)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+    });
+    let mut results: Vec<Option<Result<Encoded>>> = range.clone().map(|_| None).collect();
+    for (k, r) in chunks.into_iter().flatten() {
+        results[k - range.start] = Some(r);
+    }
+    results
+        .into_iter()
+        .zip(&all[range])
+        .map(|(r, src)| {
+            r.unwrap_or_else(|| {
+                Err(Error::Refused { path: src.source.clone(), msg: "compression thread failed".into() })
+            })
+        })
+        .collect()
+}
