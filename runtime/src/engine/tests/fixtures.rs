@@ -95,7 +95,13 @@ pub fn manifest_for(product: &str, id: &str, kind: Kind, decl: Option<(&str, u32
                     if !blobs.iter().any(|b| b.sha256 == sha256) {
                         blobs.push(Blob { sha256, size, encoding: Encoding::Stored, reference: None });
                     }
-                    FileEntry { path: RelPath::new(p).unwrap(), size, mode: Mode::new(0o644).unwrap(), sha256, version_string: None }
+                    FileEntry {
+                        path: RelPath::new(p).unwrap(),
+                        size,
+                        mode: Mode::new(0o644).unwrap(),
+                        sha256,
+                        version_string: None,
+                    }
                 })
                 .collect();
             Variant {
