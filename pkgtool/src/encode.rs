@@ -1,7 +1,7 @@
 //! Blob encoding for `pkgtool build` (FORMAT.md §4.4): the order blobs are stored in, the
 //! delta reference each one gets, and the bytes of each entry — `zstd`, `zstd-delta`
-//! (Zstandard with the reference's content as prefix, like `zstd --patch-from`) or
-//! `stored`.
+//! (Zstandard with the reference's content as prefix, like `zstd --patch-from`),
+//! `bsdiff-zstd` (see [`crate::bsdelta`]) or `stored`, whichever is smallest.
 //!
 //! Builds of one file differ by a fix or two, so every build of a (component, path) is
 //! stored next to the others and delta-encoded against the previous one. References only
@@ -86,6 +86,9 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits) 
     sources
 }
 
+/// Smallest blob for which a bsdiff delta is also tried.
+const BSDIFF_MIN_BYTES: usize = 64 << 10;
+
 /// One blob, encoded for its entry.
 pub struct Encoded {
     /// The encoding chosen.
@@ -143,6 +146,13 @@ fn encode(all: &[BlobSource], k: usize, level: i32, limits: &Limits) -> Result<E
         let reference = read_checked(r)?;
         let z = compress_delta(&data, &reference, level, limits.max_zstd_window_log).map_err(Error::io(&src.source))?;
         best = Some((Encoding::ZstdDelta, Some(r.digest), z));
+        // bsdiff pays on executables whose code moved; below this size it rarely matters.
+        if data.len() >= BSDIFF_MIN_BYTES {
+            let b = crate::bsdelta::encode(&reference, &data, level).map_err(Error::io(&src.source))?;
+            if best.as_ref().is_none_or(|(_, _, z)| b.len() < z.len()) {
+                best = Some((Encoding::BsdiffZstd, Some(r.digest), b));
+            }
+        }
     }
     // A delta that saves less than half is worth comparing with a plain frame.
     if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bsdelta;
 pub mod build;
 pub mod encode;
 pub mod error;

@@ -99,6 +99,8 @@ enum Decode<'p, R: BufRead> {
     Zstd(Box<zstd::stream::read::Decoder<'p, Take<R>>>),
     /// Content decoded and checked already (a delta blob opened for random access).
     Checked(io::Cursor<Vec<u8>>),
+    /// Content decoded in memory (a bsdiff delta), still to be checked as it is read.
+    Memory(io::Cursor<Vec<u8>>),
 }
 
 /// Decodes one blob and checks, as the bytes flow, that it never exceeds its declared size;
@@ -131,8 +133,23 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 d.window_log_max(limits.max_zstd_window_log)?;
                 Decode::Zstd(Box::new(d))
             }
-            (Encoding::ZstdDelta, None) => {
-                return Err(io::Error::other("a zstd-delta blob opened without its reference"));
+            (Encoding::BsdiffZstd, Some(prefix)) => {
+                let name = format!("{BLOB_PREFIX}{}", blob.sha256);
+                if entry.compressed > 1u64 << limits.max_zstd_window_log.min(62) {
+                    return Err(integrity_io(Integrity::BadCompressedData {
+                        entry: name,
+                        why: "a bsdiff entry larger than the window limit".into(),
+                    }));
+                }
+                let mut patch = Vec::with_capacity(usize::try_from(entry.compressed).unwrap_or(0));
+                let mut take = take;
+                take.read_to_end(&mut patch)?;
+                let content = crate::bsdelta::decode(prefix, &patch, blob.size, limits.max_zstd_window_log)
+                    .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
+                Decode::Memory(io::Cursor::new(content))
+            }
+            (Encoding::ZstdDelta | Encoding::BsdiffZstd, None) => {
+                return Err(io::Error::other("a delta blob opened without its reference"));
             }
         };
         Ok(BlobReader {
@@ -161,6 +178,7 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 left
             }
             Decode::Checked(_) => return Ok(()),
+            Decode::Memory(_) => 0,
         };
         if left != 0 {
             return Err(integrity_io(Integrity::BadCompressedData {
@@ -204,7 +222,7 @@ impl<R: BufRead> Read for BlobReader<'_, R> {
         let want = buf.len().min(usize::try_from(allowed).unwrap_or(usize::MAX));
         let n = match &mut self.decode {
             Decode::Stored(t) => t.read(&mut buf[..want])?,
-            Decode::Checked(c) => c.read(&mut buf[..want])?,
+            Decode::Checked(c) | Decode::Memory(c) => c.read(&mut buf[..want])?,
             Decode::Zstd(d) => d.read(&mut buf[..want]).map_err(|e| {
                 if e.kind() == io::ErrorKind::InvalidData
                     || e.kind() == io::ErrorKind::Other
@@ -338,7 +356,7 @@ fn match_entries(archive: &Archive, manifest: &Manifest) -> std::result::Result<
             return Err(Integrity::MalformedArchive("blob entries are not in the manifest's order".into()));
         }
         let method = match blob.encoding {
-            Encoding::Zstd | Encoding::ZstdDelta => METHOD_ZSTD,
+            Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd => METHOD_ZSTD,
             Encoding::Stored => METHOD_STORED,
         };
         if entry.method != method {
@@ -487,12 +505,17 @@ impl Verified {
         limits: &Limits,
     ) -> Result<BlobReader<'static, BufReader<&'f mut File>>> {
         let (entry, blob) = self.entry_of(index)?;
-        if blob.encoding == Encoding::ZstdDelta {
+        if blob.encoding.is_delta() {
             let content = self.read_blob(file, index, limits, 0)?;
-            let mut r =
-                BlobReader::new(BufReader::new(file), entry, blob, limits, Some(&[])).map_err(Error::io(&self.path))?;
-            r.decode = Decode::Checked(io::Cursor::new(content));
-            return Ok(r);
+            return Ok(BlobReader {
+                decode: Decode::Checked(io::Cursor::new(content)),
+                blob: blob.clone(),
+                crc_expected: entry.crc32,
+                seen: 0,
+                sha: Sha256::new(),
+                crc: crc32fast::Hasher::new(),
+                done: false,
+            });
         }
         file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
         BlobReader::new(BufReader::with_capacity(BUF, file), entry, blob, limits, None).map_err(Error::io(&self.path))

@@ -190,8 +190,8 @@ pub struct Blob {
     pub size: u64,
     /// How the entry's bytes encode the content.
     pub encoding: Encoding,
-    /// For `zstd-delta`: the blob whose decoded content is the Zstandard reference prefix.
-    /// It comes earlier in `blobs`.
+    /// For `zstd-delta` and `bsdiff-zstd`: the blob whose decoded content the delta is
+    /// against. It comes earlier in `blobs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<Digest>,
 }
@@ -205,8 +205,19 @@ pub enum Encoding {
     /// The entry is zip method 93, one Zstandard frame of the content compressed with the
     /// decoded content of the `reference` blob as its prefix (`zstd --patch-from`).
     ZstdDelta,
+    /// The entry is zip method 93 holding a bsdiff delta against the `reference` blob:
+    /// two little-endian `u32` frame lengths, then three Zstandard frames — controls,
+    /// byte-wise differences, extra bytes (FORMAT.md §4.4).
+    BsdiffZstd,
     /// The entry is zip method 0, the content itself.
     Stored,
+}
+
+impl Encoding {
+    /// Whether the content is decoded against a reference blob.
+    pub fn is_delta(self) -> bool {
+        matches!(self, Encoding::ZstdDelta | Encoding::BsdiffZstd)
+    }
 }
 
 /// A SHA-256 digest, written as 64 lowercase hex digits.

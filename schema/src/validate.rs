@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{Branch, Digest, Encoding, Kind, Limits, Manifest, ManifestError, Name, RelPath};
+use crate::{Branch, Digest, Kind, Limits, Manifest, ManifestError, Name, RelPath};
 
 impl Manifest {
     /// Checks every rule of FORMAT.md §4.3; the first one broken is the error.
@@ -165,7 +165,7 @@ impl Manifest {
         let mut last_use: BTreeMap<&Digest, usize> = BTreeMap::new();
         for (i, b) in self.blobs.iter().enumerate() {
             let depth = match (b.encoding, &b.reference) {
-                (Encoding::ZstdDelta, Some(r)) => {
+                (e, Some(r)) if e.is_delta() => {
                     let Some(&(at, ref_depth)) = position.get(r) else {
                         return bad(format!("blob {}: its reference {r} is not an earlier blob", b.sha256));
                     };
@@ -182,8 +182,8 @@ impl Manifest {
                     last_use.insert(r, i);
                     ref_depth + 1
                 }
-                (Encoding::ZstdDelta, None) => return bad(format!("blob {}: zstd-delta needs a reference", b.sha256)),
-                (_, Some(_)) => return bad(format!("blob {}: only zstd-delta blobs have a reference", b.sha256)),
+                (e, None) if e.is_delta() => return bad(format!("blob {}: a delta needs a reference", b.sha256)),
+                (_, Some(_)) => return bad(format!("blob {}: only delta blobs have a reference", b.sha256)),
                 (_, None) => 0,
             };
             position.insert(&b.sha256, (i, depth));
