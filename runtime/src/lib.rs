@@ -4,6 +4,29 @@
 //! root is at, which branch and which variant of every component is active and why, whether
 //! a package applies, and the file-level difference between two active states. The store,
 //! the transactions and the command line are built on top of it and never decide on their own.
+//!
+//! - [`layout`]: where the servicing state lives (`ROOT/.servicing/`);
+//! - [`inventory`]: the SQLite inventory (packages, active files, the pending transaction);
+//! - [`store`]: the content-addressed blob store, the stash included;
+//! - [`txn`]: applying a plan as a crash-safe transaction, and rolling it back;
+//! - [`lock`], [`trust`], [`oplog`]: one operation at a time, trusted keys, the log;
+//! - [`ops`]: the commands; [`report`]: what a change says; [`switches`]: `/B:QFE`;
+//! - [`crash`]: the `HOTFIX_CRASH_AT` fault-injection hook used by the crash tests.
 #![forbid(unsafe_code)]
 
+pub mod crash;
 pub mod engine;
+pub mod error;
+pub mod fsutil;
+pub mod inventory;
+pub mod layout;
+pub mod lock;
+pub mod oplog;
+pub mod ops;
+pub mod report;
+pub mod store;
+pub mod switches;
+pub mod trust;
+pub mod txn;
+
+pub use error::{Error, Result};

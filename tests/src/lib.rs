@@ -5,4 +5,5 @@
 
 pub mod craft;
 pub mod fixtures;
+pub mod root;
 pub mod run;

@@ -1,0 +1,58 @@
+//! One servicing operation at a time per root: an exclusive OS lock on
+//! `ROOT/.servicing/lock`, whose content names the holder (pid and command) so that a
+//! second process can say who is busy. The OS drops the lock when the holder exits, even
+//! by a crash.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+
+/// The held lock; dropping it releases the root.
+#[derive(Debug)]
+pub struct RootLock {
+    _file: File,
+}
+
+/// Takes the root's lock for `what` (the command, for the holder's note). If another
+/// process holds it: waits when `wait`, else fails with [`Error::Busy`].
+pub fn acquire(layout: &Layout, what: &str, wait: bool) -> Result<RootLock> {
+    let path = layout.lock();
+    let mut file = open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) if wait => file.lock().map_err(Error::io(&path))?,
+        Err(TryLockError::WouldBlock) => {
+            return Err(Error::Busy { root: layout.root.clone(), lock: path.clone(), holder: holder(&path) });
+        }
+        Err(TryLockError::Error(e)) => return Err(Error::Io { path, source: e }),
+    }
+    let note = format!("pid {}: hotfix {what}\n", std::process::id());
+    file.set_len(0).and_then(|()| file.write_all(note.as_bytes())).map_err(Error::io(&path))?;
+    Ok(RootLock { _file: file })
+}
+
+/// Takes the lock if it is free, without waiting.
+pub fn try_acquire(layout: &Layout, what: &str) -> Result<Option<RootLock>> {
+    match acquire(layout, what, false) {
+        Ok(l) => Ok(Some(l)),
+        Err(Error::Busy { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn open(path: &Path) -> Result<File> {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(Error::io(path))
+}
+
+/// What the lock file says about its holder.
+fn holder(path: &Path) -> String {
+    let mut text = String::new();
+    let read = File::open(path).and_then(|f| f.take(512).read_to_string(&mut text));
+    match read {
+        Ok(_) if !text.trim().is_empty() => format!("held by {}", text.trim()),
+        _ => "holder unknown".to_string(),
+    }
+}

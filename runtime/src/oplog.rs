@@ -1,0 +1,93 @@
+//! The operation log, `ROOT/.servicing/log`: one JSON object per line, appended after each
+//! servicing operation — time, operation, package, the decision per component with its
+//! reason, the files changed, and the result.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::crash;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+
+/// One component's decision.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    /// The component.
+    pub component: String,
+    /// Branch, version and package before (`none` if it did not exist).
+    pub before: String,
+    /// Branch, version and package after.
+    pub after: String,
+    /// Why it is on its branch now.
+    pub reason: String,
+}
+
+/// One line of the log.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// The operation, e.g. `install KB4`.
+    pub op: String,
+    /// The package, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// Decisions per changed component.
+    pub decisions: Vec<Decision>,
+    /// Files written.
+    pub written: usize,
+    /// Files removed.
+    pub removed: usize,
+    /// Records changed without touching the file.
+    pub relabelled: usize,
+    /// `ok`, `restart required`, `rolled back`, …
+    pub result: String,
+}
+
+/// Appends `entry` to the log and flushes it to disk.
+pub fn append(layout: &Layout, entry: &Entry) -> Result<()> {
+    let path = layout.log();
+    let mut line = serde_json::to_string(entry).unwrap_or_default();
+    line.push('\n');
+    crash::step("log append");
+    let mut f = OpenOptions::new().create(true).append(true).open(&path).map_err(Error::io(&path))?;
+    f.write_all(line.as_bytes()).and_then(|()| f.sync_data()).map_err(Error::io(&path))
+}
+
+/// The current time as RFC 3339 in UTC, to the second.
+pub fn now() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

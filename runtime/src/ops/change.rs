@@ -1,0 +1,170 @@
+//! The operations that change a root's inputs — install, uninstall, branch policy — each
+//! decided by the engine and applied as one transaction.
+
+use std::path::Path;
+
+use hotfix_schema::{Channel, Kind, Limits, Manifest, Name};
+
+use super::{Session, Snapshot, inputs};
+use crate::engine::{Applicability, BranchPolicy, InstallOptions, Installed, QfeOverride, applicability, transition};
+use crate::error::{Error, Result};
+use crate::inventory::StoredOptions;
+use crate::oplog;
+use crate::report::{ChangeReport, describe_options};
+use crate::trust;
+use crate::txn::{self, Change};
+
+/// What to install and how.
+#[derive(Clone, Debug)]
+pub struct InstallRequest<'a> {
+    /// The package file.
+    pub package: &'a Path,
+    /// The branch override.
+    pub qfe: QfeOverride,
+    /// Accept a prerelease package.
+    pub allow_prerelease: bool,
+}
+
+/// `hotfix install`: verify every byte, decide, store every blob, apply the transition.
+pub fn install(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport> {
+    let limits = Limits::default();
+    let keys = trust::keys(&s.layout)?;
+    let verified =
+        pkgtool::read::verify(req.package, &keys, &limits, &mut |_, _| {}).map_err(|source| verify_error(s, source))?;
+    let m = &verified.manifest;
+    let id = m.package.id.clone();
+    if m.package.channel == Channel::Prerelease && !req.allow_prerelease {
+        return Err(Error::Prerelease { package: id });
+    }
+    let snap = s.snapshot()?;
+    if let Some(p) = snap.package(&id) {
+        if p.installed.manifest != *m {
+            return Err(Error::Refused(format!(
+                "{} holds a package with id {id}, but a different package with that id is installed \
+                 (#{}, {:?}); package ids must be unique. Nothing was changed. If it replaces the installed one, \
+                 uninstall {id} first",
+                req.package.display(),
+                p.seq,
+                p.installed.manifest.package.title
+            )));
+        }
+        return Err(already(s, &snap, &id));
+    }
+    let options = InstallOptions { qfe: req.qfe.clone() };
+    let before = snap.installed();
+    match applicability(&inputs(&snap, &before, snap.policy), m, &options)? {
+        Applicability::Applicable => {}
+        Applicability::AlreadyInstalled => return Err(already(s, &snap, &id)),
+        Applicability::NotApplicable(reason) => {
+            return Err(Error::NotApplicable { package: id, reason: Box::new(reason) });
+        }
+    }
+    let new = Installed { manifest: m.clone(), options };
+    let mut after = before.clone();
+    after.push(new.clone());
+    let t = transition(&inputs(&snap, &before, snap.policy), &inputs(&snap, &after, snap.policy))?;
+    // Conflicts first, so that a refused install writes nothing, not even to the store.
+    txn::preflight(&s.layout, &t.plan)?;
+    s.store.ingest(&verified, &limits)?;
+    let mut headline = format!("Installed {id} ({}): {}", m.package.kind, m.package.title);
+    if new.options.qfe != QfeOverride::Off {
+        headline.push_str(&format!(" [{}]", new.options.qfe));
+    }
+    let change = Change {
+        op: format!("install {id}"),
+        package: Some(id),
+        add: Some(new),
+        remove: Vec::new(),
+        policy: None,
+        transition: t,
+    };
+    finish(s, change, headline, Some(m))
+}
+
+fn already(s: &Session, snap: &Snapshot, id: &Name) -> Error {
+    let (sequence, options) = snap
+        .package(id)
+        .map(|p| (p.seq, describe_options(&StoredOptions::of(&p.installed.options))))
+        .unwrap_or((0, String::new()));
+    Error::AlreadyInstalled { package: id.clone(), sequence, options, root: s.layout.shown() }
+}
+
+fn verify_error(s: &Session, source: pkgtool::Error) -> Error {
+    let untrusted = matches!(&source, pkgtool::Error::Integrity { kind: pkgtool::Integrity::UntrustedKey { .. }, .. });
+    let hint = if untrusted {
+        format!(
+            ". Nothing was written. If the signer is genuine, trust its key first: \
+             hotfix --root {} trust add KEY.pub",
+            s.layout.shown()
+        )
+    } else if source.exit_code() == 6 {
+        ". Nothing was written; get a fresh copy of the package from its publisher".to_string()
+    } else {
+        ". Nothing was written".to_string()
+    };
+    Error::Package { source: Box::new(source), hint }
+}
+
+/// `hotfix uninstall ID`: the same root without the package.
+pub fn uninstall(s: &mut Session, id: &Name) -> Result<ChangeReport> {
+    let snap = s.snapshot()?;
+    let Some(p) = snap.package(id) else {
+        let ids: Vec<&str> = snap.packages.iter().map(|p| p.installed.manifest.package.id.as_str()).collect();
+        return Err(Error::Refused(format!(
+            "{id} is not installed on this root (installed: {}); nothing was changed",
+            if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+        )));
+    };
+    let m = &p.installed.manifest;
+    let baselines = snap.packages.iter().filter(|q| q.installed.manifest.package.kind == Kind::Baseline).count();
+    if m.package.kind == Kind::Baseline && baselines == 1 {
+        return Err(Error::Refused(format!(
+            "{id} is the root's only baseline package; a root cannot go below its first baseline. \
+             Nothing was changed"
+        )));
+    }
+    let headline = format!("Uninstalled {id} ({}): {}", m.package.kind, m.package.title);
+    let before = snap.installed();
+    let after: Vec<Installed> = before.iter().filter(|q| &q.manifest.package.id != id).cloned().collect();
+    let t = transition(&inputs(&snap, &before, snap.policy), &inputs(&snap, &after, snap.policy))?;
+    let change = Change {
+        op: format!("uninstall {id}"),
+        package: Some(id.clone()),
+        add: None,
+        remove: vec![id.clone()],
+        policy: None,
+        transition: t,
+    };
+    finish(s, change, headline, None)
+}
+
+/// `hotfix policy branch ldr|auto`.
+pub fn set_policy(s: &mut Session, policy: BranchPolicy) -> Result<ChangeReport> {
+    let snap = s.snapshot()?;
+    let installed = snap.installed();
+    let t = transition(&inputs(&snap, &installed, snap.policy), &inputs(&snap, &installed, policy))?;
+    if snap.policy == policy {
+        return Ok(ChangeReport::new(format!("The branch policy is already {policy}; nothing changed"), &t, None));
+    }
+    let change = Change {
+        op: format!("policy branch {policy}"),
+        package: None,
+        add: None,
+        remove: Vec::new(),
+        policy: Some(policy),
+        transition: t,
+    };
+    finish(s, change, format!("Branch policy set to {policy}"), None)
+}
+
+fn finish(s: &mut Session, change: Change, headline: String, stash_of: Option<&Manifest>) -> Result<ChangeReport> {
+    let applied = txn::run(&s.layout, &mut s.inv, &s.store, &change)?;
+    let mut report = ChangeReport::new(headline, &change.transition, Some(applied));
+    if let Some(m) = stash_of {
+        report.note_stash(m, &change.transition.after);
+    }
+    if let Err(e) = oplog::append(&s.layout, &report.log_entry(&change.op, change.package.as_ref())) {
+        report.warnings.push(format!("the change is committed, but the log was not written: {e}"));
+    }
+    Ok(report)
+}

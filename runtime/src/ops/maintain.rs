@@ -1,0 +1,240 @@
+//! Keeping a root honest and small: `check [--repair]` compares every live file with the
+//! inventory and the store with the installed packages; `cleanup [--reset-base]` deletes
+//! blobs no installed package references, after optionally making the active state
+//! permanent.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::fs;
+
+use hotfix_schema::{Digest, Name};
+
+use super::{Session, Snapshot, inputs};
+use crate::crash;
+use crate::engine::{ActiveState, Installed, active_files, active_state};
+use crate::error::{Error, Result};
+use crate::fsutil::{self, Live};
+use crate::inventory::Commit;
+use crate::oplog;
+use crate::store::BlobState;
+use crate::txn::{check_ancestors, set_mode};
+
+/// One live file that differs from the inventory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The path under the root.
+    pub path: String,
+    /// What differs.
+    pub problem: String,
+    /// Whether `--repair` fixed it.
+    pub repaired: bool,
+}
+
+/// `hotfix check`.
+#[derive(Clone, Debug, Default)]
+pub struct CheckReport {
+    /// Live files compared.
+    pub files: usize,
+    /// Store blobs compared.
+    pub blobs: usize,
+    /// Live files that differ.
+    pub differences: Vec<Difference>,
+    /// Problems with the store or the inventory, which `--repair` cannot fix.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    /// Exit code: 1 if anything is (still) wrong.
+    pub fn exit_code(&self) -> u8 {
+        let open = self.differences.iter().any(|d| !d.repaired) || !self.problems.is_empty();
+        u8::from(open)
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.differences {
+            let fixed = if d.repaired { " — repaired from the store" } else { "" };
+            writeln!(f, "{}: {}{fixed}", d.path, d.problem)?;
+        }
+        for p in &self.problems {
+            writeln!(f, "{p}")?;
+        }
+        let open = self.differences.iter().filter(|d| !d.repaired).count();
+        if self.differences.is_empty() && self.problems.is_empty() {
+            writeln!(f, "OK: {} files match the inventory; {} store blobs are intact.", self.files, self.blobs)
+        } else if open == 0 && self.problems.is_empty() {
+            writeln!(
+                f,
+                "Repaired {} of {} files; the root matches the inventory now.",
+                self.differences.len(),
+                self.files
+            )
+        } else {
+            writeln!(
+                f,
+                "{} of {} files differ from the inventory{}.{}",
+                open,
+                self.files,
+                if self.problems.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} other problems", self.problems.len())
+                },
+                if open > 0 { " Run `hotfix check --repair` to restore them from the store." } else { "" }
+            )
+        }
+    }
+}
+
+/// `hotfix check [--repair]`.
+pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
+    let snap = s.snapshot()?;
+    let installed = snap.installed();
+    let files = s.inv.files()?;
+    let mut report = CheckReport { files: files.len(), ..CheckReport::default() };
+    let expected = active_files(&active_state(&inputs(&snap, &installed, snap.policy))?)?;
+    if expected != files {
+        report
+            .problems
+            .push("the inventory's file list disagrees with its installed packages (the inventory was edited?)".into());
+    }
+    for (path, f) in &files {
+        check_ancestors(&s.layout, path)?;
+        let live = s.layout.live(path);
+        let problem = match Live::of(&live).map_err(Error::io(&live))? {
+            Live::Absent => Some(("missing".to_string(), true)),
+            Live::File { mode } => {
+                let (sha, size) = fsutil::hash_file(&live).map_err(Error::io(&live))?;
+                if sha != f.sha256 || size != f.size {
+                    Some((
+                        format!(
+                            "content differs ({size} bytes, SHA-256 {sha}; expected {} bytes, {})",
+                            f.size, f.sha256
+                        ),
+                        true,
+                    ))
+                } else if mode != f.mode.bits() {
+                    Some((format!("mode {mode:04o}, expected {}", f.mode), true))
+                } else {
+                    None
+                }
+            }
+            other => Some((format!("is {}, not a file (not repaired: move it away first)", other.describe()), false)),
+        };
+        let Some((problem, fixable)) = problem else { continue };
+        let mut repaired = false;
+        if repair && fixable {
+            if problem.starts_with("mode") {
+                set_mode(&live, f.mode.bits())?;
+            } else {
+                if let Some(parent) = live.parent() {
+                    fs::create_dir_all(parent).map_err(Error::io(parent))?;
+                }
+                s.store.place(&f.sha256, f.size, f.mode.bits(), &live)?;
+            }
+            repaired = true;
+        }
+        report.differences.push(Difference { path: path.to_string(), problem, repaired });
+    }
+    let mut seen: HashSet<Digest> = HashSet::new();
+    for p in &snap.packages {
+        let m = &p.installed.manifest;
+        for b in m.blobs.iter().filter(|b| seen.insert(b.sha256)) {
+            report.blobs += 1;
+            let why = match s.store.check(&b.sha256, b.size)? {
+                BlobState::Good => continue,
+                BlobState::Missing => "is missing".to_string(),
+                BlobState::Bad(w) => format!("is damaged ({w})"),
+            };
+            report.problems.push(format!(
+                "store blob {} of {} {why}; uninstall {} and install it again from its package file",
+                b.sha256, m.package.id, m.package.id
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// `hotfix cleanup`.
+#[derive(Clone, Debug, Default)]
+pub struct CleanupReport {
+    /// Packages made permanent by `--reset-base` (dropped from the inventory).
+    pub dropped: Vec<String>,
+    /// Blobs deleted.
+    pub blobs: usize,
+    /// Bytes freed.
+    pub bytes: u64,
+}
+
+impl fmt::Display for CleanupReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.dropped.is_empty() {
+            writeln!(
+                f,
+                "Reset base: dropped from the inventory, part of the base now, no longer uninstallable: {}.",
+                self.dropped.join(", ")
+            )?;
+        }
+        writeln!(f, "Deleted {} unreferenced blobs; {} bytes freed.", self.blobs, self.bytes)
+    }
+}
+
+/// The part of a state that `--reset-base` must keep: baseline and, per component, branch
+/// and chosen build.
+type Essence = (Option<(Name, u32, Name)>, BTreeMap<Name, (String, Name, usize)>);
+
+fn essence(s: &ActiveState) -> Essence {
+    let base = s.baseline.as_ref().map(|b| (b.decl.name.clone(), b.decl.level, b.package.clone()));
+    let comps = s
+        .components
+        .iter()
+        .map(|(c, cs)| (c.clone(), (cs.branch.to_string(), cs.chosen.package.clone(), cs.chosen.index)))
+        .collect();
+    (base, comps)
+}
+
+/// Packages whose removal, one after another in install order, leaves the active state as
+/// it is: what `--reset-base` drops.
+fn superseded(snap: &Snapshot) -> Result<Vec<Name>> {
+    let mut kept: Vec<Installed> = snap.installed();
+    let target = essence(&active_state(&inputs(snap, &kept, snap.policy))?);
+    let mut dropped = Vec::new();
+    for p in &snap.packages {
+        let id = &p.installed.manifest.package.id;
+        let without: Vec<Installed> = kept.iter().filter(|q| &q.manifest.package.id != id).cloned().collect();
+        if essence(&active_state(&inputs(snap, &without, snap.policy))?) == target {
+            kept = without;
+            dropped.push(id.clone());
+        }
+    }
+    Ok(dropped)
+}
+
+/// `hotfix cleanup [--reset-base]`.
+pub fn cleanup(s: &mut Session, reset_base: bool) -> Result<CleanupReport> {
+    let mut report = CleanupReport::default();
+    if reset_base {
+        let dropped = superseded(&s.snapshot()?)?;
+        if !dropped.is_empty() {
+            crash::step("commit the reset base");
+            s.inv.commit(&Commit { remove: dropped.clone(), ..Commit::default() })?;
+        }
+        report.dropped = dropped.iter().map(ToString::to_string).collect();
+    }
+    let keep: HashSet<Digest> =
+        s.snapshot()?.packages.iter().flat_map(|p| p.installed.manifest.blobs.iter().map(|b| b.sha256)).collect();
+    (report.blobs, report.bytes) = s.store.collect_garbage(&keep)?;
+    let entry = oplog::Entry {
+        time: oplog::now(),
+        op: if reset_base { "cleanup --reset-base".into() } else { "cleanup".into() },
+        package: None,
+        decisions: Vec::new(),
+        written: 0,
+        removed: report.blobs,
+        relabelled: 0,
+        result: format!("ok, {} bytes freed; made permanent: {}", report.bytes, report.dropped.join(", ")),
+    };
+    oplog::append(&s.layout, &entry)?;
+    Ok(report)
+}
