@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the shipped example: make a signing key, build the contoso packages
-# (RTM and SP1 baselines, and the KB4 update for two baselines x two branches), verify
-# and inspect KB4, and extract it. Everything goes to a scratch directory (first argument,
-# or a new temporary one), which is printed at the end.
+# (RTM and SP1 baselines, the KB4 update for two baselines x two branches, and the KB1
+# hotfix), verify, inspect and extract KB4, then service a scratch root with them: RTM,
+# KB4 (GDR), the KB1 hotfix (the root migrates to KB4's LDR build from the store), the
+# SP1 service pack, and status at each step. Everything goes to a scratch directory
+# (first argument, or a new temporary one), which is printed at the end.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -11,12 +13,13 @@ mkdir -p "$out"
 
 cargo build --quiet --release --locked --manifest-path "$repo/Cargo.toml" --bins
 pkgtool="$repo/target/release/pkgtool"
+hotfix="$repo/target/release/hotfix"
 
 step() { printf '\n== %s\n' "$*"; }
 
 step "pkgtool keygen $out/vendor"
 [[ -e "$out/vendor.key" ]] || "$pkgtool" keygen "$out/vendor"
-for spec in rtm sp1 kb4; do
+for spec in rtm sp1 kb4 kb1; do
   step "pkgtool build examples/contoso/$spec.toml"
   "$pkgtool" build "$here/$spec.toml" --key "$out/vendor.key" -o "$out/$spec.pkg"
 done
@@ -28,4 +31,18 @@ step "pkgtool extract kb4.pkg"
 rm -rf "$out/kb4-extracted"
 "$pkgtool" extract "$out/kb4.pkg" "$out/kb4-extracted" --trust "$out/vendor.pub"
 (cd "$out/kb4-extracted" && find . -type f | sort)
+root="$out/root"
+rm -rf "$root"
+step "hotfix init: a scratch root for contoso at $root"
+"$hotfix" --root "$root" init --product contoso --trust "$out/vendor.pub"
+for pkg in rtm kb4 kb1 sp1; do
+  step "hotfix install $pkg.pkg"
+  "$hotfix" --root "$root" install "$out/$pkg.pkg"
+  step "hotfix status"
+  "$hotfix" --root "$root" status
+done
+step "hotfix query --fix KB3 (exit 0: present)"
+"$hotfix" --root "$root" query --fix KB3
+step "hotfix check"
+"$hotfix" --root "$root" check
 step "done: everything is in $out"
