@@ -152,7 +152,11 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 return Err(io::Error::other("a delta blob opened without its reference"));
             }
         };
-        Ok(BlobReader {
+        Ok(BlobReader::with_decode(decode, entry, blob))
+    }
+
+    fn with_decode(decode: Decode<'p, R>, entry: &CentralEntry, blob: &Blob) -> Self {
+        BlobReader {
             decode,
             blob: blob.clone(),
             crc_expected: entry.crc32,
@@ -160,7 +164,7 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
             sha: Sha256::new(),
             crc: crc32fast::Hasher::new(),
             done: false,
-        })
+        }
     }
 
     fn name(&self) -> String {
@@ -507,15 +511,7 @@ impl Verified {
         let (entry, blob) = self.entry_of(index)?;
         if blob.encoding.is_delta() {
             let content = self.read_blob(file, index, limits, 0)?;
-            return Ok(BlobReader {
-                decode: Decode::Checked(io::Cursor::new(content)),
-                blob: blob.clone(),
-                crc_expected: entry.crc32,
-                seen: 0,
-                sha: Sha256::new(),
-                crc: crc32fast::Hasher::new(),
-                done: false,
-            });
+            return Ok(BlobReader::with_decode(Decode::Checked(io::Cursor::new(content)), entry, blob));
         }
         file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
         BlobReader::new(BufReader::with_capacity(BUF, file), entry, blob, limits, None).map_err(Error::io(&self.path))

@@ -119,33 +119,31 @@ impl CentralEntry {
     pub fn local_header(&self) -> Vec<u8> {
         let mut h = Vec::with_capacity(LOCAL_HEADER_LEN as usize + self.name.len());
         put32(&mut h, LOCAL_SIG);
-        put16(&mut h, version_needed(self.method));
-        put16(&mut h, FLAG_UTF8);
-        put16(&mut h, self.method);
-        put16(&mut h, self.time.time);
-        put16(&mut h, self.time.date);
-        put32(&mut h, self.crc32);
-        put32(&mut h, self.compressed as u32);
-        put32(&mut h, self.uncompressed as u32);
-        put16(&mut h, self.name.len() as u16);
-        put16(&mut h, 0);
+        self.put_shared_fields(&mut h);
+        put16(&mut h, 0); // extra
         h.extend_from_slice(self.name.as_bytes());
         h
+    }
+
+    /// The fields local and central headers share, from "version needed" to the name's
+    /// length.
+    fn put_shared_fields(&self, h: &mut Vec<u8>) {
+        put16(h, version_needed(self.method));
+        put16(h, FLAG_UTF8);
+        put16(h, self.method);
+        put16(h, self.time.time);
+        put16(h, self.time.date);
+        put32(h, self.crc32);
+        put32(h, self.compressed as u32);
+        put32(h, self.uncompressed as u32);
+        put16(h, self.name.len() as u16);
     }
 
     fn central_header(&self) -> Vec<u8> {
         let mut h = Vec::with_capacity(CENTRAL_HEADER_LEN + self.name.len());
         put32(&mut h, CENTRAL_SIG);
         put16(&mut h, VERSION_MADE_BY);
-        put16(&mut h, version_needed(self.method));
-        put16(&mut h, FLAG_UTF8);
-        put16(&mut h, self.method);
-        put16(&mut h, self.time.time);
-        put16(&mut h, self.time.date);
-        put32(&mut h, self.crc32);
-        put32(&mut h, self.compressed as u32);
-        put32(&mut h, self.uncompressed as u32);
-        put16(&mut h, self.name.len() as u16);
+        self.put_shared_fields(&mut h);
         put16(&mut h, 0); // extra
         put16(&mut h, 0); // comment
         put16(&mut h, 0); // disk
