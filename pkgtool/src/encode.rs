@@ -45,8 +45,11 @@ pub struct Use<'a> {
 }
 
 /// Orders the blobs so that every build of one (component, path) is adjacent — ordered by
-/// first use within it — and picks each blob's reference: the previous build at one of its
-/// paths, within the chain, window and live-memory limits.
+/// first use within it — and picks each blob's reference, within the chain, window and
+/// live-memory limits: the previous build at one of its paths; or, for a first build, a
+/// sibling — the nearest earlier first build in the same component and directory of
+/// comparable size, which captures what solid archives gain from similar files (the
+/// encoder keeps the delta only if it beats a plain frame).
 pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits) -> Vec<BlobSource> {
     let mut first: HashMap<Digest, (&Name, &RelPath, usize)> = HashMap::new();
     let mut paths: HashMap<Digest, Vec<(&Name, &RelPath)>> = HashMap::new();
@@ -61,9 +64,19 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits) 
     let mut depth = vec![0u32; sources.len()];
     // Bytes a streaming reader holds while reading each blob.
     let mut live = vec![0u64; sources.len()];
+    // First builds (no reference) by (component, directory), for sibling references.
+    let mut firsts: HashMap<(&Name, &str), Vec<usize>> = HashMap::new();
     for k in 0..sources.len() {
         let here = paths.get(&sources[k].digest).map(Vec::as_slice).unwrap_or_default();
-        let candidate = here.iter().find_map(|p| last_at.get(p).copied());
+        let size = sources[k].size;
+        let sibling_key = here.first().map(|(c, p)| (*c, parent_dir(p)));
+        let candidate = here.iter().find_map(|p| last_at.get(p).copied()).or_else(|| {
+            let comparable = |r: &usize| {
+                let rs = sources[*r].size;
+                rs <= size.saturating_mul(SIBLING_SIZE_RATIO) && size <= rs.saturating_mul(SIBLING_SIZE_RATIO)
+            };
+            sibling_key.and_then(|key| firsts.get(&key)).and_then(|v| v.iter().rev().copied().find(comparable))
+        });
         if let Some(r) = candidate {
             let size = sources[r].size;
             let fits_window = size.saturating_add(sources[k].size) <= window;
@@ -79,12 +92,27 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits) 
                 }
             }
         }
+        if sources[k].reference.is_none()
+            && let Some(key) = sibling_key
+        {
+            firsts.entry(key).or_default().push(k);
+        }
         for p in here {
             last_at.insert(*p, k);
         }
     }
     sources
 }
+
+/// The directory part of a path (`""` at the top).
+fn parent_dir(path: &RelPath) -> &str {
+    path.as_str().rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// A sibling reference is at most this many times larger or smaller than its user: zstd
+/// indexes the whole reference for every delta, so a large one would cost more time than
+/// a small file can repay.
+const SIBLING_SIZE_RATIO: u64 = 4;
 
 /// Smallest blob for which a bsdiff delta is also tried.
 const BSDIFF_MIN_BYTES: usize = 64 << 10;
@@ -207,4 +235,56 @@ pub fn encode_range(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(n: u8, size: u64) -> BlobSource {
+        BlobSource { digest: Digest([n; 32]), size, source: PathBuf::from(format!("/nowhere/{n}")), reference: None }
+    }
+
+    /// Arranges blobs used at (path, digest) in that order by one component; returns each
+    /// digest's reference digest, in the arranged order.
+    fn plan(files: &[(&str, u8, u64)]) -> Vec<(u8, Option<u8>)> {
+        let component = Name::new("c").unwrap();
+        let paths: Vec<RelPath> = files.iter().map(|(p, _, _)| RelPath::new(p).unwrap()).collect();
+        let uses: Vec<Use<'_>> = files
+            .iter()
+            .zip(&paths)
+            .map(|((_, n, _), path)| Use { component: &component, path, digest: Digest([*n; 32]) })
+            .collect();
+        let mut sources: Vec<BlobSource> = Vec::new();
+        for (_, n, size) in files {
+            if !sources.iter().any(|s| s.digest.0[0] == *n) {
+                sources.push(src(*n, *size));
+            }
+        }
+        let arranged = arrange(sources, &uses, &Limits::default());
+        arranged.iter().map(|s| (s.digest.0[0], s.reference.map(|r| arranged[r].digest.0[0]))).collect()
+    }
+
+    #[test]
+    fn builds_of_one_path_are_adjacent_and_chained() {
+        // gdr a.so (1), gdr b.so (2), ldr a.so (3), ldr b.so (4).
+        let got = plan(&[("lib/a.so", 1, 100), ("etc/b.conf", 2, 10), ("lib/a.so", 3, 100), ("etc/b.conf", 4, 10)]);
+        assert_eq!(got, vec![(2, None), (4, Some(2)), (1, None), (3, Some(1))]);
+    }
+
+    #[test]
+    fn a_first_build_references_a_comparable_sibling_in_its_directory() {
+        let got =
+            plan(&[("gconv/A.so", 1, 100), ("gconv/B.so", 2, 150), ("gconv/HUGE.so", 3, 1000), ("other/C.so", 4, 100)]);
+        assert_eq!(got, vec![(1, None), (2, Some(1)), (3, None), (4, None)]);
+    }
+
+    #[test]
+    fn chains_stop_at_the_depth_limit() {
+        let files: Vec<(&str, u8, u64)> = (1..=7).map(|n| ("lib/a.so", n, 100)).collect();
+        let got = plan(&files);
+        let depth_limit = Limits::default().max_delta_depth as usize;
+        assert_eq!(got[depth_limit].1, Some(depth_limit as u8), "the 4th delta is still allowed");
+        assert_eq!(got[depth_limit + 1].1, None, "the 5th would be a chain of 5");
+    }
 }
