@@ -1,13 +1,21 @@
 //! `pkgtool`: the packager's command line. Parses flags, calls the library, prints, and
 //! maps every error to the documented exit code in one place (`main`).
+//!
+//! `build --self-contained` puts the `hotfix` runtime before the package as its stub (the
+//! `hotfix` next to this binary, or `--stub PATH`), so that the package is one executable
+//! installer; the signature covers the stub. A hidden `generate-docs DIR` writes man pages
+//! and shell completions from these clap definitions.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 use hotfix_schema::Limits;
 use hotfix_schema::sigblock::key_id_hex;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pkgtool::inspect::{self, Verification};
 use pkgtool::tagcheck::TagCheck;
 use pkgtool::{Error, TrustedKey, build, extract, keys, read};
@@ -16,9 +24,12 @@ use pkgtool::{Error, TrustedKey, build, extract, keys, read};
 #[derive(Parser)]
 #[command(name = "pkgtool", version, about, long_about = None)]
 struct Cli {
-    /// Print nothing but errors.
+    /// Print nothing but errors, and no progress bar.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Print the result as JSON.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -40,9 +51,13 @@ enum Cmd {
         /// Where to write the package.
         #[arg(short, long)]
         out: PathBuf,
-        /// Print the result as JSON.
+        /// Write a self-contained installer: the `hotfix` runtime (found next to pkgtool) followed by the
+        /// package, one executable covered by the signature.
         #[arg(long)]
-        json: bool,
+        self_contained: bool,
+        /// The installer stub to use instead of the `hotfix` next to pkgtool (implies --self-contained).
+        #[arg(long, value_name = "PATH")]
+        stub: Option<PathBuf>,
         /// Build even when a binary's branch tag disagrees with its variant (warns instead).
         #[arg(long)]
         no_tag_check: bool,
@@ -54,9 +69,6 @@ enum Cmd {
         /// A trusted public key (SPKI PEM); give several to trust several.
         #[arg(long = "trust", required = true)]
         trust: Vec<PathBuf>,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Describe a package: kind, baselines, variants, fixes, sizes, signer.
     Inspect {
@@ -65,9 +77,6 @@ enum Cmd {
         /// Verify against these keys first (otherwise the output says "not verified").
         #[arg(long = "trust")]
         trust: Vec<PathBuf>,
-        /// Print the description as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Verify a package, then write every variant to DIR/<baseline>/<branch>/<component>/.
     Extract {
@@ -84,9 +93,12 @@ enum Cmd {
         /// The binaries.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
+    },
+    /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for pkgtool.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The output directory.
+        dir: PathBuf,
     },
 }
 
@@ -112,21 +124,94 @@ fn say(quiet: bool, text: &str) {
     }
 }
 
-fn progress_printer(quiet: bool) -> impl FnMut(u64, u64) {
-    let show = !quiet && std::io::stderr().is_terminal();
-    let mut last = 0u64;
-    move |done, total| {
-        if show && total > 0 {
-            let pct = done * 100 / total;
-            if pct != last {
-                last = pct;
-                eprint!("\rverifying {pct:>3}%");
-                if done == total {
-                    eprintln!();
-                }
-            }
+/// A progress bar on standard error while a package is verified (then, for an extraction,
+/// a spinner while it is written); nothing when quiet, with JSON, or when standard error is
+/// not a terminal. Cleared when dropped.
+struct Progress {
+    bar: Option<ProgressBar>,
+    then: Option<&'static str>,
+}
+
+impl Progress {
+    /// A bar for verification; `then` labels a spinner shown once verification is done.
+    fn new(cli: &Cli, then: Option<&'static str>) -> Progress {
+        let show = !cli.quiet && !cli.json && std::io::stderr().is_terminal();
+        let bar = show.then(|| {
+            let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{msg:>12} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+                .map(|s| s.progress_chars("=> "))
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            b.set_style(style);
+            b.set_message("verifying");
+            b
+        });
+        Progress { bar, then }
+    }
+
+    fn update(&mut self, done: u64, total: u64) {
+        let Some(bar) = &self.bar else { return };
+        if done >= total
+            && let Some(label) = self.then.take()
+        {
+            bar.set_style(
+                ProgressStyle::with_template("{msg:>12} {spinner}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message(label);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            return;
+        }
+        bar.set_length(total);
+        bar.set_position(done.min(total));
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
+}
+
+/// The installer stub for `build`: `--stub`, or `hotfix` beside this binary.
+fn find_stub(stub: Option<&Path>) -> Result<PathBuf, Error> {
+    if let Some(s) = stub {
+        return Ok(s.to_path_buf());
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::Io { path: PathBuf::from("pkgtool"), source: e })?;
+    let beside = exe.with_file_name("hotfix");
+    if beside.is_file() {
+        Ok(beside)
+    } else {
+        Err(Error::Refused {
+            path: beside,
+            msg: "no hotfix runtime next to pkgtool to use as the installer stub; nothing was built. Build it \
+                  (cargo build --bins) or pass --stub PATH"
+                .into(),
+        })
+    }
+}
+
+/// `pkgtool generate-docs DIR`: man pages and completions from the clap definitions.
+fn generate_docs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let man = dir.join("man1");
+    let completions = dir.join("completions");
+    for d in [&man, &completions] {
+        std::fs::create_dir_all(d).map_err(|e| Error::Io { path: d.clone(), source: e })?;
+    }
+    clap_mangen::generate_to(Cli::command(), &man).map_err(|e| Error::Io { path: man.clone(), source: e })?;
+    for shell in Shell::value_variants() {
+        clap_complete::generate_to(*shell, &mut Cli::command(), "pkgtool", &completions)
+            .map_err(|e| Error::Io { path: completions.clone(), source: e })?;
+    }
+    let mut out = Vec::new();
+    for d in [&man, &completions] {
+        let entries = std::fs::read_dir(d).map_err(|e| Error::Io { path: d.clone(), source: e })?;
+        out.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn json_line(value: &impl serde::Serialize) -> String {
@@ -138,18 +223,40 @@ fn json_line(value: &impl serde::Serialize) -> String {
 fn run(cli: &Cli) -> Result<(), Error> {
     let limits = Limits::default();
     let quiet = cli.quiet;
+    let json = &cli.json;
     match &cli.cmd {
         Cmd::Keygen { name } => {
             let key = keys::generate(name)?;
-            say(
-                quiet,
-                &format!("wrote {0}.key (secret, mode 0600) and {0}.pub\nkey id {1}\n", name.display(), key.id_hex()),
-            );
+            if *json {
+                let secret = format!("{}.key", name.display());
+                let public = format!("{}.pub", name.display());
+                say(
+                    quiet,
+                    &json_line(
+                        &serde_json::json!({ "secret_key": secret, "public_key": public, "key_id": key.id_hex() }),
+                    ),
+                );
+            } else {
+                say(
+                    quiet,
+                    &format!(
+                        "wrote {0}.key (secret, mode 0600) and {0}.pub\nkey id {1}\n",
+                        name.display(),
+                        key.id_hex()
+                    ),
+                );
+            }
         }
-        Cmd::Build { spec, key, out, json, no_tag_check } => {
+        Cmd::Build { spec, key, out, self_contained, stub, no_tag_check } => {
             let secret = keys::load_secret(key)?;
             let tag_check = if *no_tag_check { TagCheck::WarnOnly } else { TagCheck::Enforce };
-            let opts = build::BuildOptions { source_date_epoch: source_date_epoch(), tag_check, ..Default::default() };
+            let stub = if *self_contained || stub.is_some() { Some(find_stub(stub.as_deref())?) } else { None };
+            let opts = build::BuildOptions {
+                source_date_epoch: source_date_epoch(),
+                tag_check,
+                stub: stub.clone(),
+                ..Default::default()
+            };
             let r = build::build(spec, &secret, out, &opts)?;
             for w in &r.warnings {
                 eprintln!("pkgtool: warning: {w}");
@@ -161,14 +268,18 @@ fn run(cli: &Cli) -> Result<(), Error> {
                         "package": r.out, "size": r.size, "key_id": key_id_hex(&r.key_id),
                         "id": r.manifest.package.id, "kind": r.manifest.package.kind,
                         "variants": r.manifest.variants.len(), "blobs": r.manifest.blobs.len(),
+                        "self_contained": stub.is_some(), "stub": stub,
                     })),
                 );
             } else {
+                let what = match &stub {
+                    Some(s) => format!("self-contained installer {} (stub {})", r.out.display(), s.display()),
+                    None => r.out.display().to_string(),
+                };
                 say(
                     quiet,
                     &format!(
-                        "built {} ({}, {} variants, {} distinct contents, {} bytes), signed by key {}\n",
-                        r.out.display(),
+                        "built {what} ({}, {} variants, {} distinct contents, {} bytes), signed by key {}\n",
                         r.manifest.package.id,
                         r.manifest.variants.len(),
                         r.manifest.blobs.len(),
@@ -178,9 +289,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 );
             }
         }
-        Cmd::Verify { pkg, trust, json } => {
+        Cmd::Verify { pkg, trust } => {
             let keys = load_trust(trust)?;
-            let v = read::verify(pkg, &keys, &limits, &mut progress_printer(quiet))?;
+            let mut bar = Progress::new(cli, None);
+            let v = read::verify(pkg, &keys, &limits, &mut |d, t| bar.update(d, t));
+            drop(bar);
+            let v = v?;
             let m = &v.manifest;
             if *json {
                 say(
@@ -206,13 +320,16 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 );
             }
         }
-        Cmd::Inspect { pkg, trust, json } => {
+        Cmd::Inspect { pkg, trust } => {
             let (manifest, archive, verification) = if trust.is_empty() {
                 let u = read::read_unverified(pkg, &limits)?;
                 (u.manifest, u.archive, Verification::NotVerified)
             } else {
                 let keys = load_trust(trust)?;
-                let v = read::verify(pkg, &keys, &limits, &mut progress_printer(quiet))?;
+                let mut bar = Progress::new(cli, None);
+                let v = read::verify(pkg, &keys, &limits, &mut |d, t| bar.update(d, t));
+                drop(bar);
+                let v = v?;
                 (v.manifest, v.archive, Verification::Verified)
             };
             let i = inspect::inspection(&manifest, &archive, verification);
@@ -220,20 +337,44 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         Cmd::Extract { pkg, dir, trust } => {
             let keys = load_trust(trust)?;
-            let r = extract::extract(pkg, dir, &keys, &limits, &mut progress_printer(quiet))?;
-            say(
-                quiet,
-                &format!(
-                    "{}: verified; extracted {} files ({} bytes) of {} variants into {}\n",
-                    pkg.display(),
-                    r.files,
-                    r.bytes,
-                    r.verified.manifest.variants.len(),
-                    display_dir(dir)
-                ),
-            );
+            let mut bar = Progress::new(cli, Some("extracting"));
+            let r = extract::extract(pkg, dir, &keys, &limits, &mut |d, t| bar.update(d, t));
+            drop(bar);
+            let r = r?;
+            let m = &r.verified.manifest;
+            if *json {
+                say(
+                    quiet,
+                    &json_line(&serde_json::json!({
+                        "package": pkg, "verified": true, "id": m.package.id, "dir": dir,
+                        "signer_key_id": r.verified.signer.id_hex(), "files": r.files, "bytes": r.bytes,
+                        "variants": m.variants.len(), "stub_size": r.verified.archive.prefix_len,
+                    })),
+                );
+            } else {
+                say(
+                    quiet,
+                    &format!(
+                        "{}: verified; extracted {} files ({} bytes) of {} variants into {}\n",
+                        pkg.display(),
+                        r.files,
+                        r.bytes,
+                        m.variants.len(),
+                        display_dir(dir)
+                    ),
+                );
+            }
         }
-        Cmd::Filever { files, json } => return filever_cmd(files, *json, quiet),
+        Cmd::Filever { files } => return filever_cmd(files, *json, quiet),
+        Cmd::GenerateDocs { dir } => {
+            let files = generate_docs(dir)?;
+            if *json {
+                say(quiet, &json_line(&serde_json::json!({ "files": files })));
+            } else {
+                let list: Vec<String> = files.iter().map(|f| format!("  {}\n", f.display())).collect();
+                say(quiet, &format!("wrote {} files:\n{}", files.len(), list.concat()));
+            }
+        }
     }
     Ok(())
 }

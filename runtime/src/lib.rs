@@ -10,10 +10,16 @@
 //! - [`store`]: the content-addressed blob store, the stash included;
 //! - [`txn`]: applying a plan as a crash-safe transaction, and rolling it back;
 //! - [`lock`], [`trust`], [`oplog`]: one operation at a time, trusted keys, the log;
-//! - [`ops`]: the commands; [`report`]: what a change says; [`switches`]: `/B:QFE`;
+//! - [`ops`]: the commands; [`report`]: what a change says; [`progress`]: progress bars;
+//! - [`switches`]: the Windows-style switches (`/quiet`, `/log:FILE`, `/B:QFE`, …);
+//! - [`selfpkg`]: recognising a self-contained installer; [`rootcfg`]: which root, when
+//!   `--root` is not given;
+//! - [`cli`]: the `hotfix` command line and the self-contained installer's, with their
+//!   output, exit codes, `/log:FILE` and generated man pages and completions;
 //! - [`crash`]: the `HOTFIX_CRASH_AT` fault-injection hook used by the crash tests.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod crash;
 pub mod engine;
 pub mod error;
@@ -23,7 +29,10 @@ pub mod layout;
 pub mod lock;
 pub mod oplog;
 pub mod ops;
+pub mod progress;
 pub mod report;
+pub mod rootcfg;
+pub mod selfpkg;
 pub mod store;
 pub mod switches;
 pub mod trust;

@@ -1,6 +1,8 @@
 //! The operation log, `ROOT/.servicing/log`: one JSON object per line, appended after each
 //! servicing operation — time, operation, package, the decision per component with its
-//! reason, the files changed, and the result.
+//! reason, the files changed (every path written or removed), and the result with its exit
+//! code. Operations that were refused (not applicable, already installed, untrusted…) are
+//! logged too, best effort.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -43,8 +45,33 @@ pub struct Entry {
     pub removed: usize,
     /// Records changed without touching the file.
     pub relabelled: usize,
-    /// `ok`, `restart required`, `rolled back`, …
+    /// The paths written, under the root.
+    pub files_written: Vec<String>,
+    /// The paths removed, under the root.
+    pub files_removed: Vec<String>,
+    /// `ok`, `restart required`, `rolled back`, `refused: …`
     pub result: String,
+    /// The exit code the operation ended with.
+    pub exit_code: u8,
+}
+
+impl Entry {
+    /// An entry for `op` at the current time, with nothing changed and result `ok`.
+    pub fn new(op: impl Into<String>) -> Entry {
+        Entry {
+            time: now(),
+            op: op.into(),
+            package: None,
+            decisions: Vec::new(),
+            written: 0,
+            removed: 0,
+            relabelled: 0,
+            files_written: Vec::new(),
+            files_removed: Vec::new(),
+            result: "ok".into(),
+            exit_code: 0,
+        }
+    }
 }
 
 /// Appends `entry` to the log and flushes it to disk.
@@ -55,6 +82,28 @@ pub fn append(layout: &Layout, entry: &Entry) -> Result<()> {
     crash::step("log append");
     let mut f = OpenOptions::new().create(true).append(true).open(&path).map_err(Error::io(&path))?;
     f.write_all(line.as_bytes()).and_then(|()| f.sync_data()).map_err(Error::io(&path))
+}
+
+/// Appends an entry for an operation that failed with `error`, if the root's servicing
+/// directory exists. Best effort: a log that cannot be written does not hide the error, and
+/// this is not a durable step of a transaction.
+pub fn append_failure(layout: &Layout, op: &str, package: Option<String>, error: &Error) {
+    if !layout.servicing.is_dir() {
+        return;
+    }
+    let package = package.or_else(|| match error {
+        Error::NotApplicable { package, .. }
+        | Error::AlreadyInstalled { package, .. }
+        | Error::Prerelease { package } => Some(package.to_string()),
+        _ => None,
+    });
+    let entry = Entry { package, result: format!("failed: {error}"), exit_code: error.exit_code(), ..Entry::new(op) };
+    let mut line = serde_json::to_string(&entry).unwrap_or_default();
+    line.push('\n');
+    let path = layout.log();
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&path) {
+        let _ = f.write_all(line.as_bytes()).and_then(|()| f.sync_data());
+    }
 }
 
 /// The current time as RFC 3339 in UTC, to the second.

@@ -1,55 +1,53 @@
 //! What a servicing change says to its user: per component, the build before and after and
-//! why it is on its branch; the stashed builds; the files changed; whether to restart.
+//! why it is on its branch; the stashed builds; the files changed; whether to restart. The
+//! same report serves the text output, `--json` (its `Serialize` form is the stable JSON
+//! shape of install, uninstall and policy changes), the root's log and `/log:FILE`.
 
 use std::fmt;
 
 use hotfix_schema::{Kind, Manifest, Name};
+use serde::Serialize;
 
 use crate::engine::{ActiveState, ComponentState, Transition};
 use crate::inventory::StoredOptions;
 use crate::oplog;
-use crate::txn::Applied;
 
-/// One component whose branch or build changes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ComponentLine {
-    /// The component.
-    pub component: String,
-    /// Its build before (`None`: it did not exist).
-    pub before: Option<String>,
-    /// Its build after (`None`: it is gone).
-    pub after: Option<String>,
-    /// Why it is on its branch after.
-    pub reason: Option<String>,
+/// One build of a component: branch, version and the package it comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BuildView {
+    /// `gdr` or `ldr`.
+    pub branch: String,
+    /// Its version.
+    pub version: String,
+    /// The package it comes from.
+    pub package: String,
+    /// Whether it is the baseline package's own build.
+    pub baseline_build: bool,
 }
 
-/// The outcome of an install, uninstall or policy change.
-#[derive(Clone, Debug, Default)]
-pub struct ChangeReport {
-    /// First line, e.g. `Installed KB4 (update): …`.
-    pub headline: String,
-    /// The baseline before and after, when it changes.
-    pub baseline: Option<(String, String)>,
-    /// Components that change.
-    pub components: Vec<ComponentLine>,
-    /// Components that stay as they are.
-    pub unchanged: Vec<String>,
-    /// Builds of the installed package that are kept in the store, not active.
-    pub stashed: Vec<String>,
-    /// What the transaction did; `None` if nothing was applied.
-    pub applied: Option<Applied>,
-    /// Files left as they are.
-    pub unchanged_files: usize,
-    /// Whether a changed file's variant asks for a restart.
-    pub restart: bool,
-    /// Things the user should know that did not stop the change.
-    pub warnings: Vec<String>,
+impl BuildView {
+    /// The active build of a component.
+    pub fn of(cs: &ComponentState) -> BuildView {
+        BuildView {
+            branch: cs.branch.to_string(),
+            version: cs.chosen.variant.version.to_string(),
+            package: cs.chosen.package.to_string(),
+            baseline_build: cs.chosen.kind == Kind::Baseline,
+        }
+    }
 }
 
-/// `GDR 5.2.3790.4 from KB4`, with `(baseline)` for a baseline package's build.
+/// `GDR 5.2.3790.4 from KB4`, with `(baseline build)` for a baseline package's build.
+impl fmt::Display for BuildView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let base = if self.baseline_build { " (baseline build)" } else { "" };
+        write!(f, "{} {} from {}{base}", self.branch.to_uppercase(), self.version, self.package)
+    }
+}
+
+/// `GDR 5.2.3790.4 from KB4`, with `(baseline build)` for a baseline package's build.
 pub fn describe(cs: &ComponentState) -> String {
-    let base = if cs.chosen.kind == Kind::Baseline { " (baseline build)" } else { "" };
-    format!("{} {} from {}{base}", cs.branch.as_str().to_uppercase(), cs.chosen.variant.version, cs.chosen.package)
+    BuildView::of(cs).to_string()
 }
 
 /// `no /B override`, `/B:QFE`, `/B:SP1QFE` for stored options.
@@ -60,13 +58,89 @@ pub fn describe_options(o: &StoredOptions) -> String {
     }
 }
 
+/// One component whose branch or build changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ComponentLine {
+    /// The component.
+    pub component: String,
+    /// Its build before (`None`: it did not exist).
+    pub before: Option<BuildView>,
+    /// Its build after (`None`: it is gone).
+    pub after: Option<BuildView>,
+    /// Why it is on its branch after (`None` when it is gone).
+    pub reason: Option<String>,
+}
+
+/// The baseline before and after a change that moves it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BaselineChange {
+    /// Before (`none` on a root without one).
+    pub before: String,
+    /// After.
+    pub after: String,
+}
+
+/// The files a change writes and removes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileChanges {
+    /// Paths written (new content or a new mode), sorted.
+    pub written: Vec<String>,
+    /// Paths removed, sorted.
+    pub removed: Vec<String>,
+    /// Records changed without touching the file.
+    pub relabelled: usize,
+    /// Files left exactly as they are.
+    pub unchanged: usize,
+}
+
+/// The outcome of an install, uninstall or policy change — or, with `applied` false, of
+/// one that was only planned (`--what-if`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ChangeReport {
+    /// The operation, e.g. `install KB4`.
+    pub operation: String,
+    /// The package installed or removed, if any.
+    pub package: Option<String>,
+    /// First line, e.g. `Installed KB4 (update): …`.
+    pub headline: String,
+    /// Whether the change was applied (false for a plan that was only shown, or when
+    /// there was nothing to do).
+    pub applied: bool,
+    /// Whether this is a plan shown by `--what-if`.
+    #[serde(skip)]
+    pub what_if: bool,
+    /// The baseline before and after, when it changes.
+    pub baseline: Option<BaselineChange>,
+    /// Components that change.
+    pub components: Vec<ComponentLine>,
+    /// Components that stay as they are.
+    #[serde(rename = "unchanged_components")]
+    pub unchanged: Vec<String>,
+    /// Builds of the installed package that are kept in the store, not active.
+    pub stashed: Vec<String>,
+    /// The files written and removed.
+    pub files: FileChanges,
+    /// Whether the machine must be restarted: a changed file's build asks for it, or the
+    /// administrator did (`/forcerestart`).
+    #[serde(rename = "restart_required")]
+    pub restart: bool,
+    /// Why a restart is required, when it is.
+    pub restart_reason: Option<String>,
+    /// Things the user should know that did not stop the change.
+    pub warnings: Vec<String>,
+}
+
 fn baseline_name(s: &ActiveState) -> String {
     s.baseline.as_ref().map(|b| b.decl.name.to_string()).unwrap_or_else(|| "none".to_string())
 }
 
+/// Why a build's restart flag asks for a restart.
+pub const BUILD_RESTART: &str = "a changed component's build asks for a restart";
+
 impl ChangeReport {
-    /// The report of a transition; `applied` is `None` when nothing was done.
-    pub fn new(headline: String, t: &Transition, applied: Option<Applied>) -> ChangeReport {
+    /// The report of a transition for `operation`; `applied` is false when it was only
+    /// planned.
+    pub fn new(operation: &str, package: Option<&Name>, headline: String, t: &Transition, applied: bool) -> Self {
         let changed = t.changed_components();
         let components = changed
             .iter()
@@ -74,8 +148,8 @@ impl ChangeReport {
                 let after = t.after.components.get(c);
                 ComponentLine {
                     component: c.to_string(),
-                    before: t.before.components.get(c).map(describe),
-                    after: after.map(describe),
+                    before: t.before.components.get(c).map(BuildView::of),
+                    after: after.map(BuildView::of),
                     reason: after.map(|cs| cs.reason.to_string()),
                 }
             })
@@ -83,15 +157,25 @@ impl ChangeReport {
         let unchanged =
             t.after.components.keys().filter(|c| !changed.contains(c)).map(ToString::to_string).collect::<Vec<_>>();
         let (b0, b1) = (baseline_name(&t.before), baseline_name(&t.after));
+        let plan = &t.plan;
         ChangeReport {
+            operation: operation.to_string(),
+            package: package.map(ToString::to_string),
             headline,
-            baseline: (b0 != b1).then_some((b0, b1)),
+            applied,
+            what_if: false,
+            baseline: (b0 != b1).then_some(BaselineChange { before: b0, after: b1 }),
             components,
             unchanged,
             stashed: Vec::new(),
-            restart: applied.is_some() && t.plan.restart,
-            unchanged_files: t.plan.unchanged,
-            applied,
+            files: FileChanges {
+                written: plan.put.iter().map(|p| p.path.to_string()).collect(),
+                removed: plan.remove.iter().map(|r| r.path.to_string()).collect(),
+                relabelled: plan.relabel.len(),
+                unchanged: plan.unchanged,
+            },
+            restart: plan.restart,
+            restart_reason: plan.restart.then(|| BUILD_RESTART.to_string()),
             warnings: Vec::new(),
         }
     }
@@ -114,45 +198,49 @@ impl ChangeReport {
         }
     }
 
+    /// Whether any file under the root changes.
+    pub fn changes_files(&self) -> bool {
+        !self.files.written.is_empty() || !self.files.removed.is_empty()
+    }
+
     /// Exit code: 3 when a restart is required, else 0.
     pub fn exit_code(&self) -> u8 {
         if self.restart { 3 } else { 0 }
     }
 
     /// The log line for this change.
-    pub fn log_entry(&self, op: &str, package: Option<&Name>) -> oplog::Entry {
+    pub fn log_entry(&self) -> oplog::Entry {
         let none = || "none".to_string();
-        let applied = self.applied.unwrap_or_default();
         oplog::Entry {
-            time: oplog::now(),
-            op: op.to_string(),
-            package: package.map(ToString::to_string),
+            package: self.package.clone(),
             decisions: self
                 .components
                 .iter()
                 .map(|c| oplog::Decision {
                     component: c.component.clone(),
-                    before: c.before.clone().unwrap_or_else(none),
-                    after: c.after.clone().unwrap_or_else(none),
+                    before: c.before.as_ref().map_or_else(none, ToString::to_string),
+                    after: c.after.as_ref().map_or_else(none, ToString::to_string),
                     reason: c.reason.clone().unwrap_or_else(|| "no longer installed".into()),
                 })
                 .collect(),
-            written: applied.written,
-            removed: applied.removed,
-            relabelled: applied.relabelled,
+            written: self.files.written.len(),
+            removed: self.files.removed.len(),
+            relabelled: self.files.relabelled,
+            files_written: self.files.written.clone(),
+            files_removed: self.files.removed.clone(),
             result: if self.restart { "ok, restart required".into() } else { "ok".into() },
+            exit_code: self.exit_code(),
+            ..oplog::Entry::new(self.operation.clone())
         }
     }
-}
 
-impl fmt::Display for ChangeReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.headline)?;
-        if let Some((before, after)) = &self.baseline {
-            writeln!(f, "  baseline: {before} -> {after}")?;
+    /// The per-component lines, as the text output shows them.
+    pub fn write_components(&self, f: &mut dyn fmt::Write) -> fmt::Result {
+        if let Some(b) = &self.baseline {
+            writeln!(f, "  baseline: {} -> {}", b.before, b.after)?;
         }
         for c in &self.components {
-            let before = c.before.as_deref().unwrap_or("not installed");
+            let before = c.before.as_ref().map_or_else(|| "not installed".to_string(), ToString::to_string);
             match (&c.after, &c.reason) {
                 (Some(after), Some(reason)) => writeln!(f, "  {}: {before} -> {after} ({reason})", c.component)?,
                 _ => writeln!(f, "  {}: {before} -> removed (not in the root's baseline)", c.component)?,
@@ -164,15 +252,52 @@ impl fmt::Display for ChangeReport {
         if !self.stashed.is_empty() {
             writeln!(f, "  kept in the store, not active: {}", self.stashed.join(", "))?;
         }
-        if let Some(a) = &self.applied {
+        Ok(())
+    }
+
+    /// Every path written and removed, one per line (for `/log:FILE`).
+    pub fn file_list(&self) -> String {
+        let mut out = String::new();
+        for p in &self.files.written {
+            out.push_str(&format!("  written: {p}\n"));
+        }
+        for p in &self.files.removed {
+            out.push_str(&format!("  removed: {p}\n"));
+        }
+        out
+    }
+}
+
+impl fmt::Display for ChangeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.headline)?;
+        self.write_components(f)?;
+        let files = &self.files;
+        if self.applied {
             writeln!(
                 f,
                 "Files: {} written, {} removed, {} records updated, {} unchanged.",
-                a.written, a.removed, a.relabelled, self.unchanged_files
+                files.written.len(),
+                files.removed.len(),
+                files.relabelled,
+                files.unchanged
+            )?;
+        } else if self.what_if {
+            writeln!(
+                f,
+                "Files it would change: {} written, {} removed ({} unchanged).",
+                files.written.len(),
+                files.removed.len(),
+                files.unchanged
             )?;
         }
         if self.restart {
-            writeln!(f, "Restart required: a changed component's build asks for a restart (exit 3).")?;
+            let reason = self.restart_reason.as_deref().unwrap_or(BUILD_RESTART);
+            if self.what_if {
+                writeln!(f, "It would require a restart: {reason}.")?;
+            } else {
+                writeln!(f, "Restart required: {reason} (exit 3).")?;
+            }
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ use pkgtool::read::{Verified, integrity_of};
 use crate::crash;
 use crate::error::{Error, Result};
 use crate::fsutil::{self, TMP_PREFIX};
+use crate::progress::{self, Progress};
 
 /// The state of one blob in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,10 +66,14 @@ impl Store {
     }
 
     /// Copies every blob of a verified package into the store, re-checking each as it is
-    /// read from the package and as it is written.
-    pub fn ingest(&self, pkg: &Verified, limits: &Limits) -> Result<Ingested> {
+    /// read from the package and as it is written. Reports the bytes done to `progress`.
+    pub fn ingest(&self, pkg: &Verified, limits: &Limits, progress: &mut dyn Progress) -> Result<Ingested> {
         let mut report = Ingested::default();
+        let total: u64 = pkg.manifest.blobs.iter().map(|b| b.size).sum();
+        let mut done = 0u64;
         for (index, blob) in pkg.manifest.blobs.iter().enumerate() {
+            progress.update(progress::STORE, done, total);
+            done += blob.size;
             if self.check(&blob.sha256, blob.size)? == BlobState::Good {
                 report.present += 1;
                 continue;
@@ -93,6 +98,7 @@ impl Store {
             fsutil::rename_durably(&temp, &dest).map_err(Error::io(&dest))?;
             report.added += 1;
         }
+        progress.update(progress::STORE, total, total);
         Ok(report)
     }
 

@@ -1,11 +1,15 @@
-//! Windows-style switches on the `hotfix` command line, accepted case-insensitively beside
-//! the long options: `/B:QFE` and `/B:<BASELINE>QFE` become the hidden `--b-switch VALUE`
-//! before clap parses the rest. Other switches of the old installers are refused as usage
-//! errors until they are implemented; an unknown one is a usage error too.
+//! Windows-style switches (update.exe, wusa.exe) on the `hotfix` and self-contained
+//! installer command lines, accepted case-insensitively beside the long options: each is
+//! rewritten into its long option before clap parses the rest (see [`SWITCHES`] for the
+//! table). An unknown switch is a usage error that lists the valid ones.
 //!
 //! A word is taken as a switch when it starts with `/` and its name (up to `:`) is letters
-//! only — unless it is the value of an option (`--root /srv`) or, for a name that is not a
-//! switch, an existing path (`/pkg`).
+//! only, or is `/?` — unless it is the value of an option (`--root /srv`), follows `--`, or,
+//! for a name that is not a switch, is an existing path (`/pkg`).
+//!
+//! For the `hotfix` command line, [`preprocess`] also accepts wusa's form
+//! `hotfix [OPTIONS] PKG [SWITCHES]`: a first positional word that is no subcommand but an
+//! existing file is taken as `install PKG`.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -15,20 +19,115 @@ use crate::error::Error;
 /// The hidden long option `/B:` becomes.
 pub const B_SWITCH: &str = "--b-switch";
 
+/// One Windows-style switch.
+#[derive(Clone, Copy, Debug)]
+pub struct Switch {
+    /// Its name, lower case, without the `/`.
+    pub name: &'static str,
+    /// How its value is shown (`FILE`), if it takes one after a `:`.
+    pub value: Option<&'static str>,
+    /// The long option it becomes.
+    pub long: &'static str,
+    /// What it does.
+    pub help: &'static str,
+}
+
+/// Every switch, in the order the help lists them.
+pub const SWITCHES: &[Switch] = &[
+    Switch { name: "quiet", value: None, long: "--quiet", help: "no output but errors; no progress bar" },
+    Switch { name: "passive", value: None, long: "--passive", help: "progress bar only, no other output but errors" },
+    Switch {
+        name: "norestart",
+        value: None,
+        long: "--norestart",
+        help: "never restart (this tool never does); a needed restart is still reported, exit 3",
+    },
+    Switch {
+        name: "forcerestart",
+        value: None,
+        long: "--forcerestart",
+        help: "report a restart as required after a successful change (exit 3); this tool never restarts itself",
+    },
+    Switch { name: "log", value: Some("FILE"), long: "--log", help: "append a full log of the operation to FILE" },
+    Switch {
+        name: "extract",
+        value: Some("DIR"),
+        long: "--extract",
+        help: "verify the package and extract its variants to DIR/<baseline>/<branch>/<component>/",
+    },
+    Switch { name: "uninstall", value: None, long: "--uninstall", help: "remove the package this file carries" },
+    Switch {
+        name: "b",
+        value: Some("QFE"),
+        long: B_SWITCH,
+        help: "/B:QFE puts the package's components on LDR; /B:<BASELINE>QFE (e.g. /B:SP1QFE) only at that baseline",
+    },
+    Switch { name: "help", value: None, long: "--help", help: "show the help" },
+];
+
 /// Long options whose value is the next word.
-const TAKES_VALUE: &[&str] = &["--root", "--product", "--trust", "--branch", "--fix"];
+const TAKES_VALUE: &[&str] = &["--root", "--product", "--trust", "--branch", "--fix", "--log", "--extract", B_SWITCH];
 
-/// Switches of the old installers that this version does not implement yet.
-const LATER: &[&str] = &["quiet", "passive", "norestart", "log", "extract", "uninstall"];
+/// The valid switches, as a usage error lists them.
+pub fn valid_list() -> String {
+    let mut out: Vec<String> = Vec::new();
+    for s in SWITCHES {
+        match (s.name, s.value) {
+            ("b", _) => {
+                out.push("/B:QFE".into());
+                out.push("/B:<BASELINE>QFE".into());
+            }
+            (n, Some(v)) => out.push(format!("/{n}:{v}")),
+            (n, None) => out.push(format!("/{n}")),
+        }
+    }
+    out.push("/?".into());
+    out.join(", ")
+}
 
-/// Rewrites `/B:` switches in `args` (program name first); refuses other switches.
-pub fn preprocess(args: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let mut out = Vec::with_capacity(args.len());
+/// The switch table as help text (for `--help` and the man pages).
+pub fn help_text() -> String {
+    let mut out = String::from("Windows-style switches (case-insensitive; each is the long option named):\n");
+    for s in SWITCHES {
+        let shown = match (s.name, s.value) {
+            ("b", _) => "/B:QFE, /B:<BASELINE>QFE".to_string(),
+            ("help", _) => "/help, /?".to_string(),
+            (n, Some(v)) => format!("/{n}:{v}"),
+            (n, None) => format!("/{n}"),
+        };
+        let long = if s.long == B_SWITCH {
+            "--branch qfe".to_string()
+        } else {
+            match s.value {
+                Some(v) => format!("{} {v}", s.long),
+                None => s.long.to_string(),
+            }
+        };
+        out.push_str(&format!("  {shown:<26} {long:<16} {}\n", s.help));
+    }
+    out
+}
+
+/// How [`preprocess`] treats a first positional word.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode<'a> {
+    /// The `hotfix` command line, with these subcommand names: an existing file that is
+    /// not one of them is taken as `install FILE`.
+    Runtime(&'a [String]),
+    /// The self-contained installer's command line: no subcommands.
+    Installer,
+}
+
+/// Rewrites the switches in `args` (program name first) into long options.
+pub fn preprocess(args: Vec<OsString>, mode: Mode<'_>) -> Result<Vec<OsString>, Error> {
+    let mut out = Vec::with_capacity(args.len() + 2);
     let mut value_next = false;
     let mut verbatim = false;
-    let mut seen_b = false;
+    let mut positional_seen = false;
+    let mut seen: Vec<&'static str> = Vec::new();
     for (i, arg) in args.into_iter().enumerate() {
         let Some(word) = arg.to_str().map(str::to_owned) else {
+            positional_seen |= !value_next;
             out.push(arg);
             value_next = false;
             continue;
@@ -43,48 +142,69 @@ pub fn preprocess(args: Vec<OsString>) -> Result<Vec<OsString>, Error> {
             out.push(arg);
             continue;
         }
-        value_next = TAKES_VALUE.contains(&word.as_str());
-        let Some(rest) = word.strip_prefix('/') else {
-            out.push(arg);
-            continue;
-        };
-        let (name, value) = match rest.split_once(':') {
-            Some((n, v)) => (n, Some(v)),
-            None => (rest, None),
-        };
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphabetic()) {
+        if word.starts_with('-') {
+            value_next = TAKES_VALUE.contains(&word.as_str());
             out.push(arg);
             continue;
         }
-        let lower = name.to_ascii_lowercase();
-        match (lower.as_str(), value) {
-            ("b", Some(v)) => {
-                if seen_b {
-                    return Err(Error::Usage("/B: given twice; give one branch override".into()));
-                }
-                seen_b = true;
-                out.push(OsString::from(B_SWITCH));
+        if let Some(switch) = as_switch(&word)? {
+            let (s, value) = switch;
+            if seen.contains(&s.name) {
+                return Err(Error::Usage(format!("{word}: the switch /{} is given twice", s.name)));
+            }
+            seen.push(s.name);
+            out.push(OsString::from(s.long));
+            if let Some(v) = value {
                 out.push(OsString::from(v));
             }
-            ("b", None) => {
-                return Err(Error::Usage("/B needs a value: /B:QFE, or /B:<BASELINE>QFE such as /B:SP1QFE".into()));
-            }
-            _ if LATER.contains(&lower.as_str()) => {
-                return Err(Error::Usage(format!(
-                    "the switch {word} is not supported by this version of hotfix yet; use the long options \
-                     (see hotfix --help)"
-                )));
-            }
-            _ if Path::new(&word).exists() => out.push(arg),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "unknown switch {word}; hotfix accepts /B:QFE and /B:<BASELINE>QFE (for a file, give its path \
-                     as ./{rest})"
-                )));
+            continue;
+        }
+        if !positional_seen {
+            positional_seen = true;
+            if let Mode::Runtime(subcommands) = mode
+                && !subcommands.iter().any(|c| c == &word)
+                && Path::new(&word).is_file()
+            {
+                out.push(OsString::from("install"));
             }
         }
+        out.push(arg);
     }
     Ok(out)
+}
+
+/// The switch `word` is, with its value; `None` when it is not a switch at all.
+fn as_switch(word: &str) -> Result<Option<(&'static Switch, Option<String>)>, Error> {
+    if word == "/?" {
+        return Ok(SWITCHES.iter().find(|s| s.name == "help").map(|s| (s, None)));
+    }
+    let Some(rest) = word.strip_prefix('/') else { return Ok(None) };
+    let (name, value) = match rest.split_once(':') {
+        Some((n, v)) => (n, Some(v)),
+        None => (rest, None),
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Ok(None);
+    }
+    let lower = name.to_ascii_lowercase();
+    let Some(s) = SWITCHES.iter().find(|s| s.name == lower) else {
+        if Path::new(word).exists() {
+            return Ok(None);
+        }
+        return Err(Error::Usage(format!(
+            "unknown switch {word}; the valid switches are {} (for a file, give its path as ./{rest})",
+            valid_list()
+        )));
+    };
+    match (s.value, value) {
+        (Some(_), Some(v)) if !v.is_empty() => Ok(Some((s, Some(v.to_string())))),
+        (Some(_), _) if s.name == "b" => {
+            Err(Error::Usage("/B needs a value: /B:QFE, or /B:<BASELINE>QFE such as /B:SP1QFE".into()))
+        }
+        (Some(shown), _) => Err(Error::Usage(format!("/{} needs a value: /{}:{shown}", s.name, s.name))),
+        (None, Some(_)) => Err(Error::Usage(format!("{word}: the switch /{} takes no value", s.name))),
+        (None, None) => Ok(Some((s, None))),
+    }
 }
 
 #[cfg(test)]
@@ -92,8 +212,12 @@ mod tests {
     use super::*;
 
     fn pre(args: &[&str]) -> Result<Vec<String>, Error> {
+        pre_mode(args, Mode::Runtime(&[]))
+    }
+
+    fn pre_mode(args: &[&str], mode: Mode<'_>) -> Result<Vec<String>, Error> {
         let v = args.iter().map(OsString::from).collect();
-        preprocess(v).map(|o| o.into_iter().map(|s| s.to_string_lossy().into_owned()).collect())
+        preprocess(v, mode).map(|o| o.into_iter().map(|s| s.to_string_lossy().into_owned()).collect())
     }
 
     #[test]
@@ -105,19 +229,48 @@ mod tests {
     }
 
     #[test]
+    fn every_switch_becomes_its_long_option_in_any_case() {
+        let out = pre(&["hotfix", "install", "k", "/QUIET", "/Passive", "/norestart", "/log:/tmp/a:b.log"]).unwrap();
+        assert_eq!(out[3..], ["--quiet", "--passive", "--norestart", "--log", "/tmp/a:b.log"]);
+        let out = pre_mode(&["KB4.run", "/Extract:out", "/uninstall", "/ForceRestart"], Mode::Installer).unwrap();
+        assert_eq!(out[1..], ["--extract", "out", "--uninstall", "--forcerestart"]);
+        assert_eq!(pre(&["hotfix", "/?"]).unwrap()[1], "--help");
+        assert_eq!(pre(&["hotfix", "/HELP"]).unwrap()[1], "--help");
+    }
+
+    #[test]
     fn option_values_and_paths_are_left_alone() {
         let out = pre(&["hotfix", "--root", "/srv", "install", "/pkgs/KB4.pkg"]).unwrap();
         assert_eq!(out, ["hotfix", "--root", "/srv", "install", "/pkgs/KB4.pkg"]);
         let out = pre(&["hotfix", "install", "--", "/weird"]).unwrap();
         assert_eq!(out[3], "/weird");
+        let out = pre(&["hotfix", "--log", "/quiet", "list"]).unwrap();
+        assert_eq!(out[1..], ["--log", "/quiet", "list"]);
     }
 
     #[test]
-    fn unknown_and_later_switches_are_usage_errors() {
-        for bad in ["/frobnicate", "/quiet", "/Log:x.log", "/B", "/nosuchswitchhere"] {
+    fn unknown_switches_and_bad_values_are_usage_errors_listing_the_valid_ones() {
+        for bad in ["/frobnicate", "/B", "/nosuchswitchhere", "/log", "/log:", "/quiet:yes", "/extract"] {
             let e = pre(&["hotfix", "install", "k.pkg", bad]).unwrap_err();
             assert!(matches!(e, Error::Usage(_)), "{bad}: {e}");
         }
+        let e = pre(&["hotfix", "/frobnicate"]).unwrap_err().to_string();
+        assert!(e.contains("/quiet") && e.contains("/log:FILE") && e.contains("/B:<BASELINE>QFE"), "{e}");
         assert!(pre(&["hotfix", "install", "k", "/B:QFE", "/b:qfe"]).is_err());
+        assert!(pre(&["hotfix", "install", "k", "/quiet", "/QUIET"]).is_err());
+    }
+
+    #[test]
+    fn a_package_file_first_means_install() {
+        let dir = std::env::temp_dir();
+        let file = dir.join(format!("switches-test-{}.pkg", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        let f = file.to_str().unwrap();
+        let subs = ["install".to_string(), "list".to_string()];
+        let out = pre_mode(&["hotfix", "--root", "/r", f, "/quiet"], Mode::Runtime(&subs)).unwrap();
+        assert_eq!(out[1..], ["--root", "/r", "install", f, "--quiet"]);
+        let out = pre_mode(&["hotfix", "list", f], Mode::Runtime(&subs)).unwrap();
+        assert_eq!(out[1..], ["list", f]);
+        std::fs::remove_file(&file).unwrap();
     }
 }

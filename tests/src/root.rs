@@ -281,3 +281,89 @@ dir = "KB5/sp1"
         ],
     )
 }
+
+impl Kit {
+    /// Builds `spec` into the self-contained installer `NAME.run` in the workspace (the
+    /// `hotfix` binary as its stub, signed with the kit's key).
+    pub fn installer(&self, spec: &Path, name: &str) -> PathBuf {
+        let out = self.path().join(format!("{name}.run"));
+        if !out.exists() {
+            pkgtool([
+                OsStr::new("build"),
+                spec.as_os_str(),
+                "--key".as_ref(),
+                self.key.as_os_str(),
+                "-o".as_ref(),
+                out.as_os_str(),
+                "--self-contained".as_ref(),
+            ])
+            .expect_code(0);
+        }
+        out
+    }
+
+    /// The self-contained installer of the contoso example `NAME.toml`.
+    pub fn contoso_installer(&self, name: &str) -> PathBuf {
+        self.installer(&examples().join(format!("{name}.toml")), name)
+    }
+
+    /// An empty configuration directory for `HOTFIX_CONFIG_DIR` (no product has a
+    /// configured root), made once per kit.
+    pub fn config_dir(&self) -> PathBuf {
+        let dir = self.path().join("etc-hotfix");
+        fs::create_dir_all(&dir).expect("create config dir");
+        dir
+    }
+}
+
+/// Runs a self-contained installer with `args` and extra environment variables, in a
+/// controlled environment: no `HOTFIX_ROOT` unless `env` sets one, and `HOTFIX_CONFIG_DIR`
+/// set to `config` (so the machine's `/etc/hotfix` plays no part). Retries while the
+/// file is busy (another test thread may have forked while it was being written).
+pub fn run_installer<I, S>(exe: &Path, config: &Path, args: I, env: &[(&str, &str)]) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let mut tries = 0;
+    loop {
+        let mut cmd = Command::new(exe);
+        cmd.args(&args).env_remove("HOTFIX_ROOT").env_remove("HOTFIX_CRASH_AT").env("HOTFIX_CONFIG_DIR", config);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        match cmd.output() {
+            Ok(out) => {
+                return Outcome {
+                    code: out.status.code().unwrap_or(-1),
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{} does not run: {e}", exe.display()),
+        }
+    }
+}
+
+/// Copies the installer `exe` to `dest` with one byte of its stub changed: a letter of the
+/// compiler's note in the ELF `.comment` section, which the loader never maps, so the
+/// program still runs and must find the change itself. Returns the changed offset.
+pub fn flip_stub_byte(exe: &Path, dest: &Path) -> usize {
+    let mut bytes = fs::read(exe).expect("read installer");
+    let stub_len = pkgtool::read::read_unverified(exe, &Limits::default()).expect("a package").archive.prefix_len;
+    let needle = b"rustc version";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .filter(|&i| (i as u64) < stub_len)
+        .expect("the stub carries the compiler's note");
+    bytes[at] ^= 0x20;
+    fs::write(dest, &bytes).expect("write tampered installer");
+    fs::set_permissions(dest, fs::Permissions::from_mode(0o755)).expect("chmod tampered installer");
+    at
+}

@@ -1,15 +1,18 @@
 //! The operations that change a root's inputs — install, uninstall, branch policy — each
-//! decided by the engine and applied as one transaction.
+//! decided by the engine and applied as one transaction; and `what_if`, the same decision
+//! for an install without applying it. A refused install or uninstall is logged too.
 
 use std::path::Path;
 
 use hotfix_schema::{Channel, Kind, Limits, Manifest, Name};
+use pkgtool::Verified;
 
 use super::{Session, Snapshot, inputs};
 use crate::engine::{Applicability, BranchPolicy, InstallOptions, Installed, QfeOverride, applicability, transition};
 use crate::error::{Error, Result};
 use crate::inventory::StoredOptions;
 use crate::oplog;
+use crate::progress;
 use crate::report::{ChangeReport, describe_options};
 use crate::trust;
 use crate::txn::{self, Change};
@@ -25,12 +28,53 @@ pub struct InstallRequest<'a> {
     pub allow_prerelease: bool,
 }
 
+/// An install decided but not applied.
+struct Planned {
+    change: Change,
+    headline: String,
+}
+
+/// Verifies the package at `path` with the root's trusted keys, showing progress.
+pub fn verify(s: &mut Session, path: &Path) -> Result<Verified> {
+    let keys = trust::keys(&s.layout)?;
+    let progress = &mut s.progress;
+    let verified = pkgtool::read::verify(path, &keys, &Limits::default(), &mut |done, total| {
+        progress.update(progress::VERIFY, done, total);
+    });
+    s.progress.clear();
+    verified.map_err(|source| verify_error(s, source))
+}
+
 /// `hotfix install`: verify every byte, decide, store every blob, apply the transition.
 pub fn install(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport> {
-    let limits = Limits::default();
-    let keys = trust::keys(&s.layout)?;
-    let verified =
-        pkgtool::read::verify(req.package, &keys, &limits, &mut |_, _| {}).map_err(|source| verify_error(s, source))?;
+    let result = install_planned(s, req);
+    if let Err(e) = &result {
+        oplog::append_failure(&s.layout, &format!("install {}", req.package.display()), None, e);
+    }
+    result
+}
+
+fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport> {
+    let verified = verify(s, req.package)?;
+    let Planned { change, headline } = plan_install(s, &verified, req)?;
+    s.store.ingest(&verified, &Limits::default(), s.progress.as_mut())?;
+    s.progress.clear();
+    finish(s, change, headline, Some(&verified.manifest))
+}
+
+/// `--what-if`: everything `install` decides about the package `verified` (see [`verify`])
+/// — policy, applicability, the transition and its conflicts — without changing anything.
+/// Its errors are the ones `install` would end with.
+pub fn what_if(s: &mut Session, verified: &Verified, req: &InstallRequest<'_>) -> Result<ChangeReport> {
+    let Planned { change, headline } = plan_install(s, verified, req)?;
+    let headline = headline.replacen("Installed", "Installing", 1) + " would change:";
+    let mut report = ChangeReport::new(&change.op, change.package.as_ref(), headline, &change.transition, false);
+    report.what_if = true;
+    report.note_stash(&verified.manifest, &change.transition.after);
+    Ok(report)
+}
+
+fn plan_install(s: &Session, verified: &Verified, req: &InstallRequest<'_>) -> Result<Planned> {
     let m = &verified.manifest;
     let id = m.package.id.clone();
     if m.package.channel == Channel::Prerelease && !req.allow_prerelease {
@@ -65,7 +109,6 @@ pub fn install(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport
     let t = transition(&inputs(&snap, &before, snap.policy), &inputs(&snap, &after, snap.policy))?;
     // Conflicts first, so that a refused install writes nothing, not even to the store.
     txn::preflight(&s.layout, &t.plan)?;
-    s.store.ingest(&verified, &limits)?;
     let mut headline = format!("Installed {id} ({}): {}", m.package.kind, m.package.title);
     if new.options.qfe != QfeOverride::Off {
         headline.push_str(&format!(" [{}]", new.options.qfe));
@@ -78,7 +121,7 @@ pub fn install(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport
         policy: None,
         transition: t,
     };
-    finish(s, change, headline, Some(m))
+    Ok(Planned { change, headline })
 }
 
 fn already(s: &Session, snap: &Snapshot, id: &Name) -> Error {
@@ -107,6 +150,41 @@ fn verify_error(s: &Session, source: pkgtool::Error) -> Error {
 
 /// `hotfix uninstall ID`: the same root without the package.
 pub fn uninstall(s: &mut Session, id: &Name) -> Result<ChangeReport> {
+    let result = uninstall_id(s, id);
+    if let Err(e) = &result {
+        oplog::append_failure(&s.layout, &format!("uninstall {id}"), Some(id.to_string()), e);
+    }
+    result
+}
+
+/// `/uninstall` of a package file (the self-contained installer's own package, or
+/// `hotfix install PKG /uninstall`): verifies the file, then uninstalls the package it
+/// carries — only if the installed package with that id is this very package.
+pub fn uninstall_file(s: &mut Session, path: &Path) -> Result<ChangeReport> {
+    let result = verify(s, path).and_then(|verified| {
+        let m = &verified.manifest;
+        let id = &m.package.id;
+        if let Some(p) = s.snapshot()?.package(id)
+            && p.installed.manifest != *m
+        {
+            return Err(Error::Refused(format!(
+                "{} holds package {id}, but the installed {id} is a different package (#{}, {:?}); nothing was \
+                 changed. To remove the installed one anyway: hotfix --root {} uninstall {id}",
+                path.display(),
+                p.seq,
+                p.installed.manifest.package.title,
+                s.layout.shown()
+            )));
+        }
+        uninstall_id(s, id)
+    });
+    if let Err(e) = &result {
+        oplog::append_failure(&s.layout, &format!("uninstall {}", path.display()), None, e);
+    }
+    result
+}
+
+fn uninstall_id(s: &mut Session, id: &Name) -> Result<ChangeReport> {
     let snap = s.snapshot()?;
     let Some(p) = snap.package(id) else {
         let ids: Vec<&str> = snap.packages.iter().map(|p| p.installed.manifest.package.id.as_str()).collect();
@@ -143,27 +221,23 @@ pub fn set_policy(s: &mut Session, policy: BranchPolicy) -> Result<ChangeReport>
     let snap = s.snapshot()?;
     let installed = snap.installed();
     let t = transition(&inputs(&snap, &installed, snap.policy), &inputs(&snap, &installed, policy))?;
+    let op = format!("policy branch {policy}");
     if snap.policy == policy {
-        return Ok(ChangeReport::new(format!("The branch policy is already {policy}; nothing changed"), &t, None));
+        let headline = format!("The branch policy is already {policy}; nothing changed");
+        return Ok(ChangeReport::new(&op, None, headline, &t, false));
     }
-    let change = Change {
-        op: format!("policy branch {policy}"),
-        package: None,
-        add: None,
-        remove: Vec::new(),
-        policy: Some(policy),
-        transition: t,
-    };
+    let change = Change { op, package: None, add: None, remove: Vec::new(), policy: Some(policy), transition: t };
     finish(s, change, format!("Branch policy set to {policy}"), None)
 }
 
 fn finish(s: &mut Session, change: Change, headline: String, stash_of: Option<&Manifest>) -> Result<ChangeReport> {
-    let applied = txn::run(&s.layout, &mut s.inv, &s.store, &change)?;
-    let mut report = ChangeReport::new(headline, &change.transition, Some(applied));
+    txn::run(&s.layout, &mut s.inv, &s.store, &change, s.progress.as_mut())?;
+    s.progress.clear();
+    let mut report = ChangeReport::new(&change.op, change.package.as_ref(), headline, &change.transition, true);
     if let Some(m) = stash_of {
         report.note_stash(m, &change.transition.after);
     }
-    if let Err(e) = oplog::append(&s.layout, &report.log_entry(&change.op, change.package.as_ref())) {
+    if let Err(e) = oplog::append(&s.layout, &report.log_entry()) {
         report.warnings.push(format!("the change is committed, but the log was not written: {e}"));
     }
     Ok(report)

@@ -15,9 +15,30 @@ use crate::lock;
 use crate::oplog;
 use crate::trust::{self, Added};
 
+/// What `init` made.
+#[derive(Clone, Debug, Serialize)]
+pub struct InitView {
+    /// The root.
+    pub root: String,
+    /// Its product.
+    pub product: String,
+    /// The key it trusts.
+    pub trusted_key: KeyView,
+}
+
+impl fmt::Display for InitView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Initialized {} for product {}, trusting key {} ({}). Install the product's baseline package next.",
+            self.root, self.product, self.trusted_key.name, self.trusted_key.key_id
+        )
+    }
+}
+
 /// `hotfix init`: creates `ROOT/.servicing/` for `product`, trusting `key`. The inventory is
 /// created last: its existence is what makes the directory a root.
-pub fn init(root: &Path, product: &Name, key: &Path) -> Result<String> {
+pub fn init(root: &Path, product: &Name, key: &Path) -> Result<InitView> {
     let layout = Layout::new(root);
     TrustedKey::load(key)
         .map_err(|source| Error::Package { source: Box::new(source), hint: ". Nothing was created".into() })?;
@@ -38,24 +59,14 @@ pub fn init(root: &Path, product: &Name, key: &Path) -> Result<String> {
         Added::New(e) | Added::Already(e) => e,
     };
     Inventory::create(&layout.db(), product)?;
-    let msg = format!(
-        "Initialized {} for product {product}, trusting key {} ({}). Install the product's baseline package next.",
-        root.display(),
-        entry.name,
-        entry.key.id_hex()
-    );
-    let log = oplog::Entry {
-        time: oplog::now(),
-        op: format!("init {product}"),
-        package: None,
-        decisions: Vec::new(),
-        written: 0,
-        removed: 0,
-        relabelled: 0,
-        result: "ok".into(),
+    let view = InitView {
+        root: root.display().to_string(),
+        product: product.to_string(),
+        trusted_key: KeyView { name: entry.name.clone(), key_id: entry.key.id_hex() },
     };
+    let log = oplog::Entry::new(format!("init {product}"));
     oplog::append(&layout, &log)?;
-    Ok(msg)
+    Ok(view)
 }
 
 /// One trusted key.

@@ -8,6 +8,7 @@ use std::fmt;
 use std::fs;
 
 use hotfix_schema::{Digest, Name};
+use serde::Serialize;
 
 use super::{Session, Snapshot, inputs};
 use crate::crash;
@@ -20,7 +21,7 @@ use crate::store::BlobState;
 use crate::txn::{check_ancestors, set_mode};
 
 /// One live file that differs from the inventory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Difference {
     /// The path under the root.
     pub path: String,
@@ -31,7 +32,7 @@ pub struct Difference {
 }
 
 /// `hotfix check`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct CheckReport {
     /// Live files compared.
     pub files: usize,
@@ -157,7 +158,7 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
 }
 
 /// `hotfix cleanup`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct CleanupReport {
     /// Packages made permanent by `--reset-base` (dropped from the inventory).
     pub dropped: Vec<String>,
@@ -226,14 +227,9 @@ pub fn cleanup(s: &mut Session, reset_base: bool) -> Result<CleanupReport> {
         s.snapshot()?.packages.iter().flat_map(|p| p.installed.manifest.blobs.iter().map(|b| b.sha256)).collect();
     (report.blobs, report.bytes) = s.store.collect_garbage(&keep)?;
     let entry = oplog::Entry {
-        time: oplog::now(),
-        op: if reset_base { "cleanup --reset-base".into() } else { "cleanup".into() },
-        package: None,
-        decisions: Vec::new(),
-        written: 0,
         removed: report.blobs,
-        relabelled: 0,
         result: format!("ok, {} bytes freed; made permanent: {}", report.bytes, report.dropped.join(", ")),
+        ..oplog::Entry::new(if reset_base { "cleanup --reset-base" } else { "cleanup" })
     };
     oplog::append(&s.layout, &entry)?;
     Ok(report)

@@ -5,6 +5,7 @@
 pub mod change;
 pub mod init;
 pub mod maintain;
+pub mod package;
 pub mod view;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::inventory::{InstalledPackage, Inventory};
 use crate::layout::Layout;
 use crate::lock::{self, RootLock};
 use crate::oplog;
+use crate::progress::{Progress, Silent};
 use crate::store::Store;
 use crate::txn;
 
@@ -53,6 +55,8 @@ pub struct Session {
     pub store: Store,
     /// The interrupted transaction rolled back on opening, if any.
     pub recovered: Option<Recovered>,
+    /// Where long operations report progress; [`Silent`] unless the caller sets it.
+    pub progress: Box<dyn Progress>,
     _lock: Option<RootLock>,
 }
 
@@ -102,7 +106,7 @@ impl Session {
         };
         let inv = Inventory::open(&layout.db())?;
         let store = Store::new(layout.store());
-        let mut s = Session { layout, inv, store, recovered: None, _lock: lock };
+        let mut s = Session { layout, inv, store, recovered: None, progress: Box::new(Silent), _lock: lock };
         if s.inv.pending()?.is_some() {
             match access {
                 Access::Write { .. } => s.recovered = s.recover()?,
@@ -124,14 +128,11 @@ impl Session {
         let done = txn::rollback(&self.layout, &self.store, &pending)?;
         self.inv.clear_pending()?;
         let entry = oplog::Entry {
-            time: oplog::now(),
-            op: "recover".into(),
             package: pending.package.as_ref().map(ToString::to_string),
-            decisions: Vec::new(),
             written: done.restored,
             removed: done.removed,
-            relabelled: 0,
             result: format!("rolled back the interrupted `{}` started {}", pending.op, pending.started),
+            ..oplog::Entry::new("recover")
         };
         oplog::append(&self.layout, &entry)?;
         Ok(Some(Recovered { op: pending.op, started: pending.started, done }))

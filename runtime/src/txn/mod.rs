@@ -33,6 +33,7 @@ use crate::fsutil::{self, Live, TMP_PREFIX};
 use crate::inventory::{Commit, FileRec, Inventory, Pending, Touched};
 use crate::layout::Layout;
 use crate::oplog;
+use crate::progress::{self, Progress};
 use crate::store::Store;
 
 /// A change of a root's inputs, with the transition the engine computed for it.
@@ -71,8 +72,15 @@ pub fn ancestors(path: &RelPath) -> Vec<RelPath> {
     (1..parts.len()).filter_map(|n| RelPath::new(&parts[..n].join("/")).ok()).collect()
 }
 
-/// Runs the transaction for `change` (see the module documentation).
-pub fn run(layout: &Layout, inv: &mut Inventory, store: &Store, change: &Change) -> Result<Applied> {
+/// Runs the transaction for `change` (see the module documentation), reporting the files
+/// done to `progress`.
+pub fn run(
+    layout: &Layout,
+    inv: &mut Inventory,
+    store: &Store,
+    change: &Change,
+    progress: &mut dyn Progress,
+) -> Result<Applied> {
     let plan = &change.transition.plan;
     let created_dirs = preflight(layout, plan)?;
     let mut touched: Vec<Touched> = plan
@@ -93,7 +101,7 @@ pub fn run(layout: &Layout, inv: &mut Inventory, store: &Store, change: &Change)
     if !plan.is_empty() {
         crash::step("record the pending transaction");
         inv.set_pending(&pending)?;
-        match apply(layout, store, plan, &created_dirs, &inv.dirs()?) {
+        match apply(layout, store, plan, &created_dirs, &inv.dirs()?, progress) {
             Ok(dirs) => removed_dirs = dirs,
             Err(e) => return Err(undo(layout, inv, store, &pending, e)),
         }
@@ -194,11 +202,16 @@ fn apply(
     plan: &Plan,
     created_dirs: &[RelPath],
     owned_dirs: &BTreeSet<RelPath>,
+    progress: &mut dyn Progress,
 ) -> Result<Vec<RelPath>> {
+    let total = (plan.remove.len() + plan.put.len()) as u64;
+    let mut done = 0u64;
     for r in &plan.remove {
         let live = layout.live(&r.path);
         crash::step("remove a file");
         fsutil::remove_durably(&live).map_err(Error::io(&live))?;
+        done += 1;
+        progress.update(progress::APPLY, done, total);
     }
     let needed: BTreeSet<RelPath> = plan.put.iter().flat_map(|p| ancestors(&p.path)).collect();
     let emptied: BTreeSet<RelPath> = plan
@@ -231,6 +244,8 @@ fn apply(
         } else {
             store.place(&p.file.sha256, p.file.size, p.file.mode.bits(), &live)?;
         }
+        done += 1;
+        progress.update(progress::APPLY, done, total);
     }
     Ok(removed_dirs)
 }

@@ -1,0 +1,230 @@
+//! The clap definitions of the two command lines the `hotfix` binary has: its own
+//! ([`Cli`]) and, when it carries a package, the self-contained installer's
+//! ([`InstallerCli`]). Windows-style switches are rewritten into these long options first
+//! (`crate::switches`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::switches;
+
+/// Options every command takes, on both command lines.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Common {
+    /// The system root to service [default: $HOTFIX_ROOT; for a package file, also the first line
+    /// of /etc/hotfix/<product>.root]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// No output but errors, no progress bar (/quiet).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// A progress bar only, no other output but errors (/passive).
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    pub passive: bool,
+    /// Print the result as JSON: every command, errors included, prints one object with an `exit_code`.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Append a full log of the operation to FILE (/log:FILE): time, command, root, package, decision per
+    /// component with its reason, files changed, result.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Do not restart (/norestart): accepted for scripts; this tool never restarts the machine, and a needed
+    /// restart is still reported with exit 3.
+    #[arg(long, global = true)]
+    pub norestart: bool,
+    /// Report a restart as required after a successful change, exit 3 (/forcerestart); this tool never
+    /// restarts the machine itself.
+    #[arg(long, global = true, conflicts_with = "norestart")]
+    pub forcerestart: bool,
+    /// If another servicing operation holds the root, wait for it instead of exiting 8.
+    #[arg(long, global = true)]
+    pub wait: bool,
+    /// The value of a /B: switch (rewritten from `/B:VALUE` before parsing; install only).
+    #[arg(long = "b-switch", global = true, hide = true)]
+    pub b_switch: Option<String>,
+}
+
+/// `--branch` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BranchArg {
+    /// LDR (QFE) for this package's components: same as /B:QFE.
+    Qfe,
+}
+
+/// What to do with a package file, beside installing it.
+#[derive(Args, Clone, Debug, Default)]
+pub struct PackageOpts {
+    /// Put the package's components on LDR (same as /B:QFE).
+    #[arg(long, value_enum)]
+    pub branch: Option<BranchArg>,
+    /// Accept a prerelease package.
+    #[arg(long)]
+    pub allow_prerelease: bool,
+    /// Remove the package this file carries instead of installing it (/uninstall).
+    #[arg(long, conflicts_with_all = ["extract", "what_if", "branch", "allow_prerelease"])]
+    pub uninstall: bool,
+    /// Verify the package and extract every variant to DIR/<baseline>/<branch>/<component>/ instead of
+    /// installing it (/extract:DIR); verified with --trust keys or the root's.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["what_if", "branch", "allow_prerelease"])]
+    pub extract: Option<PathBuf>,
+    /// Show what the package is and what installing it would do on the root, changing nothing. Exit code:
+    /// what installing would end with (0, 4 not applicable, 5 already installed, 7 refused by policy).
+    #[arg(long)]
+    pub what_if: bool,
+    /// A public key (SPKI PEM) to verify with for --extract, or for --what-if without a root.
+    #[arg(long, value_name = "KEY.pub")]
+    pub trust: Vec<PathBuf>,
+}
+
+/// Services a system root from hotfix packages: picks GDR or LDR per component, installs
+/// transactionally, keeps every build in a store, uninstalls in any order.
+#[derive(Parser, Debug)]
+#[command(name = "hotfix", version, about, long_about = None, after_help = switches::help_text())]
+pub struct Cli {
+    /// Options of every command.
+    #[command(flatten)]
+    pub common: Common,
+    /// The command.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// `policy branch` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PolicyArg {
+    /// Every component on LDR.
+    Ldr,
+    /// The servicing rule decides per component.
+    Auto,
+}
+
+/// The `hotfix` commands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Make DIR a servicing root for a product, trusting a signing key.
+    Init {
+        /// The product the root holds.
+        #[arg(long)]
+        product: String,
+        /// A public key (SPKI PEM) trusted to sign packages.
+        #[arg(long)]
+        trust: PathBuf,
+    },
+    /// Install a package or a self-contained installer (also: /B:QFE, /B:<BASELINE>QFE, /uninstall,
+    /// /extract:DIR). `hotfix PKG [SWITCHES]` means the same.
+    #[command(after_help = switches::help_text())]
+    Install {
+        /// The package file.
+        pkg: PathBuf,
+        /// What to do with it.
+        #[command(flatten)]
+        opts: PackageOpts,
+    },
+    /// Uninstall a package, in any order.
+    Uninstall {
+        /// The package id.
+        id: String,
+    },
+    /// List the installed packages.
+    List,
+    /// Baseline, and per component the branch and why, version, fixes, package.
+    Status {
+        /// Only this component.
+        component: Option<String>,
+    },
+    /// Is a fix present? Exit 0 if an active build contains it, 9 if none does.
+    Query {
+        /// The fix id, e.g. KB123456.
+        #[arg(long)]
+        fix: String,
+    },
+    /// The persistent branch policy.
+    Policy {
+        /// What to set.
+        #[command(subcommand)]
+        what: PolicyCmd,
+    },
+    /// Compare every live file with the inventory, and the store with the packages.
+    Check {
+        /// Restore differing files from the store.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Delete store blobs no installed package references.
+    Cleanup {
+        /// First make the active state permanent: superseded packages can no longer be uninstalled.
+        #[arg(long)]
+        reset_base: bool,
+    },
+    /// The keys trusted to sign packages.
+    Trust {
+        /// What to do.
+        #[command(subcommand)]
+        what: TrustCmd,
+    },
+    /// Roll back an interrupted servicing operation.
+    Recover,
+    /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for hotfix and its
+    /// self-contained installers.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The output directory.
+        dir: PathBuf,
+    },
+}
+
+/// `hotfix policy …`.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Force LDR on every component, or let the servicing rule decide.
+    Branch {
+        /// `ldr` or `auto`.
+        #[arg(value_enum)]
+        value: PolicyArg,
+    },
+}
+
+/// `hotfix trust …`.
+#[derive(Subcommand, Debug)]
+pub enum TrustCmd {
+    /// Trust a public key (SPKI PEM).
+    Add {
+        /// The key file.
+        key: PathBuf,
+    },
+    /// List the trusted keys.
+    List,
+    /// Stop trusting a key, by name or key id.
+    Remove {
+        /// The key's name or id.
+        key: String,
+    },
+}
+
+/// The name the installer's command line has in generated documentation.
+pub const INSTALLER_NAME: &str = "hotfix-installer";
+
+/// A self-contained installer: the `hotfix` runtime followed by one signed package, which
+/// it installs.
+///
+/// Every action verifies the whole file first — the runtime's own bytes included — with the
+/// keys the root trusts (or --trust keys for --extract). Run with no switch, it only says
+/// what it is and what installing it would do on the root (`--what-if`). It installs when
+/// told to run unattended or how: /quiet, /passive, /norestart, /forcerestart, /log:FILE,
+/// /B:…, --allow-prerelease or --install. /uninstall removes its package; /extract:DIR
+/// unpacks it.
+#[derive(Parser, Debug)]
+#[command(name = INSTALLER_NAME, version, after_help = switches::help_text())]
+pub struct InstallerCli {
+    /// Options of every action.
+    #[command(flatten)]
+    pub common: Common,
+    /// Install the package (implied by /quiet, /passive, /norestart, /forcerestart, /log:FILE, /B:… and
+    /// --allow-prerelease).
+    #[arg(long, conflicts_with_all = ["uninstall", "extract", "what_if"])]
+    pub install: bool,
+    /// What to do with the package.
+    #[command(flatten)]
+    pub opts: PackageOpts,
+}

@@ -1,0 +1,176 @@
+//! `hotfix`'s own command line: every subcommand, run against the root it names.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use hotfix_schema::Name;
+
+use super::args::{Cli, Cmd, Common, PolicyArg, PolicyCmd, TrustCmd};
+use super::installer::{self, Action};
+use super::{Ctx, Output, clap_exit, docs, finish, progress_for, usage_exit};
+use crate::engine::BranchPolicy;
+use crate::error::{Error, Result};
+use crate::ops::{Access, Session, change, init, maintain, view};
+use crate::report::ChangeReport;
+use crate::rootcfg;
+use crate::switches::{self, Mode};
+
+/// Runs `hotfix` with `args` (program name first).
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let program = "hotfix".to_string();
+    let mut subcommands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .flat_map(|c| std::iter::once(c.get_name().to_string()).chain(c.get_all_aliases().map(String::from)))
+        .collect();
+    subcommands.push("help".into());
+    let parsed = match switches::preprocess(args.clone(), Mode::Runtime(&subcommands)) {
+        Ok(a) => a,
+        Err(e) => return usage_exit(&program, &e),
+    };
+    let cli = match Cli::try_parse_from(parsed) {
+        Ok(c) => c,
+        Err(e) => return clap_exit(&e),
+    };
+    let mut ctx = Ctx::new(program, &args);
+    let result = run(&cli, &mut ctx);
+    finish(&ctx, &cli.common, result)
+}
+
+fn name(s: &str, what: &str) -> Result<Name> {
+    Name::new(s).map_err(|e| Error::Usage(format!("{what}: {e}")))
+}
+
+/// Opens the root, saying so on standard error when an interrupted operation was rolled
+/// back first.
+pub(crate) fn open(root: &Path, what: &str, access: Access, common: &Common) -> Result<Session> {
+    let mut s = Session::open(root, what, access)?;
+    if let Some(r) = &s.recovered
+        && !common.quiet
+    {
+        eprintln!(
+            "hotfix: rolled back the interrupted `{}` (started {}): {} files restored, {} removed",
+            r.op, r.started, r.done.restored, r.done.removed
+        );
+    }
+    s.progress = progress_for(common);
+    Ok(s)
+}
+
+/// The output of a change, with `/norestart` and `/forcerestart` applied.
+pub(crate) fn change_output(mut report: ChangeReport, common: &Common) -> Output {
+    if report.restart {
+        let reason = report.restart_reason.take().unwrap_or_else(|| crate::report::BUILD_RESTART.to_string());
+        report.restart_reason = Some(if common.norestart {
+            format!("{reason}; not restarting (/norestart): restart the machine before relying on the change")
+        } else {
+            format!("{reason}; this tool never restarts the machine itself: restart it to complete the change")
+        });
+    } else if common.forcerestart && report.applied {
+        report.restart = true;
+        report.restart_reason = Some(
+            "requested with /forcerestart; this tool never restarts the machine itself: restart it now".to_string(),
+        );
+    }
+    let mut out = Output::shown(&report, report.exit_code());
+    out.detail = Some(format!("{report}{}", report.file_list()));
+    out.warnings = report.warnings.clone();
+    out
+}
+
+fn run(cli: &Cli, ctx: &mut Ctx) -> Result<Output> {
+    let c = &cli.common;
+    if c.b_switch.is_some() && !matches!(cli.cmd, Cmd::Install { .. }) {
+        return Err(Error::Usage("the /B: switch applies to install only".into()));
+    }
+    let changes = matches!(cli.cmd, Cmd::Install { .. } | Cmd::Uninstall { .. } | Cmd::Policy { .. });
+    if (c.norestart || c.forcerestart) && !changes {
+        return Err(Error::Usage("/norestart and /forcerestart apply to install, uninstall and policy only".into()));
+    }
+    let write = Access::Write { wait: c.wait };
+    match &cli.cmd {
+        Cmd::Install { pkg, opts } => {
+            let action = Action::of(opts).unwrap_or(Action::Install);
+            installer::package_action(c, pkg, opts, action, ctx, false)
+        }
+        Cmd::GenerateDocs { dir } => docs::generate(dir),
+        cmd => on_root(cmd, c, &root_of(c, ctx)?, write),
+    }
+}
+
+/// The root a command without a package services.
+fn root_of(c: &Common, ctx: &mut Ctx) -> Result<PathBuf> {
+    let (root, source) = rootcfg::require(c.root.as_deref(), None)?;
+    ctx.root = Some((root.clone(), source));
+    Ok(root)
+}
+
+fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> {
+    match cmd {
+        Cmd::Init { product, trust } => Ok(Output::shown(&init::init(root, &name(product, "--product")?, trust)?, 0)),
+        Cmd::Uninstall { id } => {
+            let id = name(id, "package id")?;
+            let mut s = open(root, &format!("uninstall {id}"), write, c)?;
+            Ok(change_output(change::uninstall(&mut s, &id)?, c))
+        }
+        Cmd::List => Ok(Output::shown(&view::list(&open(root, "list", Access::Read, c)?)?, 0)),
+        Cmd::Status { component } => {
+            let comp = component.as_deref().map(|x| name(x, "component")).transpose()?;
+            Ok(Output::shown(&view::status(&open(root, "status", Access::Read, c)?, comp.as_ref())?, 0))
+        }
+        Cmd::Query { fix } => {
+            let fix = name(fix, "--fix")?;
+            let v = view::query(&open(root, "query", Access::Read, c)?, &fix)?;
+            let code = v.exit_code();
+            Ok(Output::shown(&v, code))
+        }
+        Cmd::Policy { what: PolicyCmd::Branch { value } } => {
+            let policy = match value {
+                PolicyArg::Ldr => BranchPolicy::ForceLdr,
+                PolicyArg::Auto => BranchPolicy::Auto,
+            };
+            let mut s = open(root, &format!("policy branch {policy}"), write, c)?;
+            Ok(change_output(change::set_policy(&mut s, policy)?, c))
+        }
+        Cmd::Check { repair } => {
+            let access = if *repair { write } else { Access::Read };
+            let report = maintain::check(&open(root, "check", access, c)?, *repair)?;
+            let code = report.exit_code();
+            Ok(Output::shown(&report, code))
+        }
+        Cmd::Cleanup { reset_base } => {
+            let mut s = open(root, "cleanup", write, c)?;
+            let mut out = Output::shown(&maintain::cleanup(&mut s, *reset_base)?, 0);
+            if *reset_base {
+                out.warnings.push(
+                    "--reset-base makes the active state permanent: packages it supersedes are dropped from the \
+                     inventory and can no longer be uninstalled"
+                        .into(),
+                );
+            }
+            Ok(out)
+        }
+        Cmd::Trust { what } => {
+            let s = open(root, "trust", write, c)?;
+            match what {
+                TrustCmd::Add { key } => Ok(Output::message(init::trust_add(&s.layout, key)?)),
+                TrustCmd::List => Ok(Output::shown(&init::trust_list(&s.layout)?, 0)),
+                TrustCmd::Remove { key } => Ok(Output::message(init::trust_remove(&s.layout, key)?)),
+            }
+        }
+        Cmd::Recover => {
+            let s = Session::open(root, "recover", write)?;
+            Ok(Output::message(match &s.recovered {
+                Some(r) => format!(
+                    "Rolled back the interrupted `{}` (started {}): {} files restored, {} removed.",
+                    r.op, r.started, r.done.restored, r.done.removed
+                ),
+                None => "Nothing to recover: no servicing operation was interrupted.".to_string(),
+            }))
+        }
+        Cmd::Install { .. } | Cmd::GenerateDocs { .. } => {
+            Err(Error::Usage("this command does not service a root by itself".into()))
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The `hotfix` binary's command lines. [`main`] decides which one applies — the
+//! self-contained installer's when the running executable carries a package
+//! ([`crate::selfpkg`]), otherwise `hotfix`'s own — rewrites Windows-style switches, parses,
+//! runs, prints in the mode asked for (text, `--json`, `/passive`, `/quiet`), appends
+//! `/log:FILE`, and maps every error to its exit code in one place ([`finish`]).
+
+pub mod args;
+mod commands;
+mod docs;
+mod installer;
+mod logfile;
+
+use std::ffi::OsString;
+use std::fmt::Display;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::progress::{Bar, Progress};
+use crate::rootcfg;
+use crate::selfpkg;
+
+use args::Common;
+
+/// Runs the binary: the installer when it carries a package, `hotfix` otherwise.
+pub fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match selfpkg::current() {
+        Some(exe) => installer::main(exe, args),
+        None => commands::main(args),
+    }
+}
+
+/// What a command prints and its exit code.
+pub(crate) struct Output {
+    /// Standard output in text mode.
+    pub text: String,
+    /// Standard output with `--json`: one object, with an `exit_code` field.
+    pub json: String,
+    /// What `/log:FILE` records beside the header and result; the text when `None`.
+    pub detail: Option<String>,
+    /// The exit code.
+    pub code: u8,
+    /// Printed to standard error unless quiet or passive; always logged.
+    pub warnings: Vec<String>,
+}
+
+impl Output {
+    /// A view shown as its `Display` text or its JSON.
+    pub fn shown<T: Display + Serialize>(v: &T, code: u8) -> Output {
+        Output { text: v.to_string(), json: json_text(v, code), detail: None, code, warnings: Vec::new() }
+    }
+
+    /// A one-line message; its JSON is `{"message": …}`.
+    pub fn message(text: impl Display) -> Output {
+        let text = text.to_string();
+        let json = json_text(&serde_json::json!({ "message": text }), 0);
+        Output { text: format!("{text}\n"), json, detail: None, code: 0, warnings: Vec::new() }
+    }
+}
+
+/// A JSON object with the exit code added as its last field.
+#[derive(Serialize)]
+struct WithCode<'a, T: Serialize> {
+    #[serde(flatten)]
+    inner: &'a T,
+    exit_code: u8,
+}
+
+/// Pretty JSON of `v` (an object) with `exit_code` added.
+fn json_text<T: Serialize>(v: &T, code: u8) -> String {
+    let mut s = serde_json::to_string_pretty(&WithCode { inner: v, exit_code: code }).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Writes to standard output, ignoring a closed pipe.
+fn out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// What a run knows about itself, for printing and for `/log:FILE`.
+pub(crate) struct Ctx {
+    /// The program's name in messages (`hotfix`, or the installer's file name).
+    pub program: String,
+    /// The program as it was invoked (the first argument).
+    pub invoked: String,
+    /// The command line as given.
+    pub command_line: String,
+    /// The root serviced and where it came from, once known.
+    pub root: Option<(PathBuf, rootcfg::Source)>,
+    /// The package file, for package commands.
+    pub package: Option<PathBuf>,
+}
+
+impl Ctx {
+    fn new(program: String, args: &[OsString]) -> Ctx {
+        let command_line = args.iter().map(|a| quote(&a.to_string_lossy())).collect::<Vec<_>>().join(" ");
+        let invoked = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| program.clone());
+        Ctx { program, invoked, command_line, root: None, package: None }
+    }
+
+    /// The program as invoked, quoted for a shell.
+    pub fn program_path(&self) -> String {
+        quote(&self.invoked)
+    }
+}
+
+/// Shell-quotes a word when it needs it, for the log.
+fn quote(word: &str) -> String {
+    let plain =
+        !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:=+,@%?".contains(&b) || b >= 0x80);
+    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+}
+
+/// The progress sink for a run: a bar unless quiet or JSON.
+pub(crate) fn progress_for(common: &Common) -> Box<dyn Progress> {
+    Bar::on_stderr(!common.quiet && !common.json)
+}
+
+/// Prints the outcome of a run in the mode asked for, appends `/log:FILE`, and returns
+/// the exit code.
+pub(crate) fn finish(ctx: &Ctx, common: &Common, result: Result<Output, Error>) -> ExitCode {
+    let code = match &result {
+        Ok(out) => out.code,
+        Err(e) => e.exit_code(),
+    };
+    let chatty = !common.quiet && !common.passive;
+    match &result {
+        Ok(o) => {
+            if chatty {
+                for w in &o.warnings {
+                    eprintln!("{}: warning: {w}", ctx.program);
+                }
+                out(if common.json { &o.json } else { &o.text });
+            }
+        }
+        Err(e) => {
+            eprintln!("{}: error: {e}", ctx.program);
+            if common.json && chatty {
+                out(&json_text(&serde_json::json!({ "error": e.to_string() }), code));
+            }
+        }
+    }
+    if let Some(path) = &common.log
+        && let Err(e) = logfile::append(path, ctx, &result)
+    {
+        eprintln!("{}: warning: the log {} was not written: {e}", ctx.program, path.display());
+    }
+    ExitCode::from(code)
+}
+
+/// Reports a parse failure (clap's own message; help and version exit 0).
+pub(crate) fn clap_exit(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// Reports a usage error found before parsing.
+pub(crate) fn usage_exit(program: &str, e: &Error) -> ExitCode {
+    eprintln!("{program}: error: {e}");
+    ExitCode::from(e.exit_code())
+}
