@@ -177,6 +177,7 @@ impl Drop for Progress {
 /// The installer stub for `build`: `--stub`, or `hotfix` beside this binary.
 fn find_stub(stub: Option<&Path>) -> Result<PathBuf, Error> {
     if let Some(s) = stub {
+        check_stub(s)?;
         return Ok(s.to_path_buf());
     }
     let exe = std::env::current_exe().map_err(|e| Error::Io { path: PathBuf::from("pkgtool"), source: e })?;
@@ -191,6 +192,21 @@ fn find_stub(stub: Option<&Path>) -> Result<PathBuf, Error> {
                 .into(),
         })
     }
+}
+
+/// A stub must be an executable (ELF or PE), or the installer would not run.
+fn check_stub(path: &Path) -> Result<(), Error> {
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let n = std::io::Read::read(&mut f, &mut magic).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    if magic[..n].starts_with(b"\x7fELF") || magic[..n].starts_with(b"MZ") {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        path: path.to_path_buf(),
+        msg: "is not an executable (ELF or PE); the installer stub is the hotfix runtime binary. Nothing was built"
+            .into(),
+    })
 }
 
 /// `pkgtool generate-docs DIR`: man pages and completions from the clap definitions.

@@ -292,3 +292,16 @@ fn usage_errors_exit_2() {
     pkgtool(["verify", "x.pkg"]).expect_code(2);
     pkgtool(["frobnicate"]).expect_code(2);
 }
+
+#[test]
+fn a_stub_that_is_not_an_executable_is_refused_and_nothing_is_built() {
+    let t = tempfile::tempdir().unwrap();
+    let (key, _, _) = fixtures::key_pair(t.path(), "vendor", 7);
+    let spec = fixtures::small_update(t.path());
+    let stub = fixtures::write(t.path(), "notes.txt", "not a program");
+    let out = t.path().join("kb4.run");
+    let r = pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&out), "--stub", s(&stub)]);
+    r.expect_code(1);
+    assert!(r.stderr.contains("notes.txt") && r.stderr.contains("not an executable"), "{}", r.stderr);
+    assert!(!out.exists());
+}
