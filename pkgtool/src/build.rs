@@ -40,11 +40,20 @@ pub struct BuildOptions {
     pub threads: usize,
     /// Whether a binary whose branch tag disagrees with its variant stops the build.
     pub tag_check: TagCheck,
+    /// The limits the package must fit: the format's own (a writer may only be stricter).
+    pub limits: Limits,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { stub: None, source_date_epoch: None, zstd_level: 19, threads: 0, tag_check: TagCheck::Enforce }
+        BuildOptions {
+            stub: None,
+            source_date_epoch: None,
+            zstd_level: 19,
+            threads: 0,
+            tag_check: TagCheck::Enforce,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -66,8 +75,14 @@ pub struct BuildReport {
 /// Builds the package described by `spec_path`, signed with `key`, at `out`.
 pub fn build(spec_path: &Path, key: &SigningKey, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let spec = spec::load(spec_path)?;
-    let (manifest, sources, warnings) = plan(&spec, opts.tag_check)?;
-    manifest.validate(&Limits::default()).map_err(|e| Error::Spec {
+    let (manifest, sources, warnings) = plan(&spec, opts.tag_check, &opts.limits)?;
+    // Fail before compressing anything when the manifest cannot fit: encodings add at most
+    // `,"reference":"<64 hex>"` and a longer encoding name per blob.
+    let bound = manifest.to_json().len() as u64 + manifest.blobs.len() as u64 * 96;
+    if bound > opts.limits.max_manifest_bytes {
+        return Err(too_many_files(out, bound, &opts.limits));
+    }
+    manifest.validate(&opts.limits).map_err(|e| Error::Spec {
         file: spec.path.clone(),
         line: None,
         msg: e.to_string(),
@@ -79,7 +94,7 @@ pub fn build(spec_path: &Path, key: &SigningKey, out: &Path, opts: &BuildOptions
 
 /// Hashes every payload file, reads what binaries say about themselves, and lays out the
 /// manifest.
-fn plan(spec: &Spec, tag_check: TagCheck) -> Result<(Manifest, Vec<BlobSource>, Vec<String>)> {
+fn plan(spec: &Spec, tag_check: TagCheck, limits: &Limits) -> Result<(Manifest, Vec<BlobSource>, Vec<String>)> {
     let mut warnings = Vec::new();
     let mut sources: Vec<BlobSource> = Vec::new();
     let mut index: HashMap<Digest, usize> = HashMap::new();
@@ -123,7 +138,7 @@ fn plan(spec: &Spec, tag_check: TagCheck) -> Result<(Manifest, Vec<BlobSource>, 
             v.files.iter().map(move |f| Use { component: &v.component, path: &f.path, digest: f.sha256 })
         })
         .collect();
-    let sources = encode::arrange(sources, &uses, &Limits::default());
+    let sources = encode::arrange(sources, &uses, limits);
     let mut baselines: Vec<_> = variants.iter().map(|v| v.baseline.clone()).collect();
     baselines.sort();
     baselines.dedup();
@@ -151,6 +166,17 @@ fn plan(spec: &Spec, tag_check: TagCheck) -> Result<(Manifest, Vec<BlobSource>, 
             .collect(),
     };
     Ok((manifest, sources, warnings))
+}
+
+fn too_many_files(out: &Path, manifest_bytes: u64, limits: &Limits) -> Error {
+    Error::Refused {
+        path: out.to_path_buf(),
+        msg: format!(
+            "the manifest would be about {manifest_bytes} bytes, over the format's {}-byte limit (FORMAT.md §7); \
+             split the package into fewer files per package; nothing was built",
+            limits.max_manifest_bytes
+        ),
+    }
 }
 
 /// Passes writes through while hashing them.
@@ -211,7 +237,7 @@ fn write_package(
             j += 1;
         }
         for (k, e) in
-            encode::encode_range(sources, i..j, opts.zstd_level, threads, &Limits::default())?.into_iter().enumerate()
+            encode::encode_range(sources, i..j, opts.zstd_level, threads, &opts.limits)?.into_iter().enumerate()
         {
             spill.write_all(&e.data).map_err(Error::io(&dir))?;
             manifest.blobs[i + k].encoding = e.encoding;
@@ -222,6 +248,10 @@ fn write_package(
     }
 
     let json = manifest.to_json();
+    // A writer never produces what a reader with the format's limits would reject.
+    if json.len() as u64 > opts.limits.max_manifest_bytes {
+        return Err(too_many_files(out, json.len() as u64, &opts.limits));
+    }
     let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
     deflater.write_all(&json).map_err(Error::io(out))?;
     let deflated = deflater.finish().map_err(Error::io(out))?;

@@ -34,7 +34,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_manifest_bytes: 16 << 20,
+            // About 190 bytes per file: room for `max_files`.
+            max_manifest_bytes: 64 << 20,
             max_entries: 65_534,
             max_variants: 4_096,
             max_files: 200_000,

@@ -121,3 +121,16 @@ fn extracting_any_hostile_vector_writes_nothing_anywhere() {
         assert_eq!(fs::read_dir(t.path()).unwrap().count(), 0, "{}: something was written", path.display());
     }
 }
+
+#[test]
+fn the_builder_refuses_a_manifest_over_the_limit_instead_of_writing_an_unreadable_package() {
+    let t = tempfile::tempdir().unwrap();
+    let (key, _, _) = fixtures::key_pair(t.path(), "vendor", 7);
+    let spec = fixtures::small_update(t.path());
+    let pkg = t.path().join("kb4.pkg");
+    let limits = Limits { max_manifest_bytes: 1000, ..Limits::default() };
+    let opts = pkgtool::build::BuildOptions { limits, ..Default::default() };
+    let err = pkgtool::build::build(&spec, &pkgtool::keys::load_secret(&key).unwrap(), &pkg, &opts).unwrap_err();
+    assert!(err.to_string().contains("over the format's 1000-byte limit"), "{err}");
+    assert!(!pkg.exists());
+}

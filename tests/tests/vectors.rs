@@ -234,14 +234,14 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
     let mut r = raw.clone();
     let mut big = serde_json::to_vec(&m).expect("json");
     big.truncate(big.len() - 1);
-    big.extend(std::iter::repeat_n(b' ', 17 << 20));
+    big.extend(std::iter::repeat_n(b' ', 65 << 20));
     big.push(b'}');
     r.set_manifest_bytes(&big);
     add(
         "manifest_too_large",
         r.write(&key, |_| {}),
         "manifest-too-large",
-        "a 17 MiB manifest (limit 16 MiB), deflated to a few KB",
+        "a 65 MiB manifest (limit 64 MiB), deflated to 64 KB",
     );
     v
 }
