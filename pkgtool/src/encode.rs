@@ -114,6 +114,17 @@ fn parent_dir(path: &RelPath) -> &str {
 /// a small file can repay.
 const SIBLING_SIZE_RATIO: u64 = 4;
 
+/// Bytes of a large blob compressed at [`PROBE_LEVEL`] to decide how to encode it; blobs of
+/// at most twice this size are not probed.
+const PROBE_BYTES: usize = 1 << 20;
+/// A fast Zstandard level for probes, and for content that does not compress.
+const PROBE_LEVEL: i32 = 3;
+/// A sample that a fast level shrinks by less than 3% is treated as incompressible.
+const INCOMPRESSIBLE: f64 = 0.97;
+/// A delta is attempted at the full level only if, on the sample, it is at least 10%
+/// smaller than a plain frame.
+const DELTA_WORTH: f64 = 0.9;
+
 /// Smallest blob for which a bsdiff delta is also tried.
 const BSDIFF_MIN_BYTES: usize = 64 << 10;
 
@@ -170,8 +181,26 @@ fn encode(all: &[BlobSource], k: usize, level: i32, limits: &Limits) -> Result<E
     let crc32 = crc32fast::hash(&data);
     let io_err = Error::io(&src.source);
     let mut best: Option<(Encoding, Option<Digest>, Vec<u8>)> = None;
-    if let Some(r) = src.reference.and_then(|r| all.get(r)) {
-        let reference = read_checked(r)?;
+    // Large blobs are probed on a sample at a fast level first, so that level 19 is not
+    // spent on content that does not compress or on a reference it does not resemble.
+    let sample = data.get(..PROBE_BYTES).filter(|_| data.len() > 2 * PROBE_BYTES);
+    let fast = |d: &[u8]| compress(d, PROBE_LEVEL).map(|z| z.len()).map_err(Error::io(&src.source));
+    let plain_level = match sample {
+        Some(s) if fast(s)? as f64 > s.len() as f64 * INCOMPRESSIBLE => PROBE_LEVEL,
+        _ => level,
+    };
+    let reference = match (src.reference.and_then(|r| all.get(r)), sample) {
+        (Some(r), Some(s)) => {
+            let reference = read_checked(r)?;
+            let delta = compress_delta(s, &reference, PROBE_LEVEL, limits.max_zstd_window_log)
+                .map_err(Error::io(&src.source))?
+                .len();
+            (delta as f64 <= fast(s)? as f64 * DELTA_WORTH).then_some((r, reference))
+        }
+        (Some(r), None) => Some((r, read_checked(r)?)),
+        (None, _) => None,
+    };
+    if let Some((r, reference)) = reference {
         let z = compress_delta(&data, &reference, level, limits.max_zstd_window_log).map_err(Error::io(&src.source))?;
         best = Some((Encoding::ZstdDelta, Some(r.digest), z));
         // bsdiff pays on executables whose code moved; below this size it rarely matters.
@@ -184,7 +213,7 @@ fn encode(all: &[BlobSource], k: usize, level: i32, limits: &Limits) -> Result<E
     }
     // A delta that saves less than half is worth comparing with a plain frame.
     if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {
-        let z = compress(&data, level).map_err(io_err)?;
+        let z = compress(&data, plain_level).map_err(io_err)?;
         if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
             best = Some((Encoding::Zstd, None, z));
         }
