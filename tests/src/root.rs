@@ -45,19 +45,25 @@ impl Kit {
 
     /// Builds `spec` into `NAME.pkg` in the workspace (signed with the kit's key).
     pub fn build(&self, spec: &Path, name: &str) -> PathBuf {
-        let out = self.path().join(format!("{name}.pkg"));
+        self.build_to(spec, &self.path().join(format!("{name}.pkg")), &[])
+    }
+
+    /// Builds `spec` to `out` with `extra` arguments, once (an existing `out` is reused).
+    fn build_to(&self, spec: &Path, out: &Path, extra: &[&str]) -> PathBuf {
         if !out.exists() {
-            pkgtool([
-                OsStr::new("build"),
-                spec.as_os_str(),
-                "--key".as_ref(),
-                self.key.as_os_str(),
-                "-o".as_ref(),
-                out.as_os_str(),
-            ])
-            .expect_code(0);
+            let args = [OsStr::new("build"), spec.as_os_str(), "--key".as_ref(), self.key.as_os_str()];
+            let args = args.into_iter().chain(["-o".as_ref(), out.as_os_str()]).chain(extra.iter().map(OsStr::new));
+            pkgtool(args).expect_code(0);
         }
-        out
+        out.to_path_buf()
+    }
+
+    /// The contoso hotfix KB7 for the SMTP transport, whose build declares `restart = true`:
+    /// its spec, written into the workspace (build it with [`Kit::build`] or
+    /// [`Kit::installer`] under the name `KB7`).
+    pub fn restart_hotfix_spec(&self) -> PathBuf {
+        fixtures::write(self.path(), "KB7/p/bin/smtp.dll", RESTART_HOTFIX_FILE);
+        fixtures::write(self.path(), "KB7.toml", RESTART_HOTFIX_SPEC)
     }
 
     /// Builds the contoso example `NAME.toml` (`rtm`, `sp1`, `kb4`).
@@ -286,20 +292,7 @@ impl Kit {
     /// Builds `spec` into the self-contained installer `NAME.run` in the workspace (the
     /// `hotfix` binary as its stub, signed with the kit's key).
     pub fn installer(&self, spec: &Path, name: &str) -> PathBuf {
-        let out = self.path().join(format!("{name}.run"));
-        if !out.exists() {
-            pkgtool([
-                OsStr::new("build"),
-                spec.as_os_str(),
-                "--key".as_ref(),
-                self.key.as_os_str(),
-                "-o".as_ref(),
-                out.as_os_str(),
-                "--self-contained".as_ref(),
-            ])
-            .expect_code(0);
-        }
-        out
+        self.build_to(spec, &self.path().join(format!("{name}.run")), &["--self-contained"])
     }
 
     /// The self-contained installer of the contoso example `NAME.toml`.
@@ -367,3 +360,22 @@ pub fn flip_stub_byte(exe: &Path, dest: &Path) -> usize {
     fs::set_permissions(dest, fs::Permissions::from_mode(0o755)).expect("chmod tampered installer");
     at
 }
+
+/// The content of KB7's one file (see [`Kit::restart_hotfix_spec`]).
+pub const RESTART_HOTFIX_FILE: &str = "contoso smtp RTM LDR build with fix KB7\n";
+
+const RESTART_HOTFIX_SPEC: &str = r#"[package]
+id = "KB7"
+kind = "hotfix"
+product = "contoso"
+title = "Hotfix for the SMTP transport that needs a restart"
+
+[[variant]]
+component = "smtp-transport"
+baseline = "RTM"
+branch = "ldr"
+version = "8.0.685.1007"
+fixes = ["KB7"]
+restart = true
+dir = "KB7/p"
+"#;

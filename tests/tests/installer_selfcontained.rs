@@ -247,23 +247,7 @@ fn restart_is_reported_with_exit_3_by_the_installer_unless_nothing_changed() {
     let kit = Kit::new("restart_is_reported_with_exit_3_by_the_installer_unless_nothing_changed");
     let root = kit.root("root");
     hotfix(&root, [Path::new("install"), &kit.contoso("rtm")]).expect_code(0);
-    let spec = r#"[package]
-id = "KB7"
-kind = "hotfix"
-product = "contoso"
-title = "Hotfix for the SMTP transport that needs a restart"
-
-[[variant]]
-component = "smtp-transport"
-baseline = "RTM"
-branch = "ldr"
-version = "8.0.685.1007"
-fixes = ["KB7"]
-restart = true
-dir = "KB7/p"
-"#;
-    hotfix_tests::fixtures::write(kit.path(), "KB7/p/bin/smtp.dll", "contoso smtp RTM LDR build with fix KB7\n");
-    let exe = kit.installer(&hotfix_tests::fixtures::write(kit.path(), "KB7.toml", spec), "KB7");
+    let exe = kit.installer(&kit.restart_hotfix_spec(), "KB7");
     let out = run_installer(&exe, &kit.config_dir(), ["--root", s(&root), "/norestart"], &[]);
     out.expect_code(3);
     assert!(out.stdout.contains("Restart required") && out.stdout.contains("/norestart"), "{}", out.stdout);
@@ -286,7 +270,8 @@ dir = "KB7/p"
     // A build that asks for a restart but does not become active changes nothing of its
     // own: KB6 (LDR 8.0.685.1001) moves smtp-transport to LDR, where KB4's newer LDR build
     // from the store wins; no file of KB6 is written, so no restart (exit 0).
-    let spec6 = spec.replace("KB7", "KB6").replace("8.0.685.1007", "8.0.685.1001");
+    let spec7 = std::fs::read_to_string(kit.restart_hotfix_spec()).unwrap();
+    let spec6 = spec7.replace("KB7", "KB6").replace("8.0.685.1007", "8.0.685.1001");
     hotfix_tests::fixtures::write(kit.path(), "KB6/p/bin/smtp.dll", "contoso smtp RTM LDR build with fix KB6\n");
     let exe6 = kit.installer(&hotfix_tests::fixtures::write(kit.path(), "KB6.toml", &spec6), "KB6");
     let out = run_installer(&exe6, &kit.config_dir(), ["--root", s(&root), "--install"], &[]);

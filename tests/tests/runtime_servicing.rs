@@ -206,22 +206,7 @@ fn a_build_that_needs_a_restart_exits_3_on_install_and_uninstall() {
     let kit = Kit::new("a_build_that_needs_a_restart_exits_3_on_install_and_uninstall");
     let root = kit.root("root");
     install(&root, &kit.contoso("rtm"));
-    let spec = r#"[package]
-id = "KB7"
-kind = "hotfix"
-product = "contoso"
-title = "Hotfix for the SMTP transport that needs a restart"
-
-[[variant]]
-component = "smtp-transport"
-baseline = "RTM"
-branch = "ldr"
-version = "8.0.685.1007"
-fixes = ["KB7"]
-restart = true
-dir = "KB7/p"
-"#;
-    let pkg = kit.spec("KB7", spec, &[("p/bin/smtp.dll", "contoso smtp RTM LDR build with fix KB7\n")]);
+    let pkg = kit.build(&kit.restart_hotfix_spec(), "KB7");
     let out = hotfix(&root, [Path::new("install"), &pkg]);
     out.expect_code(3);
     assert!(out.stdout.contains("Restart required"), "{}", out.stdout);
