@@ -19,6 +19,33 @@ pub fn temp_beside(dest: &Path) -> PathBuf {
     dest.with_file_name(format!("{TMP_PREFIX}{name}"))
 }
 
+/// Directories whose entries changed (files renamed into them), each flushed once by
+/// [`DirSync::flush`]. Batching matters: an install renames hundreds of files into a few
+/// directories. The caller flushes before its next durability point (the pending record,
+/// the inventory commit); a process crash never loses a completed rename, only a power
+/// loss before the flush can, and nothing depends on those renames until then.
+#[derive(Debug, Default)]
+pub struct DirSync(std::collections::BTreeSet<PathBuf>);
+
+impl DirSync {
+    /// Renames `temp` to `dest` and remembers `dest`'s directory.
+    pub fn rename(&mut self, temp: &Path, dest: &Path) -> io::Result<()> {
+        fs::rename(temp, dest)?;
+        if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.0.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Fsyncs every remembered directory once.
+    pub fn flush(&mut self) -> io::Result<()> {
+        for dir in std::mem::take(&mut self.0) {
+            fsync_dir(&dir)?;
+        }
+        Ok(())
+    }
+}
+
 /// Flushes a directory's entries (a rename or removal in it) to disk.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -69,6 +69,7 @@ impl Store {
     /// read from the package and as it is written. Reports the bytes done to `progress`.
     pub fn ingest(&self, pkg: &Verified, limits: &Limits, progress: &mut dyn Progress) -> Result<Ingested> {
         let mut report = Ingested::default();
+        let mut dirs = fsutil::DirSync::default();
         let total: u64 = pkg.manifest.blobs.iter().map(|b| b.size).sum();
         let mut done = 0u64;
         for (index, blob) in pkg.manifest.blobs.iter().enumerate() {
@@ -95,9 +96,11 @@ impl Store {
                 return Err(Error::Store { path: dest, why: format!("wrote {size} bytes with SHA-256 {found}") });
             }
             crash::step("store blob rename");
-            fsutil::rename_durably(&temp, &dest).map_err(Error::io(&dest))?;
+            dirs.rename(&temp, &dest).map_err(Error::io(&dest))?;
             report.added += 1;
         }
+        // Every new blob is durable before the caller records a transaction that needs it.
+        dirs.flush().map_err(Error::io(&self.dir))?;
         progress.update(progress::STORE, total, total);
         Ok(report)
     }
@@ -115,6 +118,20 @@ impl Store {
     /// Writes blob `d` to `dest` with permission bits `mode`: beside it under a temporary
     /// name, hash-checked, fsynced, then renamed into place. Creates no directory.
     pub fn place(&self, d: &Digest, size: u64, mode: u32, dest: &Path) -> Result<()> {
+        let mut dirs = fsutil::DirSync::default();
+        self.place_deferred(d, size, mode, dest, &mut dirs)?;
+        dirs.flush().map_err(Error::io(dest))
+    }
+
+    /// [`Store::place`], leaving the fsync of `dest`'s directory to `dirs`.
+    pub fn place_deferred(
+        &self,
+        d: &Digest,
+        size: u64,
+        mode: u32,
+        dest: &Path,
+        dirs: &mut fsutil::DirSync,
+    ) -> Result<()> {
         let src_path = self.path_of(d);
         let mut src = File::open(&src_path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::Store {
@@ -133,7 +150,7 @@ impl Store {
             });
         }
         crash::step("file rename into place");
-        fsutil::rename_durably(&temp, dest).map_err(Error::io(dest))
+        dirs.rename(&temp, dest).map_err(Error::io(dest))
     }
 
     /// Deletes every blob not in `keep`, and leftovers of interrupted writes. Returns the

@@ -229,6 +229,8 @@ fn apply(
             removed_dirs.push(dir.clone());
         }
     }
+    // Renamed files' directories are fsynced once each, before the commit point.
+    let mut dirs = fsutil::DirSync::default();
     for p in &plan.put {
         for dir in ancestors(&p.path).iter().filter(|d| created_dirs.contains(d)) {
             let live = layout.live(dir);
@@ -242,11 +244,12 @@ fn apply(
             crash::step("change a file's mode");
             set_mode(&live, p.file.mode.bits())?;
         } else {
-            store.place(&p.file.sha256, p.file.size, p.file.mode.bits(), &live)?;
+            store.place_deferred(&p.file.sha256, p.file.size, p.file.mode.bits(), &live, &mut dirs)?;
         }
         done += 1;
         progress.update(progress::APPLY, done, total);
     }
+    dirs.flush().map_err(Error::io(std::path::Path::new(&layout.shown())))?;
     Ok(removed_dirs)
 }
 
