@@ -12,6 +12,16 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
 
+/// Nothing of pkgtool's temporary files or directories is left in `dir`.
+fn assert_no_temporaries(dir: &Path) {
+    let leftovers: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".pkgtool"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 /// A key pair and the small update built with it, in `dir`.
 fn built_update(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (key, public, _) = fixtures::key_pair(dir, "vendor", 7);
@@ -90,13 +100,7 @@ fn build_verify_inspect_extract_round_trip_writes_every_variant_on_disk() {
             assert_eq!(mode & 0o777, 0o644);
         }
     }
-    // No temporary directory is left beside the target.
-    let leftovers: Vec<_> = fs::read_dir(t.path())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".pkgtool"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_no_temporaries(t.path());
 }
 
 #[test]
@@ -255,12 +259,7 @@ fn extract_of_a_tampered_package_leaves_no_target_and_no_temporary_directory() {
     let target = t.path().join("x");
     pkgtool(["extract", s(&pkg), s(&target), "--trust", s(&public)]).expect_code(6);
     assert!(!target.exists());
-    let leftovers: Vec<_> = fs::read_dir(t.path())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".pkgtool"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_no_temporaries(t.path());
 }
 
 #[test]
@@ -304,4 +303,40 @@ fn a_stub_that_is_not_an_executable_is_refused_and_nothing_is_built() {
     r.expect_code(1);
     assert!(r.stderr.contains("notes.txt") && r.stderr.contains("not an executable"), "{}", r.stderr);
     assert!(!out.exists());
+}
+
+/// A 256 KiB "executable" and its next build, where every 16th byte (an address) moved by
+/// one: exact-match deltas break at every address, bsdiff's byte-wise differences do not.
+fn shifted_builds() -> (Vec<u8>, Vec<u8>) {
+    let mut x = 7u32;
+    let old: Vec<u8> = (0..256 << 10)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) as u8 & 0x3f
+        })
+        .collect();
+    let new = old.iter().enumerate().map(|(i, b)| if i % 16 == 0 { b.wrapping_add(1) } else { *b }).collect();
+    (old, new)
+}
+
+#[test]
+fn a_bsdiff_delta_blob_verifies_and_extracts_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::small_update(t.path());
+    let (old, new) = shifted_builds();
+    fs::write(t.path().join("p/gdr/bin/core.so"), &old).unwrap();
+    fs::write(t.path().join("p/ldr/bin/core.so"), &new).unwrap();
+    let (key, public, _) = fixtures::key_pair(t.path(), "vendor", 7);
+    let pkg = t.path().join("kb4.pkg");
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&pkg)]).expect_code(0);
+    let out = pkgtool(["inspect", s(&pkg), "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let encodings: Vec<&str> =
+        j["manifest"]["blobs"].as_array().unwrap().iter().map(|b| b["encoding"].as_str().unwrap()).collect();
+    assert!(encodings.contains(&"bsdiff-zstd"), "{encodings:?}");
+    pkgtool(["verify", s(&pkg), "--trust", s(&public)]).expect_code(0);
+    let x = t.path().join("x");
+    pkgtool(["extract", s(&pkg), s(&x), "--trust", s(&public)]).expect_code(0);
+    assert!(fs::read(x.join("RTM/ldr/kernel/bin/core.so")).unwrap() == new, "LDR build differs after extraction");
+    assert!(fs::read(x.join("RTM/gdr/kernel/bin/core.so")).unwrap() == old, "GDR build differs after extraction");
 }
