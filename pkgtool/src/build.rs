@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signer, SigningKey};
 use hotfix_schema::sigblock::{SIGNATURE_LEN, SigBlock, signed_message};
 use hotfix_schema::{
-    BLOB_PREFIX, Blob, Digest, Encoding, FORMAT_VERSION, FileEntry, Limits, MANIFEST_ENTRY, Manifest, PackageInfo,
-    Variant,
+    BLOB_PREFIX, Blob, Digest, Encoding, FORMAT_VERSION, FileEntry, Limits, MANIFEST_ENTRY, Manifest, Member,
+    PackageInfo, Variant,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::keys::key_id;
 use crate::spec::{self, Spec};
 use crate::tagcheck::{self, FileFacts, TagCheck};
-use crate::zipfmt::{DosTime, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ZipWriter};
+use crate::zipfmt::{DosTime, METHOD_DEFLATE, METHOD_LZMA, METHOD_STORED, METHOD_ZSTD, ZipWriter};
 
 /// How to build.
 #[derive(Clone, Debug)]
@@ -42,6 +42,11 @@ pub struct BuildOptions {
     pub tag_check: TagCheck,
     /// The limits the package must fit: the format's own (a writer may only be stricter).
     pub limits: Limits,
+    /// Whether small first builds are packed per component (FORMAT.md §4.4); off, every
+    /// content is a blob of its own.
+    pub pack: bool,
+    /// Whether LZMA encodings may be chosen where they pay; off, Zstandard only.
+    pub lzma: bool,
 }
 
 impl Default for BuildOptions {
@@ -53,6 +58,8 @@ impl Default for BuildOptions {
             threads: 0,
             tag_check: TagCheck::Enforce,
             limits: Limits::default(),
+            pack: true,
+            lzma: true,
         }
     }
 }
@@ -75,7 +82,7 @@ pub struct BuildReport {
 /// Builds the package described by `spec_path`, signed with `key`, at `out`.
 pub fn build(spec_path: &Path, key: &SigningKey, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let spec = spec::load(spec_path)?;
-    let (manifest, sources, warnings) = plan(&spec, opts.tag_check, &opts.limits)?;
+    let (manifest, sources, warnings) = plan(&spec, opts)?;
     // Fail before compressing anything when the manifest cannot fit: encodings add at most
     // `,"reference":"<64 hex>"` and a longer encoding name per blob.
     let bound = manifest.to_json().len() as u64 + manifest.blobs.len() as u64 * 96;
@@ -94,7 +101,7 @@ pub fn build(spec_path: &Path, key: &SigningKey, out: &Path, opts: &BuildOptions
 
 /// Hashes every payload file, reads what binaries say about themselves, and lays out the
 /// manifest.
-fn plan(spec: &Spec, tag_check: TagCheck, limits: &Limits) -> Result<(Manifest, Vec<BlobSource>, Vec<String>)> {
+fn plan(spec: &Spec, opts: &BuildOptions) -> Result<(Manifest, Vec<BlobSource>, Vec<String>)> {
     let mut warnings = Vec::new();
     let mut sources: Vec<BlobSource> = Vec::new();
     let mut index: HashMap<Digest, usize> = HashMap::new();
@@ -109,7 +116,7 @@ fn plan(spec: &Spec, tag_check: TagCheck, limits: &Limits) -> Result<(Manifest, 
             let fact = FileFacts::read(&f.path, &f.source, &data);
             if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(digest) {
                 slot.insert(sources.len());
-                sources.push(BlobSource { digest, size, source: f.source.clone(), reference: None });
+                sources.push(BlobSource::single(digest, size, f.source.clone()));
             }
             files.push(FileEntry {
                 path: f.path.clone(),
@@ -120,7 +127,7 @@ fn plan(spec: &Spec, tag_check: TagCheck, limits: &Limits) -> Result<(Manifest, 
             });
             facts.push(fact);
         }
-        let (version, mut w) = tagcheck::check_variant(&spec.path, sv, &facts, tag_check)?;
+        let (version, mut w) = tagcheck::check_variant(&spec.path, sv, &facts, opts.tag_check)?;
         warnings.append(&mut w);
         variants.push(Variant {
             component: sv.component.clone(),
@@ -138,7 +145,8 @@ fn plan(spec: &Spec, tag_check: TagCheck, limits: &Limits) -> Result<(Manifest, 
             v.files.iter().map(move |f| Use { component: &v.component, path: &f.path, digest: f.sha256 })
         })
         .collect();
-    let sources = encode::arrange(sources, &uses, limits);
+    let mut sources = encode::arrange(sources, &uses, &opts.limits, opts.pack);
+    encode::seal_packs(&mut sources)?;
     let mut baselines: Vec<_> = variants.iter().map(|v| v.baseline.clone()).collect();
     baselines.sort();
     baselines.dedup();
@@ -162,7 +170,13 @@ fn plan(spec: &Spec, tag_check: TagCheck, limits: &Limits) -> Result<(Manifest, 
         // Encodings are settled when the blobs are compressed; see `write_package`.
         blobs: sources
             .iter()
-            .map(|s| Blob { sha256: s.digest, size: s.size, encoding: Encoding::Zstd, reference: None })
+            .map(|s| Blob {
+                sha256: s.digest,
+                size: s.size,
+                encoding: Encoding::Zstd,
+                reference: None,
+                members: s.members.iter().map(|m| Member { sha256: m.digest, size: m.size }).collect(),
+            })
             .collect(),
     };
     Ok((manifest, sources, warnings))
@@ -236,10 +250,17 @@ fn write_package(
             bytes += sources[j].size;
             j += 1;
         }
-        for (k, e) in
-            encode::encode_range(sources, i..j, opts.zstd_level, threads, &opts.limits)?.into_iter().enumerate()
+        for (k, e) in encode::encode_range(sources, i..j, opts.zstd_level, opts.lzma, threads, &opts.limits)?
+            .into_iter()
+            .enumerate()
         {
             spill.write_all(&e.data).map_err(Error::io(&dir))?;
+            if e.digest != manifest.blobs[i + k].sha256 {
+                return Err(Error::Refused {
+                    path: sources[i + k].source.clone(),
+                    msg: "changed while the package was being built".into(),
+                });
+            }
             manifest.blobs[i + k].encoding = e.encoding;
             manifest.blobs[i + k].reference = e.reference;
             encoded_meta.push((e.encoding, e.crc32, e.data.len() as u64));
@@ -264,7 +285,11 @@ fn write_package(
         for (blob, (encoding, crc, len)) in manifest.blobs.iter().zip(&encoded_meta) {
             buf.resize(usize::try_from(*len).map_err(io::Error::other)?, 0);
             io::Read::read_exact(&mut spill, &mut buf)?;
-            let method = if *encoding == Encoding::Stored { METHOD_STORED } else { METHOD_ZSTD };
+            let method = match encoding {
+                Encoding::Stored => METHOD_STORED,
+                Encoding::Lzma | Encoding::LzmaX86 => METHOD_LZMA,
+                Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd => METHOD_ZSTD,
+            };
             zip.add(&format!("{BLOB_PREFIX}{}", blob.sha256), method, *crc, blob.size, &buf)?;
         }
         Ok(())

@@ -20,18 +20,54 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
 
-/// A distinct content, the first file that has it, and the blob it is delta-encoded
-/// against, if any.
+/// One blob to write: a distinct content (the first file that has it, and what it is
+/// delta-encoded against, if anything) or a pack of several small contents.
 #[derive(Clone, Debug)]
 pub struct BlobSource {
+    /// SHA-256 of the content; for a pack, of its members' concatenation (see
+    /// [`seal_packs`]).
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// A file with this content; for a pack, its first member's.
+    pub source: PathBuf,
+    /// The content to delta-encode against.
+    pub reference: Option<RefTo>,
+    /// For a pack: its members, in order.
+    pub members: Vec<PackMember>,
+}
+
+impl BlobSource {
+    /// A blob of one content, from `source`.
+    pub fn single(digest: Digest, size: u64, source: PathBuf) -> Self {
+        BlobSource { digest, size, source, reference: None, members: Vec::new() }
+    }
+}
+
+/// A delta reference: a content of an earlier blob.
+#[derive(Clone, Debug)]
+pub struct RefTo {
+    /// Index (in the arranged order) of the blob that holds it.
+    pub blob: usize,
+    /// The content's hash.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// A file with this content.
+    pub source: PathBuf,
+    /// Whether it is a whole pack, `blob` (its hash is known once the pack is sealed).
+    pub whole: bool,
+}
+
+/// One content of a pack.
+#[derive(Clone, Debug)]
+pub struct PackMember {
     /// SHA-256 of the content.
     pub digest: Digest,
     /// Its size.
     pub size: u64,
     /// A file with this content.
     pub source: PathBuf,
-    /// Index (in the arranged order) of the blob to delta-encode against.
-    pub reference: Option<usize>,
 }
 
 /// One use of a content: by a component's file at a path.
@@ -45,12 +81,19 @@ pub struct Use<'a> {
 }
 
 /// Orders the blobs so that every build of one (component, path) is adjacent — ordered by
-/// first use within it — and picks each blob's reference, within the chain, window and
-/// live-memory limits: the previous build at one of its paths; or, for a first build, a
-/// sibling — the nearest earlier first build in the same component and directory of
-/// comparable size, which captures what solid archives gain from similar files (the
-/// encoder keeps the delta only if it beats a plain frame).
-pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits) -> Vec<BlobSource> {
+/// first use within it — packs small first builds, and picks each blob's reference,
+/// within the chain, window and live-memory limits.
+///
+/// * First builds (contents whose paths have no earlier build) of at most
+///   [`PACK_MEMBER_MAX`] bytes are packed per component, up to [`PACK_TARGET`] bytes a
+///   pack, when `pack` is set: compressed together they share one context, which is what
+///   solid archives gain on many similar small files. A pack stands where its first
+///   member stood, so later builds of its members still reference backwards.
+/// * Every other blob references the previous build at one of its paths; or, for a first
+///   build, a sibling — the nearest earlier unpacked first build in the same component
+///   and directory of comparable size (the encoder keeps the delta only if it beats a
+///   plain encoding).
+pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits, pack: bool) -> Vec<BlobSource> {
     let mut first: HashMap<Digest, (&Name, &RelPath, usize)> = HashMap::new();
     let mut paths: HashMap<Digest, Vec<(&Name, &RelPath)>> = HashMap::new();
     for (i, u) in uses.iter().enumerate() {
@@ -58,37 +101,66 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits) 
         paths.entry(u.digest).or_default().push((u.component, u.path));
     }
     sources.sort_by(|a, b| first.get(&a.digest).cmp(&first.get(&b.digest)));
+    if pack {
+        sources = pack_small(sources, &paths, limits);
+    }
 
     let window = 1u64 << limits.max_zstd_window_log.min(62);
-    let mut last_at: HashMap<(&Name, &RelPath), usize> = HashMap::new();
+    // Where the latest build at each path is: (blob index, content, size, file).
+    let mut last_at: HashMap<(&Name, &RelPath), (usize, Digest, u64, PathBuf)> = HashMap::new();
     let mut depth = vec![0u32; sources.len()];
     // Bytes a streaming reader holds while reading each blob.
     let mut live = vec![0u64; sources.len()];
-    // First builds (no reference) by (component, directory), for sibling references.
+    // Unpacked first builds by (component, directory), for sibling references.
     let mut firsts: HashMap<(&Name, &str), Vec<usize>> = HashMap::new();
     for k in 0..sources.len() {
+        if !sources[k].members.is_empty() {
+            if let Some(r) = sources[k].reference.clone() {
+                let fits_window = r.size.saturating_add(sources[k].size) <= window;
+                let fits_chain = depth[r.blob] < limits.max_delta_depth;
+                let peak = live[r.blob..=k].iter().max().copied().unwrap_or(0);
+                if fits_window && fits_chain && peak.saturating_add(r.size) <= limits.max_live_reference_bytes {
+                    depth[k] = depth[r.blob] + 1;
+                    for l in &mut live[r.blob..=k] {
+                        *l += r.size;
+                    }
+                } else {
+                    sources[k].reference = None;
+                }
+            }
+            let members: Vec<(Digest, u64, PathBuf)> =
+                sources[k].members.iter().map(|m| (m.digest, m.size, m.source.clone())).collect();
+            for (d, size, source) in members {
+                for p in paths.get(&d).map(Vec::as_slice).unwrap_or_default() {
+                    last_at.insert(*p, (k, d, size, source.clone()));
+                }
+            }
+            continue;
+        }
         let here = paths.get(&sources[k].digest).map(Vec::as_slice).unwrap_or_default();
         let size = sources[k].size;
         let sibling_key = here.first().map(|(c, p)| (*c, parent_dir(p)));
-        let candidate = here.iter().find_map(|p| last_at.get(p).copied()).or_else(|| {
+        let candidate = here.iter().find_map(|p| last_at.get(p).cloned()).or_else(|| {
             let comparable = |r: &usize| {
                 let rs = sources[*r].size;
                 rs <= size.saturating_mul(SIBLING_SIZE_RATIO) && size <= rs.saturating_mul(SIBLING_SIZE_RATIO)
             };
-            sibling_key.and_then(|key| firsts.get(&key)).and_then(|v| v.iter().rev().copied().find(comparable))
+            sibling_key
+                .and_then(|key| firsts.get(&key))
+                .and_then(|v| v.iter().rev().copied().find(comparable))
+                .map(|r| (r, sources[r].digest, sources[r].size, sources[r].source.clone()))
         });
-        if let Some(r) = candidate {
-            let size = sources[r].size;
-            let fits_window = size.saturating_add(sources[k].size) <= window;
+        if let Some((r, digest, ref_size, source)) = candidate {
+            let fits_window = ref_size.saturating_add(size) <= window;
             let fits_chain = depth[r] < limits.max_delta_depth;
             // Held from when `r` is read until `k` is decoded (FORMAT.md §4.3.8).
             let peak = live[r..=k].iter().max().copied().unwrap_or(0);
-            let fits_memory = peak.saturating_add(size) <= limits.max_live_reference_bytes;
+            let fits_memory = peak.saturating_add(ref_size) <= limits.max_live_reference_bytes;
             if fits_window && fits_chain && fits_memory {
-                sources[k].reference = Some(r);
+                sources[k].reference = Some(RefTo { blob: r, digest, size: ref_size, source, whole: false });
                 depth[k] = depth[r] + 1;
                 for l in &mut live[r..=k] {
-                    *l += size;
+                    *l += ref_size;
                 }
             }
         }
@@ -98,10 +170,133 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits) 
             firsts.entry(key).or_default().push(k);
         }
         for p in here {
-            last_at.insert(*p, k);
+            last_at.insert(*p, (k, sources[k].digest, size, sources[k].source.clone()));
         }
     }
     sources
+}
+
+/// Contents of at most this many bytes are packed when they are first builds.
+pub const PACK_MEMBER_MAX: u64 = 256 << 10;
+/// Packs are closed at this many bytes: reading one member decodes at most this much.
+pub const PACK_TARGET: u64 = 8 << 20;
+
+/// Replaces small contents by packs of them, each pack where its first member was.
+///
+/// A small first build goes into its component's current pack of first builds. A small
+/// later build whose previous build is in pack *P* goes into a pack of *P*'s successors,
+/// which is delta-encoded against *P* as a whole: both list their files in the same
+/// order, so one delta captures what per-file deltas would, without a frame per file.
+fn pack_small(
+    sources: Vec<BlobSource>,
+    paths: &HashMap<Digest, Vec<(&Name, &RelPath)>>,
+    limits: &Limits,
+) -> Vec<BlobSource> {
+    let target = PACK_TARGET.min(limits.max_pack_bytes);
+    // The pack holding the latest build at each path.
+    let mut pack_at: HashMap<(&Name, &RelPath), usize> = HashMap::new();
+    let mut seen_paths: std::collections::HashSet<(&Name, &RelPath)> = std::collections::HashSet::new();
+    // Each pack's members (source indexes), bytes, and the pack its members follow.
+    let mut packs: Vec<(Vec<usize>, u64, Option<usize>)> = Vec::new();
+    let mut assigned: Vec<Option<usize>> = vec![None; sources.len()];
+    // The open pack for each (component, pack followed).
+    let mut open: HashMap<(&Name, Option<usize>), usize> = HashMap::new();
+    for (k, s) in sources.iter().enumerate() {
+        let here = paths.get(&s.digest).map(Vec::as_slice).unwrap_or_default();
+        let first_build = here.iter().all(|p| !seen_paths.contains(p));
+        let follows = here.iter().find_map(|p| pack_at.get(p).copied());
+        seen_paths.extend(here.iter().copied());
+        let Some((component, _)) = here.first() else { continue };
+        let packable = s.size <= PACK_MEMBER_MAX && s.size <= target && (first_build || follows.is_some());
+        if !packable {
+            for p in here {
+                pack_at.remove(p);
+            }
+            continue;
+        }
+        let key = (*component, if first_build { None } else { follows });
+        let at = match open.get(&key) {
+            Some(&p) if packs[p].1 + s.size <= target => p,
+            _ => {
+                packs.push((Vec::new(), 0, key.1));
+                open.insert(key, packs.len() - 1);
+                packs.len() - 1
+            }
+        };
+        packs[at].0.push(k);
+        packs[at].1 += s.size;
+        assigned[k] = Some(at);
+        for p in here {
+            pack_at.insert(*p, at);
+        }
+    }
+    // Packs of one member are not worth one; their member stays a blob of its own.
+    let real = |p: usize| packs[p].0.len() >= 2;
+    let mut out = Vec::with_capacity(sources.len());
+    let mut out_index: Vec<Option<usize>> = vec![None; packs.len()];
+    for (k, s) in sources.iter().enumerate() {
+        match assigned[k] {
+            Some(p) if real(p) => {
+                if out_index[p].is_some() {
+                    continue;
+                }
+                out_index[p] = Some(out.len());
+                let members: Vec<PackMember> = packs[p]
+                    .0
+                    .iter()
+                    .map(|&m| PackMember {
+                        digest: sources[m].digest,
+                        size: sources[m].size,
+                        source: sources[m].source.clone(),
+                    })
+                    .collect();
+                // The pack it follows is earlier: it stands where its first member stood.
+                let reference = packs[p].2.filter(|&q| real(q)).and_then(|q| out_index[q]).map(|at| RefTo {
+                    blob: at,
+                    digest: Digest([0; 32]),
+                    size: packs.get(packs[p].2.unwrap_or(0)).map_or(0, |q| q.1),
+                    source: s.source.clone(),
+                    whole: true,
+                });
+                out.push(BlobSource {
+                    digest: Digest([0; 32]),
+                    size: packs[p].1,
+                    source: s.source.clone(),
+                    reference,
+                    members,
+                });
+            }
+            _ => out.push(s.clone()),
+        }
+    }
+    out
+}
+
+/// Computes each pack's hash — of its members' contents, concatenated — reading the
+/// members' files again and checking that they did not change; then fills it into the
+/// references to whole packs.
+pub fn seal_packs(sources: &mut [BlobSource]) -> Result<()> {
+    for s in sources.iter_mut().filter(|s| !s.members.is_empty()) {
+        s.digest = Digest(Sha256::digest(read_pack(s)?).into());
+    }
+    for k in 0..sources.len() {
+        if let Some(r) = sources[k].reference.as_ref().filter(|r| r.whole).map(|r| r.blob) {
+            let digest = sources[r].digest;
+            if let Some(r) = sources[k].reference.as_mut() {
+                r.digest = digest;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A pack's content: its members' files, checked, concatenated.
+fn read_pack(s: &BlobSource) -> Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(usize::try_from(s.size).unwrap_or(0));
+    for m in &s.members {
+        data.extend_from_slice(&read_checked(&m.source, &m.digest)?);
+    }
+    Ok(data)
 }
 
 /// The directory part of a path (`""` at the top).
@@ -128,11 +323,17 @@ const DELTA_WORTH: f64 = 0.9;
 /// Smallest blob for which a bsdiff delta is also tried.
 const BSDIFF_MIN_BYTES: usize = 64 << 10;
 
+/// LZMA is kept only when it is at least 3% smaller than Zstandard: it decodes about ten
+/// times slower.
+const LZMA_WORTH: f64 = 0.97;
+
 /// One blob, encoded for its entry.
 pub struct Encoded {
+    /// The blob's hash (a pack's is known once its members are read).
+    pub digest: Digest,
     /// The encoding chosen.
     pub encoding: Encoding,
-    /// The reference, for `zstd-delta`.
+    /// The reference, for delta encodings.
     pub reference: Option<Digest>,
     /// CRC-32 of the content.
     pub crc32: u32,
@@ -140,11 +341,11 @@ pub struct Encoded {
     pub data: Vec<u8>,
 }
 
-fn read_checked(src: &BlobSource) -> Result<Vec<u8>> {
-    let data = fs::read(&src.source).map_err(Error::io(&src.source))?;
-    if Digest(Sha256::digest(&data).into()) != src.digest {
+fn read_checked(source: &std::path::Path, digest: &Digest) -> Result<Vec<u8>> {
+    let data = fs::read(source).map_err(Error::io(source))?;
+    if Digest(Sha256::digest(&data).into()) != *digest {
         return Err(Error::Refused {
-            path: src.source.clone(),
+            path: source.to_path_buf(),
             msg: "changed while the package was being built".into(),
         });
     }
@@ -173,11 +374,88 @@ fn compress_delta(data: &[u8], reference: &[u8], level: i32, max_window_log: u32
     enc.finish()
 }
 
-/// Encodes blob `k` of the arranged `all`: a delta when it has a reference and that pays,
-/// otherwise plain Zstandard, or the content itself when compression does not shrink it.
-fn encode(all: &[BlobSource], k: usize, level: i32, limits: &Limits) -> Result<Encoded> {
+/// Whether `data` is an x86 or x86-64 executable (ELF or PE), whose code the x86 branch
+/// filter helps.
+fn is_x86_executable(data: &[u8]) -> bool {
+    let u16_at = |at: usize| data.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    if data.starts_with(b"\x7fELF") {
+        // e_machine: EM_386 or EM_X86_64 (little-endian files only).
+        return data.get(5) == Some(&1) && matches!(u16_at(18), Some(3 | 62));
+    }
+    if data.starts_with(b"MZ") {
+        let pe = data.get(0x3c..0x40).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        return pe.is_some_and(|at| {
+            data.get(at..at + 4) == Some(b"PE\0\0") && matches!(u16_at(at + 4), Some(0x14c | 0x8664))
+        });
+    }
+    false
+}
+
+/// The smallest plain (non-delta) encoding of `data`: Zstandard at `level`, or LZMA —
+/// with the x86 filter for executables, or both ways for a pack of mixed files — when it
+/// is worth its slower decoding.
+fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(Encoding, Vec<u8>)> {
+    let z = compress(data, level)?;
+    let mut best = (Encoding::Zstd, z);
+    if lzma && level > PROBE_LEVEL {
+        // A pack mixes files: whether the x86 filter helps is measured on a sample at a
+        // fast preset, which predicts the full encoding's winner.
+        let x86 = if pack {
+            let sample = &data[..data.len().min(2 * PROBE_BYTES)];
+            let with = crate::lzma::encode_preset(sample, true, 1)?.len();
+            with < crate::lzma::encode_preset(sample, false, 1)?.len()
+        } else {
+            is_x86_executable(data)
+        };
+        let l = crate::lzma::encode(data, x86)?;
+        if (l.len() as f64) <= best.1.len() as f64 * LZMA_WORTH {
+            best = (if x86 { Encoding::LzmaX86 } else { Encoding::Lzma }, l);
+        }
+    }
+    Ok(best)
+}
+
+/// Encodes blob `k` of the arranged `all`: a pack as the smallest plain encoding of its
+/// members' concatenation; another blob as a delta when it has a reference and that pays,
+/// otherwise the smallest plain encoding, or the content itself when nothing shrinks it.
+fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits) -> Result<Encoded> {
     let src = &all[k];
-    let data = read_checked(src)?;
+    if !src.members.is_empty() {
+        let data = read_pack(src)?;
+        let digest = Digest(Sha256::digest(&data).into());
+        let crc32 = crc32fast::hash(&data);
+        let mut best = match src.reference.as_ref().and_then(|r| all.get(r.blob).map(|p| (r, p))) {
+            Some((r, p)) => {
+                let reference = read_pack(p)?;
+                let z = compress_delta(&data, &reference, level, limits.max_zstd_window_log)
+                    .map_err(Error::io(&src.source))?;
+                let mut best = (Encoding::ZstdDelta, Some(r.digest), z);
+                // Exact matches miss code whose addresses shifted; bsdiff is tried where
+                // they left more than a fifth of the pack.
+                if best.2.len() > data.len() / 5 && data.len() >= BSDIFF_MIN_BYTES {
+                    let b = crate::bsdelta::encode(&reference, &data, level).map_err(Error::io(&src.source))?;
+                    if b.len() < best.2.len() {
+                        best = (Encoding::BsdiffZstd, Some(r.digest), b);
+                    }
+                }
+                Some(best)
+            }
+            None => None,
+        };
+        if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {
+            let (encoding, z) = encode_plain(&data, level, true, lzma).map_err(Error::io(&src.source))?;
+            if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
+                best = Some((encoding, None, z));
+            }
+        }
+        return Ok(match best {
+            Some((encoding, reference, z)) if z.len() < data.len() => {
+                Encoded { digest, encoding, reference, crc32, data: z }
+            }
+            _ => Encoded { digest, encoding: Encoding::Stored, reference: None, crc32, data },
+        });
+    }
+    let data = read_checked(&src.source, &src.digest)?;
     let crc32 = crc32fast::hash(&data);
     let io_err = Error::io(&src.source);
     let mut best: Option<(Encoding, Option<Digest>, Vec<u8>)> = None;
@@ -189,15 +467,15 @@ fn encode(all: &[BlobSource], k: usize, level: i32, limits: &Limits) -> Result<E
         Some(s) if fast(s)? as f64 > s.len() as f64 * INCOMPRESSIBLE => PROBE_LEVEL,
         _ => level,
     };
-    let reference = match (src.reference.and_then(|r| all.get(r)), sample) {
+    let reference = match (&src.reference, sample) {
         (Some(r), Some(s)) => {
-            let reference = read_checked(r)?;
+            let reference = read_checked(&r.source, &r.digest)?;
             let delta = compress_delta(s, &reference, PROBE_LEVEL, limits.max_zstd_window_log)
                 .map_err(Error::io(&src.source))?
                 .len();
             (delta as f64 <= fast(s)? as f64 * DELTA_WORTH).then_some((r, reference))
         }
-        (Some(r), None) => Some((r, read_checked(r)?)),
+        (Some(r), None) => Some((r, read_checked(&r.source, &r.digest)?)),
         (None, _) => None,
     };
     if let Some((r, reference)) = reference {
@@ -211,16 +489,19 @@ fn encode(all: &[BlobSource], k: usize, level: i32, limits: &Limits) -> Result<E
             }
         }
     }
-    // A delta that saves less than half is worth comparing with a plain frame.
+    // A delta that saves less than half is worth comparing with a plain encoding.
     if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {
-        let z = compress(&data, plain_level).map_err(io_err)?;
+        let (encoding, z) = encode_plain(&data, plain_level, false, lzma).map_err(io_err)?;
         if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
-            best = Some((Encoding::Zstd, None, z));
+            best = Some((encoding, None, z));
         }
     }
+    let digest = src.digest;
     Ok(match best {
-        Some((encoding, reference, z)) if z.len() < data.len() => Encoded { encoding, reference, crc32, data: z },
-        _ => Encoded { encoding: Encoding::Stored, reference: None, crc32, data },
+        Some((encoding, reference, z)) if z.len() < data.len() => {
+            Encoded { digest, encoding, reference, crc32, data: z }
+        }
+        _ => Encoded { digest, encoding: Encoding::Stored, reference: None, crc32, data },
     })
 }
 
@@ -229,6 +510,7 @@ pub fn encode_range(
     all: &[BlobSource],
     range: std::ops::Range<usize>,
     level: i32,
+    lzma: bool,
     threads: usize,
     limits: &Limits,
 ) -> Result<Vec<Encoded>> {
@@ -243,7 +525,7 @@ pub fn encode_range(
                         if k >= range.end {
                             break;
                         }
-                        done.push((k, encode(all, k, level, limits)));
+                        done.push((k, encode(all, k, level, lzma, limits)));
                     }
                     done
                 })
@@ -271,7 +553,7 @@ mod tests {
     use super::*;
 
     fn src(n: u8, size: u64) -> BlobSource {
-        BlobSource { digest: Digest([n; 32]), size, source: PathBuf::from(format!("/nowhere/{n}")), reference: None }
+        BlobSource::single(Digest([n; 32]), size, PathBuf::from(format!("/nowhere/{n}")))
     }
 
     /// Arranges blobs used at (path, digest) in that order by one component; returns each
@@ -290,8 +572,8 @@ mod tests {
                 sources.push(src(*n, *size));
             }
         }
-        let arranged = arrange(sources, &uses, &Limits::default());
-        arranged.iter().map(|s| (s.digest.0[0], s.reference.map(|r| arranged[r].digest.0[0]))).collect()
+        let arranged = arrange(sources, &uses, &Limits::default(), false);
+        arranged.iter().map(|s| (s.digest.0[0], s.reference.as_ref().map(|r| r.digest.0[0]))).collect()
     }
 
     #[test]

@@ -7,13 +7,13 @@
 //! `DIR` only when everything checked out. Paths come from validated manifest names, so
 //! nothing can be written outside the target.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use hotfix_schema::{Limits, Mode};
+use hotfix_schema::{Digest, Limits, Mode};
 
 use crate::error::{Error, Result};
 use crate::keys::TrustedKey;
@@ -61,31 +61,30 @@ pub fn extract(
     fs::create_dir_all(&parent).map_err(Error::io(&parent))?;
     let tmp = tempfile::Builder::new().prefix(".pkgtool-extract-").tempdir_in(&parent).map_err(Error::io(&parent))?;
 
-    // Every destination of every blob, in blob order.
+    // Every destination of every content.
     let m = &verified.manifest;
-    let mut dests: BTreeMap<usize, Vec<(PathBuf, Mode)>> = BTreeMap::new();
-    let blob_index: BTreeMap<_, _> = m.blobs.iter().enumerate().map(|(i, b)| (b.sha256, i)).collect();
+    let mut dests: HashMap<Digest, Vec<(PathBuf, Mode)>> = HashMap::new();
     for v in &m.variants {
         let branch = v.branch.map_or(BASELINE_BRANCH_DIR, |b| b.as_str());
         let base = PathBuf::from(v.baseline.as_str()).join(branch).join(v.component.as_str());
         for f in &v.files {
             let rel = f.path.components().fold(base.clone(), |p, c| p.join(c));
-            if let Some(&i) = blob_index.get(&f.sha256) {
-                dests.entry(i).or_default().push((rel, f.mode));
-            }
+            dests.entry(f.sha256).or_default().push((rel, f.mode));
         }
     }
 
+    // Blob by blob, in package order; a pack's members as they stream by.
     let mut pkg_file = File::open(pkg).map_err(Error::io(pkg))?;
     let (mut files, mut bytes) = (0u64, 0u64);
-    for (i, targets) in &dests {
-        let Some(((first, first_mode), rest)) = targets.split_first() else { continue };
+    let mut write = |digest: &Digest, reader: &mut dyn Read| -> Result<()> {
+        let Some(((first, first_mode), rest)) = dests.get(digest).and_then(|t| t.split_first()) else {
+            return Ok(());
+        };
         let first_abs = tmp.path().join(first);
         create_parent(&first_abs)?;
         let mut out =
             OpenOptions::new().write(true).create_new(true).open(&first_abs).map_err(Error::io(&first_abs))?;
-        let mut reader = verified.open_blob(&mut pkg_file, *i, limits)?;
-        let n = io::copy(&mut reader, &mut out).map_err(|e| {
+        let n = io::copy(reader, &mut out).map_err(|e| {
             if read::integrity_of(&e).is_some() {
                 verified.blob_error(e)
             } else {
@@ -104,6 +103,25 @@ pub fn extract(
             files += 1;
             bytes += n;
         }
+        Ok(())
+    };
+    for (i, blob) in m.blobs.iter().enumerate() {
+        let mut reader = verified.open_blob(&mut pkg_file, i, limits)?;
+        if !blob.is_pack() {
+            write(&blob.sha256, &mut reader)?;
+            continue;
+        }
+        let mut failed = None;
+        let split = read::for_each_member(&mut reader, blob, |member, r| {
+            write(&member.sha256, r).map_err(|e| {
+                failed = Some(e);
+                io::Error::other("extraction failed")
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        split.map_err(|e| verified.blob_error(e))?;
     }
 
     let kept = tmp.keep();

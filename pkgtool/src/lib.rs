@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod inspect;
 pub mod keys;
+pub mod lzma;
 pub mod read;
 pub mod spec;
 pub mod tagcheck;

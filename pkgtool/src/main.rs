@@ -61,6 +61,12 @@ enum Cmd {
         /// Build even when a binary's branch tag disagrees with its variant (warns instead).
         #[arg(long)]
         no_tag_check: bool,
+        /// Store every content as a blob of its own instead of packing small first builds together.
+        #[arg(long)]
+        no_pack: bool,
+        /// Zstandard only: no LZMA blobs, so that every blob decodes at Zstandard speed (a larger package).
+        #[arg(long)]
+        fast_decode: bool,
     },
     /// Check every byte of a package: signature, manifest, every blob.
     Verify {
@@ -263,7 +269,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 );
             }
         }
-        Cmd::Build { spec, key, out, self_contained, stub, no_tag_check } => {
+        Cmd::Build { spec, key, out, self_contained, stub, no_tag_check, no_pack, fast_decode } => {
             let secret = keys::load_secret(key)?;
             let tag_check = if *no_tag_check { TagCheck::WarnOnly } else { TagCheck::Enforce };
             let stub = if *self_contained || stub.is_some() { Some(find_stub(stub.as_deref())?) } else { None };
@@ -271,6 +277,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 source_date_epoch: source_date_epoch(),
                 tag_check,
                 stub: stub.clone(),
+                pack: !*no_pack,
+                lzma: !*fast_decode,
                 ..Default::default()
             };
             let r = build::build(spec, &secret, out, &opts)?;
@@ -295,9 +303,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 say(
                     quiet,
                     &format!(
-                        "built {what} ({}, {} variants, {} distinct contents, {} bytes), signed by key {}\n",
+                        "built {what} ({}, {} variants, {} distinct contents in {} blobs, {} bytes), signed by key {}\n",
                         r.manifest.package.id,
                         r.manifest.variants.len(),
+                        r.manifest.content_index().len(),
                         r.manifest.blobs.len(),
                         r.size,
                         key_id_hex(&r.key_id)

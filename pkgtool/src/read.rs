@@ -12,14 +12,16 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Take};
 use std::path::{Path, PathBuf};
 
 use hotfix_schema::sigblock::{SIGNATURE_LEN, key_id_hex, signed_message};
-use hotfix_schema::{BLOB_PREFIX, Blob, Digest, Encoding, Limits, Manifest, ManifestError};
+use hotfix_schema::{BLOB_PREFIX, Blob, ContentLoc, Digest, Encoding, Limits, Manifest, ManifestError, Member};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Integrity, Result};
 use crate::keys::TrustedKey;
-use crate::zipfmt::{Archive, CentralEntry, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ReadError};
+use crate::zipfmt::{Archive, CentralEntry, METHOD_DEFLATE, METHOD_LZMA, METHOD_STORED, METHOD_ZSTD, ReadError};
 
 const BUF: usize = 1 << 20;
+/// Largest LZMA entry [`verify`] decodes on its second thread (it is held in memory).
+const OFFLOAD_MAX_BYTES: u64 = 16 << 20;
 
 /// A package whose every byte was checked against a trusted signature.
 #[derive(Clone, Debug)]
@@ -32,6 +34,8 @@ pub struct Verified {
     pub archive: Archive,
     /// The key that signed it.
     pub signer: TrustedKey,
+    /// Where each content is (see [`Manifest::content_index`]).
+    contents: HashMap<Digest, ContentLoc>,
 }
 
 /// A package read without checking its signature: for `inspect` without `--trust`.
@@ -97,6 +101,7 @@ pub fn integrity_of(e: &io::Error) -> Option<Integrity> {
 enum Decode<'p, R: BufRead> {
     Stored(Take<R>),
     Zstd(Box<zstd::stream::read::Decoder<'p, Take<R>>>),
+    Lzma(Box<liblzma::bufread::XzDecoder<Take<R>>>),
     /// Content decoded and checked already (a delta blob opened for random access).
     Checked(io::Cursor<Vec<u8>>),
     /// Content decoded in memory (a bsdiff delta), still to be checked as it is read.
@@ -127,6 +132,15 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 let mut d = zstd::stream::read::Decoder::with_buffer(take)?.single_frame();
                 d.window_log_max(limits.max_zstd_window_log)?;
                 Decode::Zstd(Box::new(d))
+            }
+            (Encoding::Lzma | Encoding::LzmaX86, _) => {
+                match crate::lzma::decoder(take, blob.encoding == Encoding::LzmaX86, limits.max_zstd_window_log)? {
+                    Ok(d) => Decode::Lzma(Box::new(d)),
+                    Err(why) => {
+                        let entry = format!("{BLOB_PREFIX}{}", blob.sha256);
+                        return Err(integrity_io(Integrity::BadCompressedData { entry, why }));
+                    }
+                }
             }
             (Encoding::ZstdDelta, Some(prefix)) => {
                 let mut d = zstd::stream::read::Decoder::with_ref_prefix(take, prefix)?.single_frame();
@@ -171,11 +185,28 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
         format!("{BLOB_PREFIX}{}", self.blob.sha256)
     }
 
+    /// A decoder's complaint about the entry's data, as the integrity failure it is.
+    fn decode_error(&self, e: io::Error) -> io::Error {
+        if integrity_of(&e).is_none()
+            && matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::Other | io::ErrorKind::UnexpectedEof)
+        {
+            integrity_io(Integrity::BadCompressedData { entry: self.name(), why: e.to_string() })
+        } else {
+            e
+        }
+    }
+
     fn finish_checks(&mut self) -> io::Result<()> {
         // Every stored byte of the entry must belong to the one frame.
         let left = match &mut self.decode {
             Decode::Stored(t) => t.limit(),
             Decode::Zstd(d) => {
+                let t = d.get_mut();
+                let left = t.limit();
+                io::copy(t, &mut io::sink())?;
+                left
+            }
+            Decode::Lzma(d) => {
                 let t = d.get_mut();
                 let left = t.limit();
                 io::copy(t, &mut io::sink())?;
@@ -227,16 +258,8 @@ impl<R: BufRead> Read for BlobReader<'_, R> {
         let n = match &mut self.decode {
             Decode::Stored(t) => t.read(&mut buf[..want])?,
             Decode::Checked(c) | Decode::Memory(c) => c.read(&mut buf[..want])?,
-            Decode::Zstd(d) => d.read(&mut buf[..want]).map_err(|e| {
-                if e.kind() == io::ErrorKind::InvalidData
-                    || e.kind() == io::ErrorKind::Other
-                    || e.kind() == io::ErrorKind::UnexpectedEof
-                {
-                    integrity_io(Integrity::BadCompressedData { entry: self.name(), why: e.to_string() })
-                } else {
-                    e
-                }
-            })?,
+            Decode::Zstd(d) => d.read(&mut buf[..want]).map_err(|e| self.decode_error(e))?,
+            Decode::Lzma(d) => d.read(&mut buf[..want]).map_err(|e| self.decode_error(e))?,
         };
         self.seen += n as u64;
         if self.seen > self.blob.size {
@@ -253,6 +276,62 @@ impl<R: BufRead> Read for BlobReader<'_, R> {
         }
         self.sha.update(&buf[..n]);
         self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Reads a pack's decoded content from `pack` (a [`BlobReader`] of it) member by member:
+/// `f` gets each member and a reader of exactly its bytes, which it may read in part or
+/// not at all. Checks each member's size and hash, then reads the pack to its end so that
+/// its reader's own checks run.
+pub fn for_each_member<R: Read>(
+    pack: &mut R,
+    blob: &Blob,
+    mut f: impl FnMut(&Member, &mut dyn Read) -> io::Result<()>,
+) -> io::Result<()> {
+    for m in &blob.members {
+        let mut member = MemberReader { inner: pack.take(m.size), sha: Sha256::new(), seen: 0 };
+        f(m, &mut member)?;
+        io::copy(&mut member, &mut io::sink())?;
+        let found = Digest(member.sha.finalize().into());
+        if member.seen != m.size {
+            return Err(integrity_io(Integrity::SizeMismatch {
+                blob: m.sha256.to_hex(),
+                declared: m.size,
+                found: member.seen,
+            }));
+        }
+        if found != m.sha256 {
+            return Err(integrity_io(Integrity::HashMismatch {
+                what: format!("member {} of {BLOB_PREFIX}{}", m.sha256, blob.sha256),
+                declared: m.sha256.to_hex(),
+                found: found.to_hex(),
+            }));
+        }
+    }
+    let mut rest = [0u8; 1];
+    if pack.read(&mut rest)? != 0 {
+        return Err(integrity_io(Integrity::SizeMismatch {
+            blob: blob.sha256.to_hex(),
+            declared: blob.size,
+            found: blob.size + 1,
+        }));
+    }
+    Ok(())
+}
+
+/// Hashes and counts one member's bytes as they are read.
+struct MemberReader<R> {
+    inner: Take<R>,
+    sha: Sha256,
+    seen: u64,
+}
+
+impl<R: Read> Read for MemberReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        self.seen += n as u64;
         Ok(n)
     }
 }
@@ -362,6 +441,7 @@ fn match_entries(archive: &Archive, manifest: &Manifest) -> std::result::Result<
         let method = match blob.encoding {
             Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd => METHOD_ZSTD,
             Encoding::Stored => METHOD_STORED,
+            Encoding::Lzma | Encoding::LzmaX86 => METHOD_LZMA,
         };
         if entry.method != method {
             return Err(Integrity::MalformedArchive(format!(
@@ -414,51 +494,115 @@ pub fn verify(
     io::copy(&mut (&mut r).take(archive.prefix_len), &mut io::sink()).map_err(&to_io)?;
     let mut manifest: Option<Manifest> = None;
     let mut refs = References::default();
-    for (i, entry) in archive.entries.iter().enumerate() {
-        // Step 12: each local header is byte for byte the one the directory implies.
-        let expected = entry.local_header();
-        let mut header = vec![0u8; expected.len()];
-        r.read_exact(&mut header).map_err(&to_io)?;
-        if header != expected {
-            return Err(Error::integrity(
-                path,
-                Integrity::MalformedArchive(format!(
-                    "local header of {:?} does not match the central directory",
-                    entry.name
-                )),
-            ));
-        }
-        if i == 0 {
-            // Step 13: the manifest, then the entries it implies.
-            let m = decode_manifest((&mut r).take(entry.compressed), entry, limits).map_err(read_err(path))?;
-            match_entries(&archive, &m).map_err(|k| Error::integrity(path, k))?;
-            refs = References::of(&m);
-            manifest = Some(m);
-            continue;
-        }
-        // Step 14: every blob decodes within its size to its hash; a delta blob against the
-        // decoded content of its (earlier) reference, kept only while a later blob needs it.
-        let Some(m) = manifest.as_ref() else {
-            return Err(Error::integrity(path, Integrity::MalformedArchive("no manifest".into())));
+    // LZMA decodes about ten times slower than Zstandard: a plain LZMA blob that no later
+    // blob needs is read into memory and decoded on a second thread while this one goes
+    // on with the next entries. One at a time; its error, if any, is the one reported
+    // when an earlier blob than the failing one failed.
+    std::thread::scope(|scope| -> Result<()> {
+        let mut pending: Option<std::thread::ScopedJoinHandle<'_, Result<()>>> = None;
+        let join = |p: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| -> Result<()> {
+            match p.map(|h| h.join()) {
+                Some(Ok(r)) => r,
+                Some(Err(_)) => {
+                    Err(Error::integrity(path, Integrity::MalformedArchive("a decoding thread failed".into())))
+                }
+                None => Ok(()),
+            }
         };
-        let Some(blob) = m.blobs.get(i - 1) else {
-            return Err(Error::integrity(path, Integrity::EntryNotInManifest(entry.name.clone())));
-        };
-        let keep = refs.needed_after(&blob.sha256, i - 1);
-        let prefix = blob.reference.as_ref().and_then(|d| refs.content.get(d)).cloned();
-        let mut br = BlobReader::new(&mut r, entry, blob, limits, prefix.as_ref().map(|p| p.as_slice()))
-            .map_err(Error::io(path))?;
-        if keep {
-            let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
-            io::copy(&mut br, &mut content).map_err(&to_io)?;
-            refs.content.insert(blob.sha256, std::rc::Rc::new(content));
-        } else {
-            io::copy(&mut br, &mut io::sink()).map_err(&to_io)?;
-        }
-        drop(br);
-        refs.release_after(i - 1);
-        progress(r.pos, total);
-    }
+        let outcome = (|| -> Result<()> {
+            for (i, entry) in archive.entries.iter().enumerate() {
+                // Step 12: each local header is byte for byte the one the directory implies.
+                let expected = entry.local_header();
+                let mut header = vec![0u8; expected.len()];
+                r.read_exact(&mut header).map_err(&to_io)?;
+                if header != expected {
+                    return Err(Error::integrity(
+                        path,
+                        Integrity::MalformedArchive(format!(
+                            "local header of {:?} does not match the central directory",
+                            entry.name
+                        )),
+                    ));
+                }
+                if i == 0 {
+                    // Step 13: the manifest, then the entries it implies.
+                    let m = decode_manifest((&mut r).take(entry.compressed), entry, limits).map_err(read_err(path))?;
+                    match_entries(&archive, &m).map_err(|k| Error::integrity(path, k))?;
+                    refs = References::of(&m);
+                    manifest = Some(m);
+                    continue;
+                }
+                // Step 14: every blob decodes within its size to its hash; a delta blob against the
+                // decoded content of its (earlier) reference, kept only while a later blob needs it.
+                let Some(m) = manifest.as_ref() else {
+                    return Err(Error::integrity(path, Integrity::MalformedArchive("no manifest".into())));
+                };
+                let Some(blob) = m.blobs.get(i - 1) else {
+                    return Err(Error::integrity(path, Integrity::EntryNotInManifest(entry.name.clone())));
+                };
+                let keep = refs.needed_after(&blob.sha256, i - 1);
+                let offload = matches!(blob.encoding, Encoding::Lzma | Encoding::LzmaX86)
+                    && !keep
+                    && !blob.is_pack()
+                    && entry.compressed <= OFFLOAD_MAX_BYTES;
+                if offload {
+                    let mut data = Vec::with_capacity(usize::try_from(entry.compressed).unwrap_or(0));
+                    (&mut r).take(entry.compressed).read_to_end(&mut data).map_err(&to_io)?;
+                    join(pending.take())?;
+                    let (entry, blob, limits, path) = (entry.clone(), blob.clone(), limits.clone(), path.to_path_buf());
+                    pending = Some(scope.spawn(move || {
+                        let to_io = io_or_integrity(&path);
+                        let mut br = BlobReader::new(&data[..], &entry, &blob, &limits, None).map_err(&to_io)?;
+                        io::copy(&mut br, &mut io::sink()).map(drop).map_err(&to_io)
+                    }));
+                    progress(r.pos, total);
+                    continue;
+                }
+                let prefix = blob.reference.as_ref().and_then(|d| refs.content.get(d)).cloned();
+                let mut br = BlobReader::new(&mut r, entry, blob, limits, prefix.as_ref().map(|p| p.as_slice()))
+                    .map_err(&to_io)?;
+                if blob.is_pack() && keep {
+                    // A later pack is a delta against this one: keep it whole, then split it.
+                    let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
+                    io::copy(&mut br, &mut content).map_err(&to_io)?;
+                    for_each_member(&mut io::Cursor::new(&content), blob, |m, member| {
+                        if refs.needed_after(&m.sha256, i - 1) {
+                            let mut part = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0));
+                            member.read_to_end(&mut part)?;
+                            refs.content.insert(m.sha256, std::rc::Rc::new(part));
+                        }
+                        Ok(())
+                    })
+                    .map_err(&to_io)?;
+                    refs.content.insert(blob.sha256, std::rc::Rc::new(content));
+                } else if blob.is_pack() {
+                    // Each member is hashed as it streams by; those a later delta uses are kept.
+                    for_each_member(&mut br, blob, |m, member| {
+                        if refs.needed_after(&m.sha256, i - 1) {
+                            let mut content = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0));
+                            member.read_to_end(&mut content)?;
+                            refs.content.insert(m.sha256, std::rc::Rc::new(content));
+                        }
+                        Ok(())
+                    })
+                    .map_err(&to_io)?;
+                } else if keep {
+                    let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
+                    io::copy(&mut br, &mut content).map_err(&to_io)?;
+                    refs.content.insert(blob.sha256, std::rc::Rc::new(content));
+                } else {
+                    io::copy(&mut br, &mut io::sink()).map_err(&to_io)?;
+                }
+                drop(br);
+                refs.release_after(i - 1);
+                progress(r.pos, total);
+            }
+            Ok(())
+        })();
+        // An error of the blob on the other thread comes first: it is the earlier blob.
+        let other = join(pending.take());
+        other.and(outcome)
+    })?;
     // Step 15: the central directory and tail are the bytes parsed in steps 2–9.
     let mut cd = vec![0u8; archive.cd_bytes.len()];
     r.read_exact(&mut cd).map_err(&to_io)?;
@@ -480,7 +624,8 @@ pub fn verify(
         .verify_strict(&signed_message(&digest), &signature)
         .map_err(|_| Error::integrity(path, Integrity::BadSignature))?;
     let manifest = manifest.ok_or_else(|| Error::integrity(path, Integrity::MalformedArchive("no manifest".into())))?;
-    Ok(Verified { path: path.to_path_buf(), manifest, archive, signer: signer.clone() })
+    let contents = manifest.content_index();
+    Ok(Verified { path: path.to_path_buf(), manifest, archive, signer: signer.clone(), contents })
 }
 
 /// Reads the structure and manifest without checking the signature or the blobs.
@@ -498,9 +643,10 @@ pub fn read_unverified(path: &Path, limits: &Limits) -> Result<Unverified> {
 impl Verified {
     /// Opens blob `index` (of `manifest.blobs`) for reading from `file` (the package,
     /// reopened by the caller). The reader checks size, CRC and hash again as it goes, so
-    /// a file changed since verification cannot slip through.
+    /// a file changed since verification cannot slip through. A pack reads as the
+    /// concatenation of its members ([`for_each_member`] splits it).
     ///
-    /// A `zstd-delta` blob is decoded in full first (its reference chain too, at most
+    /// A delta blob is decoded in full first (its reference chain too, at most
     /// `limits.max_delta_depth` long), so its reader serves checked bytes from memory.
     pub fn open_blob<'f>(
         &self,
@@ -514,7 +660,51 @@ impl Verified {
             return Ok(BlobReader::with_decode(Decode::Checked(io::Cursor::new(content)), entry, blob));
         }
         file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
-        BlobReader::new(BufReader::with_capacity(BUF, file), entry, blob, limits, None).map_err(Error::io(&self.path))
+        BlobReader::new(BufReader::with_capacity(BUF, file), entry, blob, limits, None).map_err(self.blob_error_fn())
+    }
+
+    /// Where content `digest` is: a blob, or a member of a pack.
+    pub fn locate(&self, digest: &Digest) -> Option<ContentLoc> {
+        self.contents.get(digest).copied()
+    }
+
+    /// Decodes content `digest` — a blob, or a member of a pack — into memory, checked.
+    pub fn read_content(&self, file: &mut File, digest: &Digest, limits: &Limits) -> Result<Vec<u8>> {
+        self.content(file, digest, limits, 0)
+    }
+
+    fn content(&self, file: &mut File, digest: &Digest, limits: &Limits, depth: u32) -> Result<Vec<u8>> {
+        let Some(loc) = self.locate(digest) else {
+            // A whole pack, referenced by a later pack's delta.
+            return match self.manifest.blobs.iter().position(|b| b.sha256 == *digest) {
+                Some(at) => self.read_blob(file, at, limits, depth),
+                None => Err(Error::integrity(
+                    &self.path,
+                    Integrity::InvalidManifest(format!("no content {digest} in the package")),
+                )),
+            };
+        };
+        let (_, blob) = self.entry_of(loc.blob)?;
+        if !blob.is_pack() {
+            return self.read_blob(file, loc.blob, limits, depth);
+        }
+        let mut pack = self.read_blob(file, loc.blob, limits, depth)?;
+        let start = usize::try_from(loc.offset).unwrap_or(usize::MAX).min(pack.len());
+        let end = usize::try_from(loc.offset.saturating_add(loc.size)).unwrap_or(usize::MAX).min(pack.len());
+        pack.truncate(end);
+        let member = pack.split_off(start);
+        let found = Digest(Sha256::digest(&member).into());
+        if found != *digest || member.len() as u64 != loc.size {
+            return Err(Error::integrity(
+                &self.path,
+                Integrity::HashMismatch {
+                    what: format!("member {digest} of {BLOB_PREFIX}{}", blob.sha256),
+                    declared: digest.to_hex(),
+                    found: found.to_hex(),
+                },
+            ));
+        }
+        Ok(member)
     }
 
     fn entry_of(&self, index: usize) -> Result<(&CentralEntry, &Blob)> {
@@ -528,12 +718,7 @@ impl Verified {
     fn read_blob(&self, file: &mut File, index: usize, limits: &Limits, depth: u32) -> Result<Vec<u8>> {
         let (entry, blob) = self.entry_of(index)?;
         let prefix = match blob.reference {
-            Some(r) if depth < limits.max_delta_depth => {
-                let at = self.manifest.blobs.iter().position(|b| b.sha256 == r).ok_or_else(|| {
-                    Error::integrity(&self.path, Integrity::InvalidManifest(format!("reference {r} is not a blob")))
-                })?;
-                Some(self.read_blob(file, at, limits, depth + 1)?)
-            }
+            Some(r) if depth < limits.max_delta_depth => Some(self.content(file, &r, limits, depth + 1)?),
             Some(_) => {
                 return Err(Error::integrity(&self.path, Integrity::InvalidManifest("delta chain too long".into())));
             }
@@ -541,10 +726,14 @@ impl Verified {
         };
         file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
         let mut r = BlobReader::new(BufReader::with_capacity(BUF, &mut *file), entry, blob, limits, prefix.as_deref())
-            .map_err(Error::io(&self.path))?;
+            .map_err(self.blob_error_fn())?;
         let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
         io::copy(&mut r, &mut content).map_err(|e| self.blob_error(e))?;
         Ok(content)
+    }
+
+    fn blob_error_fn(&self) -> impl Fn(io::Error) -> Error + '_ {
+        |e| self.blob_error(e)
     }
 
     /// Maps an error from a [`BlobReader`] of this package to an [`Error`].

@@ -33,7 +33,11 @@ pub const METHOD_STORED: u16 = 0;
 pub const METHOD_DEFLATE: u16 = 8;
 /// Zip method 93 (APPNOTE 6.3.7).
 pub const METHOD_ZSTD: u16 = 93;
+/// Zip method 14, LZMA (APPNOTE 5.8).
+pub const METHOD_LZMA: u16 = 14;
 const FLAG_UTF8: u16 = 1 << 11;
+/// General-purpose bit 1 for method 14: the LZMA stream ends with an end-of-stream marker.
+const FLAG_LZMA_EOS: u16 = 1 << 1;
 /// "Version made by": Unix (3), spec 6.3.
 const VERSION_MADE_BY: u16 = (3 << 8) | 63;
 /// External attributes of every entry: a regular file, `rw-r--r--`.
@@ -42,7 +46,13 @@ const S_IFMT: u32 = 0o170_000;
 const S_IFREG: u32 = 0o100_000;
 
 fn version_needed(method: u16) -> u16 {
-    if method == METHOD_ZSTD { 63 } else { 20 }
+    if matches!(method, METHOD_ZSTD | METHOD_LZMA) { 63 } else { 20 }
+}
+
+/// The general-purpose flags of an entry with `method`: names are UTF-8; LZMA streams end
+/// with a marker.
+fn flags_of(method: u16) -> u16 {
+    if method == METHOD_LZMA { FLAG_UTF8 | FLAG_LZMA_EOS } else { FLAG_UTF8 }
 }
 
 /// A DOS date and time, as zip stores them.
@@ -129,7 +139,7 @@ impl CentralEntry {
     /// length.
     fn put_shared_fields(&self, h: &mut Vec<u8>) {
         put16(h, version_needed(self.method));
-        put16(h, FLAG_UTF8);
+        put16(h, flags_of(self.method));
         put16(h, self.method);
         put16(h, self.time.time);
         put16(h, self.time.date);
@@ -399,8 +409,8 @@ impl Archive {
             // 8. Exactly the header the canonical writer produces.
             let canonical = made_by == VERSION_MADE_BY
                 && needed == version_needed(method)
-                && flags == FLAG_UTF8
-                && matches!(method, METHOD_STORED | METHOD_DEFLATE | METHOD_ZSTD)
+                && flags == flags_of(method)
+                && matches!(method, METHOD_STORED | METHOD_DEFLATE | METHOD_ZSTD | METHOD_LZMA)
                 && extra_len == 0
                 && comment_len == 0
                 && disk == 0

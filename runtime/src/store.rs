@@ -65,8 +65,9 @@ impl Store {
         }
     }
 
-    /// Copies every blob of a verified package into the store, re-checking each as it is
-    /// read from the package and as it is written. Reports the bytes done to `progress`.
+    /// Copies every content of a verified package into the store — each blob, and each
+    /// member of a pack — re-checking each as it is read from the package and as it is
+    /// written. Reports the bytes done to `progress`.
     pub fn ingest(&self, pkg: &Verified, limits: &Limits, progress: &mut dyn Progress) -> Result<Ingested> {
         let mut report = Ingested::default();
         let mut dirs = fsutil::DirSync::default();
@@ -75,34 +76,79 @@ impl Store {
         for (index, blob) in pkg.manifest.blobs.iter().enumerate() {
             progress.update(progress::STORE, done, total);
             done += blob.size;
-            if self.check(&blob.sha256, blob.size)? == BlobState::Good {
-                report.present += 1;
+            let mut missing = Vec::new();
+            for (digest, _, size) in blob.contents() {
+                if self.check(&digest, size)? == BlobState::Good {
+                    report.present += 1;
+                } else {
+                    missing.push(digest);
+                }
+            }
+            if missing.is_empty() {
                 continue;
             }
-            let dest = self.path_of(&blob.sha256);
-            self.ensure_shard(&dest)?;
-            let temp = fsutil::temp_beside(&dest);
             let mut file = File::open(&pkg.path).map_err(Error::io(&pkg.path))?;
             let mut reader = pkg.open_blob(&mut file, index, limits).map_err(package_error)?;
-            let (found, size) = fsutil::write_temp(&temp, &mut reader, 0o444).map_err(|e| {
-                if integrity_of(&e).is_some() || e.kind() == io::ErrorKind::UnexpectedEof {
-                    package_error(pkg.blob_error(e))
-                } else {
-                    Error::Io { path: temp.clone(), source: e }
-                }
-            })?;
-            if found != blob.sha256 || size != blob.size {
-                let _ = fsutil::remove_temp(&temp);
-                return Err(Error::Store { path: dest, why: format!("wrote {size} bytes with SHA-256 {found}") });
+            if !blob.is_pack() {
+                self.add(pkg, &blob.sha256, blob.size, &mut reader, &mut dirs)?;
+                report.added += 1;
+                continue;
             }
-            crash::step("store blob rename");
-            dirs.rename(&temp, &dest).map_err(Error::io(&dest))?;
-            report.added += 1;
+            // A pack is read once, front to back; its members already stored are skipped.
+            let mut failed = None;
+            let split = pkgtool::read::for_each_member(&mut reader, blob, |m, r| {
+                if !missing.contains(&m.sha256) {
+                    return Ok(());
+                }
+                match self.add(pkg, &m.sha256, m.size, r, &mut dirs) {
+                    Ok(()) => {
+                        report.added += 1;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        Err(io::Error::other("store write failed"))
+                    }
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            split.map_err(|e| package_error(pkg.blob_error(e)))?;
         }
         // Every new blob is durable before the caller records a transaction that needs it.
         dirs.flush().map_err(Error::io(&self.dir))?;
         progress.update(progress::STORE, total, total);
         Ok(report)
+    }
+
+    /// Writes content `digest` of `size` bytes from `reader` (a reader of `pkg`) into the
+    /// store: beside its final name, checked, renamed; its directory's fsync is left to
+    /// `dirs`.
+    fn add(
+        &self,
+        pkg: &Verified,
+        digest: &Digest,
+        size: u64,
+        reader: &mut dyn io::Read,
+        dirs: &mut fsutil::DirSync,
+    ) -> Result<()> {
+        let dest = self.path_of(digest);
+        self.ensure_shard(&dest)?;
+        let temp = fsutil::temp_beside(&dest);
+        let (found, n) = fsutil::write_temp(&temp, reader, 0o444).map_err(|e| {
+            if integrity_of(&e).is_some() || e.kind() == io::ErrorKind::UnexpectedEof {
+                package_error(pkg.blob_error(e))
+            } else {
+                Error::Io { path: temp.clone(), source: e }
+            }
+        })?;
+        if found != *digest || n != size {
+            let _ = fsutil::remove_temp(&temp);
+            return Err(Error::Store { path: dest, why: format!("wrote {n} bytes with SHA-256 {found}") });
+        }
+        crash::step("store blob rename");
+        dirs.rename(&temp, &dest).map_err(Error::io(&dest))
     }
 
     fn ensure_shard(&self, dest: &Path) -> Result<()> {

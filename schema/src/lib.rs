@@ -16,7 +16,8 @@ mod version;
 
 pub use limits::Limits;
 pub use manifest::{
-    BaselineDecl, Blob, Branch, Channel, Digest, Encoding, FileEntry, Kind, Manifest, Mode, PackageInfo, Variant,
+    BaselineDecl, Blob, Branch, Channel, ContentLoc, Digest, Encoding, FileEntry, Kind, Manifest, Member, Mode,
+    PackageInfo, Variant,
 };
 pub use names::{MAX_NAME_LEN, MAX_PATH_LEN, Name, RESERVED_DIR, RelPath};
 pub use version::Version;

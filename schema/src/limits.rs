@@ -21,9 +21,12 @@ pub struct Limits {
     pub max_package_bytes: u64,
     /// Largest central directory, in bytes.
     pub max_central_directory_bytes: u64,
-    /// Largest Zstandard window a blob may ask for, as a power of two; bounds the decoder's
-    /// memory. A delta blob's size plus its reference's size must fit in this window.
+    /// Largest Zstandard window or LZMA dictionary a blob may ask for, as a power of two;
+    /// bounds the decoder's memory. A delta blob's size plus its reference's size must fit
+    /// in this window.
     pub max_zstd_window_log: u32,
+    /// Largest decoded pack, in bytes: bounds what reading one member costs.
+    pub max_pack_bytes: u64,
     /// Longest chain of delta references (a delta of a delta of …).
     pub max_delta_depth: u32,
     /// Most decoded bytes of reference blobs a streaming reader must hold at once: the sum
@@ -43,6 +46,7 @@ impl Default for Limits {
             max_package_bytes: u32::MAX as u64 - 1,
             max_central_directory_bytes: 16 << 20,
             max_zstd_window_log: 27,
+            max_pack_bytes: 32 << 20,
             max_delta_depth: 4,
             max_live_reference_bytes: 64 << 20,
         }

@@ -190,10 +190,76 @@ pub struct Blob {
     pub size: u64,
     /// How the entry's bytes encode the content.
     pub encoding: Encoding,
-    /// For `zstd-delta` and `bsdiff-zstd`: the blob whose decoded content the delta is
-    /// against. It comes earlier in `blobs`.
+    /// For `zstd-delta` and `bsdiff-zstd`: what the delta is against — the decoded content
+    /// of an earlier blob (a pack's being its members' concatenation), or a member of an
+    /// earlier pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<Digest>,
+    /// For a *pack*: the contents it holds, in order. A pack's decoded content is their
+    /// concatenation; many small similar files compressed together share one context,
+    /// as in a solid archive, while each stays addressable by its own hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
+}
+
+impl Blob {
+    /// Whether this blob is a pack of several contents.
+    pub fn is_pack(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    /// The contents this blob holds, with their offsets in its decoded content: its
+    /// members, or the blob itself.
+    pub fn contents(&self) -> Vec<(Digest, u64, u64)> {
+        if !self.is_pack() {
+            return vec![(self.sha256, 0, self.size)];
+        }
+        let mut offset = 0u64;
+        self.members
+            .iter()
+            .map(|m| {
+                let at = offset;
+                offset = offset.saturating_add(m.size);
+                (m.sha256, at, m.size)
+            })
+            .collect()
+    }
+}
+
+/// Where one content of a package is: which blob, and where in its decoded content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentLoc {
+    /// Index of the blob in `Manifest::blobs`.
+    pub blob: usize,
+    /// Offset of the content in the blob's decoded content (0 unless the blob is a pack).
+    pub offset: u64,
+    /// Size of the content.
+    pub size: u64,
+}
+
+impl Manifest {
+    /// Every content of the package by its hash: each blob that is not a pack, and each
+    /// member of a pack. On a valid manifest the hashes are unique; otherwise the first
+    /// occurrence wins.
+    pub fn content_index(&self) -> std::collections::HashMap<Digest, ContentLoc> {
+        let mut index = std::collections::HashMap::new();
+        for (blob, b) in self.blobs.iter().enumerate() {
+            for (digest, offset, size) in b.contents() {
+                index.entry(digest).or_insert(ContentLoc { blob, offset, size });
+            }
+        }
+        index
+    }
+}
+
+/// One content inside a pack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// SHA-256 of the content.
+    pub sha256: Digest,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 /// Blob encodings. Readers reject an encoding they do not know.
@@ -211,6 +277,12 @@ pub enum Encoding {
     BsdiffZstd,
     /// The entry is zip method 0, the content itself.
     Stored,
+    /// The entry is zip method 14 (LZMA, with an end-of-stream marker) of the content.
+    Lzma,
+    /// The entry is zip method 14 of the content passed through the x86 branch filter
+    /// (BCJ, as in `xz --x86`), which turns relative call and jump targets into absolute
+    /// ones so that repeated calls to one function compress alike (FORMAT.md §4.4).
+    LzmaX86,
 }
 
 impl Encoding {

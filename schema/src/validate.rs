@@ -132,47 +132,78 @@ impl Manifest {
             }
         }
 
-        // 4.3.6 Blobs: unique, sorted by first use, each referenced, each file backed.
-        let mut blobs: BTreeMap<&Digest, u64> = BTreeMap::new();
-        for b in &self.blobs {
+        // 4.3.6 Contents: unique; packs well-formed; each content used, each file backed.
+        let mut contents: BTreeMap<&Digest, (u64, usize)> = BTreeMap::new();
+        let mut entries: BTreeSet<&Digest> = BTreeSet::new();
+        for (i, b) in self.blobs.iter().enumerate() {
             if b.size > limits.max_blob_bytes {
                 return Err(E::TooMany { what: "bytes in one blob", limit: limits.max_blob_bytes });
             }
-            if blobs.insert(&b.sha256, b.size).is_some() {
+            if !entries.insert(&b.sha256) {
                 return bad(format!("blob {} is listed twice", b.sha256));
             }
+            if !b.is_pack() {
+                if contents.insert(&b.sha256, (b.size, i)).is_some() {
+                    return bad(format!("content {} is listed twice", b.sha256));
+                }
+                continue;
+            }
+            if b.members.len() < 2 {
+                return bad(format!("pack {}: a pack has at least two members", b.sha256));
+            }
+            if b.size > limits.max_pack_bytes {
+                return Err(E::TooMany { what: "bytes in one pack", limit: limits.max_pack_bytes });
+            }
+            let sum = b.members.iter().try_fold(0u64, |acc, m| acc.checked_add(m.size));
+            if sum != Some(b.size) {
+                return bad(format!("pack {}: its members' sizes do not add up to its size {}", b.sha256, b.size));
+            }
+            for m in &b.members {
+                if contents.insert(&m.sha256, (m.size, i)).is_some() {
+                    return bad(format!("content {} is listed twice", m.sha256));
+                }
+            }
         }
-        let mut referenced: BTreeSet<&Digest> = BTreeSet::new();
+        if let Some(p) = self.blobs.iter().find(|b| b.is_pack() && contents.contains_key(&b.sha256)) {
+            return bad(format!("pack {} has the hash of a content", p.sha256));
+        }
+        // What a delta may reference: every content, and every pack as a whole.
+        let mut referable = contents.clone();
+        for (i, b) in self.blobs.iter().enumerate().filter(|(_, b)| b.is_pack()) {
+            referable.insert(&b.sha256, (b.size, i));
+        }
+        let mut used: BTreeSet<&Digest> = BTreeSet::new();
         for v in &self.variants {
             for f in &v.files {
-                match blobs.get(&f.sha256) {
+                match contents.get(&f.sha256) {
                     None => return bad(format!("{}: no blob {} in the package", f.path, f.sha256)),
-                    Some(size) if *size != f.size => {
+                    Some((size, _)) if *size != f.size => {
                         return bad(format!("{}: size {} but blob {} has size {size}", f.path, f.size, f.sha256));
                     }
                     Some(_) => {}
                 }
-                referenced.insert(&f.sha256);
+                used.insert(&f.sha256);
             }
         }
-        if let Some(b) = self.blobs.iter().find(|b| !referenced.contains(&b.sha256)) {
-            return bad(format!("blob {} is not used by any file", b.sha256));
+        if let Some(d) = contents.keys().find(|d| !used.contains(*d)) {
+            return bad(format!("blob {d} is not used by any file"));
         }
 
-        // 4.3.8 Delta references: earlier blobs, bounded chains, bounded windows and bounded
-        // memory for a streaming reader.
-        let mut position: BTreeMap<&Digest, (usize, u32)> = BTreeMap::new();
+        // 4.3.8 Delta references: earlier contents, bounded chains, bounded windows and
+        // bounded memory for a streaming reader.
+        let mut depth_of: Vec<u32> = Vec::with_capacity(self.blobs.len());
         let mut last_use: BTreeMap<&Digest, usize> = BTreeMap::new();
         for (i, b) in self.blobs.iter().enumerate() {
             let depth = match (b.encoding, &b.reference) {
                 (e, Some(r)) if e.is_delta() => {
-                    let Some(&(at, ref_depth)) = position.get(r) else {
+                    let Some(&(ref_size, at)) = referable.get(r).filter(|(_, at)| *at < i) else {
                         return bad(format!("blob {}: its reference {r} is not an earlier blob", b.sha256));
                     };
                     let window = 1u64 << limits.max_zstd_window_log.min(62);
-                    if b.size.saturating_add(self.blobs[at].size) > window {
+                    if b.size.saturating_add(ref_size) > window {
                         return bad(format!("blob {}: it and its reference exceed the {window}-byte window", b.sha256));
                     }
+                    let ref_depth = depth_of.get(at).copied().unwrap_or(0);
                     if ref_depth + 1 > limits.max_delta_depth {
                         return Err(E::TooMany {
                             what: "delta references in a chain",
@@ -186,12 +217,15 @@ impl Manifest {
                 (_, Some(_)) => return bad(format!("blob {}: only delta blobs have a reference", b.sha256)),
                 (_, None) => 0,
             };
-            position.insert(&b.sha256, (i, depth));
+            depth_of.push(depth);
         }
         let mut live = 0u64;
         for (i, b) in self.blobs.iter().enumerate() {
-            if last_use.get(&b.sha256).is_some_and(|&last| last > i) {
-                live += b.size;
+            let whole = b.is_pack().then_some((b.sha256, 0, b.size));
+            for (d, _, size) in b.contents().into_iter().chain(whole) {
+                if last_use.get(&d).is_some_and(|&last| last > i) {
+                    live += size;
+                }
             }
             if live > limits.max_live_reference_bytes {
                 return Err(E::TooMany {
@@ -200,8 +234,8 @@ impl Manifest {
                 });
             }
             for (r, _) in last_use.iter().filter(|(_, last)| **last == i) {
-                if let Some(&(at, _)) = position.get(*r) {
-                    live = live.saturating_sub(self.blobs[at].size);
+                if let Some(&(size, _)) = referable.get(*r) {
+                    live = live.saturating_sub(size);
                 }
             }
         }
@@ -274,7 +308,70 @@ mod tests {
 
     fn blob(n: u8, size: u64, reference: Option<u8>) -> Blob {
         let encoding = if reference.is_some() { Encoding::ZstdDelta } else { Encoding::Zstd };
-        Blob { sha256: d(n), size, encoding, reference: reference.map(d) }
+        Blob { sha256: d(n), size, encoding, reference: reference.map(d), members: Vec::new() }
+    }
+
+    fn pack(n: u8, members: &[(u8, u64)]) -> Blob {
+        Blob {
+            sha256: d(n),
+            size: members.iter().map(|m| m.1).sum(),
+            encoding: Encoding::Lzma,
+            reference: None,
+            members: members.iter().map(|&(m, size)| crate::Member { sha256: d(m), size }).collect(),
+        }
+    }
+
+    fn invalid_because(m: &Manifest, why: &str) -> bool {
+        matches!(m.validate(&Limits::default()), Err(ManifestError::Invalid(e)) if e.contains(why))
+    }
+
+    #[test]
+    fn files_backed_by_pack_members_and_a_delta_against_a_member_are_valid() {
+        let m = manifest(&[10, 20, 10], vec![pack(100, &[(1, 10), (2, 20)]), blob(3, 10, Some(1))]);
+        assert_eq!(m.validate(&Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn a_pack_whose_member_sizes_do_not_add_up_is_invalid() {
+        let mut p = pack(100, &[(1, 10), (2, 20)]);
+        p.size = 31;
+        assert!(invalid_because(&manifest(&[10, 20], vec![p]), "add up"));
+    }
+
+    #[test]
+    fn a_pack_of_one_member_is_invalid() {
+        assert!(invalid_because(&manifest(&[10], vec![pack(100, &[(1, 10)])]), "at least two members"));
+    }
+
+    #[test]
+    fn a_content_both_packed_and_stored_alone_is_invalid() {
+        let m = manifest(&[10, 20], vec![pack(100, &[(1, 10), (2, 20)]), blob(1, 10, None)]);
+        assert!(invalid_because(&m, "listed twice"));
+    }
+
+    #[test]
+    fn a_pack_delta_encoded_against_an_earlier_pack_is_valid() {
+        let mut later = pack(101, &[(3, 10), (4, 20)]);
+        later.encoding = Encoding::ZstdDelta;
+        later.reference = Some(d(100));
+        let m = manifest(&[10, 20, 10, 20], vec![pack(100, &[(1, 10), (2, 20)]), later.clone()]);
+        assert_eq!(m.validate(&Limits::default()), Ok(()));
+        // Not against a later one.
+        let m = manifest(&[10, 20, 10, 20], vec![later, pack(100, &[(1, 10), (2, 20)])]);
+        assert!(invalid_because(&m, "not an earlier blob"));
+    }
+
+    #[test]
+    fn a_pack_member_no_file_uses_is_invalid() {
+        let m = manifest(&[10], vec![pack(100, &[(1, 10), (9, 20)])]);
+        assert!(invalid_because(&m, "not used by any file"));
+    }
+
+    #[test]
+    fn a_pack_over_the_pack_limit_is_refused() {
+        let limits = Limits { max_pack_bytes: 16, ..Limits::default() };
+        let m = manifest(&[10, 20], vec![pack(100, &[(1, 10), (2, 20)])]);
+        assert!(matches!(m.validate(&limits), Err(ManifestError::TooMany { what, .. }) if what.contains("pack")));
     }
 
     #[test]

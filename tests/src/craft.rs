@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use hotfix_schema::Limits;
 use hotfix_schema::sigblock::SIG_BLOCK_LEN;
 use pkgtool::build::resign;
-use pkgtool::zipfmt::{Archive, METHOD_DEFLATE, METHOD_ZSTD};
+use pkgtool::zipfmt::{Archive, METHOD_DEFLATE, METHOD_LZMA, METHOD_ZSTD};
 
 /// One entry, as it will be written.
 #[derive(Clone, Debug)]
@@ -62,7 +62,10 @@ fn put32(v: &mut Vec<u8>, x: u32) {
     v.extend_from_slice(&x.to_le_bytes());
 }
 fn needed(method: u16) -> u16 {
-    if method == METHOD_ZSTD { 63 } else { 20 }
+    if method == METHOD_ZSTD || method == METHOD_LZMA { 63 } else { 20 }
+}
+fn flags(method: u16) -> u16 {
+    if method == METHOD_LZMA { (1 << 11) | 2 } else { 1 << 11 }
 }
 
 impl RawPackage {
@@ -117,7 +120,7 @@ impl RawPackage {
             let offset = out.len() as u32;
             put32(&mut out, 0x0403_4b50);
             put16(&mut out, needed(e.method));
-            put16(&mut out, 1 << 11);
+            put16(&mut out, flags(e.method));
             put16(&mut out, e.method);
             put16(&mut out, 0);
             put16(&mut out, (1 << 5) | 1);
@@ -144,7 +147,7 @@ impl RawPackage {
             put32(&mut out, 0x0201_4b50);
             put16(&mut out, (3 << 8) | 63);
             put16(&mut out, needed(r.method));
-            put16(&mut out, 1 << 11);
+            put16(&mut out, flags(r.method));
             put16(&mut out, r.method);
             put16(&mut out, 0);
             put16(&mut out, (1 << 5) | 1);

@@ -123,12 +123,66 @@ fn executable_modes_survive_build_and_extract() {
 fn identical_contents_are_stored_once() {
     let t = tempfile::tempdir().unwrap();
     let (pkg, _) = built_update(t.path());
+    let m = hotfix_schema::Manifest::from_json(&manifest_json(&pkg), &hotfix_schema::Limits::default()).unwrap();
+    // Four files, three distinct contents (the configuration file is shared), each held
+    // once: by a blob of its own or as a pack member.
+    let held: Vec<_> = m.blobs.iter().flat_map(|b| b.contents()).map(|c| c.0).collect();
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert_eq!(m.content_index().len(), 3);
     let mut zip = zip::ZipArchive::new(fs::File::open(&pkg).unwrap()).unwrap();
     let names: Vec<String> = (0..zip.len()).map(|i| zip.by_index_raw(i).unwrap().name().unwrap().to_string()).collect();
-    // Four files, three distinct contents (the configuration file is shared), plus the manifest.
-    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names.len(), m.blobs.len() + 1, "{names:?}");
     assert_eq!(names[0], "manifest.json");
     assert!(names[1..].iter().all(|n| n.starts_with("blobs/")));
+}
+
+fn manifest_json(pkg: &Path) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(fs::File::open(pkg).unwrap()).unwrap();
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name("manifest.json").unwrap(), &mut json).unwrap();
+    json
+}
+
+/// Forty small similar "modules" (as libc's gconv modules are), and their next builds
+/// with one line changed in each.
+fn small_modules(dir: &Path) {
+    for i in 0..40 {
+        let body: String =
+            (0..300).map(|l| format!("module {i:02} table row {l} maps {} to {}\n", l * 7, l * 13)).collect();
+        fs::create_dir_all(dir.join("p/gdr/lib/gconv")).unwrap();
+        fs::create_dir_all(dir.join("p/ldr/lib/gconv")).unwrap();
+        fs::write(dir.join(format!("p/gdr/lib/gconv/M{i:02}.so")), &body).unwrap();
+        fs::write(dir.join(format!("p/ldr/lib/gconv/M{i:02}.so")), body.replace("row 5 ", "row five ")).unwrap();
+    }
+}
+
+#[test]
+fn small_first_builds_are_packed_and_their_next_builds_are_one_delta_against_the_pack() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::small_update(t.path());
+    small_modules(t.path());
+    let (key, public, _) = fixtures::key_pair(t.path(), "vendor", 7);
+    let (packed, unpacked) = (t.path().join("packed.pkg"), t.path().join("unpacked.pkg"));
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&packed)]).expect_code(0);
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&unpacked), "--no-pack"]).expect_code(0);
+    let m = hotfix_schema::Manifest::from_json(&manifest_json(&packed), &hotfix_schema::Limits::default()).unwrap();
+    let packs: Vec<_> = m.blobs.iter().filter(|b| b.is_pack()).collect();
+    assert_eq!(packs.len(), 2, "{:?}", m.blobs);
+    assert_eq!(packs[0].members.len(), 42, "every gdr file is a first build");
+    assert_eq!(packs[1].members.len(), 41, "every ldr file but the shared one follows a member");
+    assert_eq!(packs[1].reference, Some(packs[0].sha256), "{:?}", packs[1]);
+    let (a, b) = (fs::metadata(&packed).unwrap().len(), fs::metadata(&unpacked).unwrap().len());
+    assert!(a * 2 < b, "packed {a} bytes, unpacked {b}");
+    pkgtool(["verify", s(&packed), "--trust", s(&public)]).expect_code(0);
+    let x = t.path().join("x");
+    pkgtool(["extract", s(&packed), s(&x), "--trust", s(&public)]).expect_code(0);
+    for branch in ["gdr", "ldr"] {
+        for i in [0, 17, 39] {
+            let name = format!("lib/gconv/M{i:02}.so");
+            let want = fs::read(t.path().join(format!("p/{branch}/{name}"))).unwrap();
+            assert!(fs::read(x.join(format!("RTM/{branch}/kernel/{name}"))).unwrap() == want, "{branch} {name}");
+        }
+    }
 }
 
 #[test]
@@ -305,11 +359,12 @@ fn a_stub_that_is_not_an_executable_is_refused_and_nothing_is_built() {
     assert!(!out.exists());
 }
 
-/// A 256 KiB "executable" and its next build, where every 16th byte (an address) moved by
-/// one: exact-match deltas break at every address, bsdiff's byte-wise differences do not.
+/// A 320 KiB "executable" (too large to be packed) and its next build, where every 16th
+/// byte (an address) moved by one: exact-match deltas break at every address, bsdiff's
+/// byte-wise differences do not.
 fn shifted_builds() -> (Vec<u8>, Vec<u8>) {
     let mut x = 7u32;
-    let old: Vec<u8> = (0..256 << 10)
+    let old: Vec<u8> = (0..320 << 10)
         .map(|_| {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             (x >> 16) as u8 & 0x3f

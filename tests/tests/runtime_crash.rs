@@ -38,10 +38,10 @@ fn diff(a: &State, b: &State) -> String {
 fn assert_store_complete(root: &Path, packages: &BTreeMap<String, PathBuf>, at: &str) {
     for id in installed_ids(root) {
         let pkg = packages.get(&id).unwrap_or_else(|| panic!("unknown package {id}"));
-        for b in manifest(pkg).blobs {
-            let path = store_blob(root, &b.sha256.to_hex());
+        for digest in manifest(pkg).content_index().into_keys() {
+            let path = store_blob(root, &digest.to_hex());
             let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{at}: blob of {id} {}: {e}", path.display()));
-            assert_eq!(Sha256::digest(&bytes)[..], b.sha256.0[..], "{at}: blob {} of {id} is damaged", b.sha256);
+            assert_eq!(Sha256::digest(&bytes)[..], digest.0[..], "{at}: blob {digest} of {id} is damaged");
         }
     }
 }

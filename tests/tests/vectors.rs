@@ -17,10 +17,15 @@ fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/vectors")
 }
 
-/// Builds `spec` with `key` into memory.
+/// Builds `spec` with `key` into memory; without packs unless `pack`, so that most
+/// vectors keep one blob per content.
 fn built(spec: &Path, key: &SigningKey, stub: Option<&Path>) -> Vec<u8> {
-    let out = spec.with_extension("pkg");
-    let opts = BuildOptions { stub: stub.map(Path::to_path_buf), ..Default::default() };
+    built_with(spec, key, stub, false)
+}
+
+fn built_with(spec: &Path, key: &SigningKey, stub: Option<&Path>, pack: bool) -> Vec<u8> {
+    let out = spec.with_extension(if pack { "packed.pkg" } else { "pkg" });
+    let opts = BuildOptions { stub: stub.map(Path::to_path_buf), pack, ..Default::default() };
     build(spec, key, &out, &opts).expect("fixture builds");
     fs::read(out).expect("read package")
 }
@@ -228,6 +233,72 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
         "malformed-manifest",
         "a setuid mode",
     );
+    // Packs and LZMA entries.
+    let packed = built_with(&dir.join("kb4.toml"), &key, None, true);
+    add(
+        "valid_update_packed",
+        packed.clone(),
+        "ok",
+        "the update with its gdr files in one pack and a delta against a member",
+    );
+    let praw = RawPackage::parse(&packed);
+    let pm = praw.manifest();
+    let pack_at = pm["blobs"].as_array().unwrap().iter().position(|b| b.get("members").is_some()).expect("a pack");
+    let member = pm["blobs"][pack_at]["members"][0]["sha256"].as_str().unwrap().to_string();
+    let json = serde_json::to_string(&pm).unwrap().replace(&member, &"cd".repeat(32));
+    let mut r = praw.clone();
+    r.set_manifest_bytes(json.as_bytes());
+    add(
+        "pack_member_hash_mismatch",
+        r.write(&key, |_| {}),
+        "hash-mismatch",
+        "a pack member (and every use of it) renamed: the pack is intact, the member's hash is not the declared one",
+    );
+    let mut m2 = pm.clone();
+    let size = m2["blobs"][pack_at]["members"][0]["size"].as_u64().unwrap();
+    m2["blobs"][pack_at]["members"][0]["size"] = (size + 1).into();
+    let mut r = praw.clone();
+    r.set_manifest(&m2);
+    add(
+        "pack_member_sizes_wrong",
+        r.write(&key, |_| {}),
+        "invalid-manifest",
+        "a pack whose members' sizes do not add up to its size",
+    );
+    let pack_content = fs::read(dir.join("p/gdr/bin/kernel.dll"))
+        .and_then(|a| fs::read(dir.join("p/gdr/etc/kernel.conf")).map(|b| [a, b].concat()))
+        .expect("pack members");
+    assert_eq!(
+        sha(&pack_content),
+        hotfix_schema::Digest::from_hex(pm["blobs"][pack_at]["sha256"].as_str().unwrap()).unwrap().0
+    );
+    let as_lzma = |x86: bool, dict: Option<u32>| {
+        let mut data = pkgtool::lzma::encode(&pack_content, x86).expect("lzma");
+        if let Some(d) = dict {
+            data[5..9].copy_from_slice(&d.to_le_bytes());
+        }
+        let mut m = pm.clone();
+        m["blobs"][pack_at]["encoding"] = (if x86 { "lzma-x86" } else { "lzma" }).into();
+        let mut r = praw.clone();
+        r.set_manifest(&m);
+        r.entries[pack_at + 1].method = pkgtool::zipfmt::METHOD_LZMA;
+        r.entries[pack_at + 1].data = data;
+        r.write(&key, |_| {})
+    };
+    add("valid_lzma_blob", as_lzma(false, None), "ok", "the pack as an lzma entry (zip method 14)");
+    add(
+        "valid_lzma_x86_blob",
+        as_lzma(true, None),
+        "ok",
+        "the pack as an lzma-x86 entry (x86 branch filter, then LZMA)",
+    );
+    add(
+        "blob_lzma_dictionary_too_large",
+        as_lzma(false, Some(1 << 28)),
+        "bad-compressed-data",
+        "an lzma entry asking for a 256 MiB dictionary (limit 2^27 bytes)",
+    );
+
     let mut r = raw.clone();
     r.set_manifest_bytes(b"this is not json");
     add("manifest_not_json", r.write(&key, |_| {}), "malformed-manifest", "a manifest that is not JSON");

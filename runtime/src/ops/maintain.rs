@@ -141,16 +141,16 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
     let mut seen: HashSet<Digest> = HashSet::new();
     for p in &snap.packages {
         let m = &p.installed.manifest;
-        for b in m.blobs.iter().filter(|b| seen.insert(b.sha256)) {
+        for (digest, _, size) in m.blobs.iter().flat_map(|b| b.contents()).filter(|c| seen.insert(c.0)) {
             report.blobs += 1;
-            let why = match s.store.check(&b.sha256, b.size)? {
+            let why = match s.store.check(&digest, size)? {
                 BlobState::Good => continue,
                 BlobState::Missing => "is missing".to_string(),
                 BlobState::Bad(w) => format!("is damaged ({w})"),
             };
             report.problems.push(format!(
                 "store blob {} of {} {why}; uninstall {} and install it again from its package file",
-                b.sha256, m.package.id, m.package.id
+                digest, m.package.id, m.package.id
             ));
         }
     }
@@ -224,7 +224,7 @@ pub fn cleanup(s: &mut Session, reset_base: bool) -> Result<CleanupReport> {
         report.dropped = dropped.iter().map(ToString::to_string).collect();
     }
     let keep: HashSet<Digest> =
-        s.snapshot()?.packages.iter().flat_map(|p| p.installed.manifest.blobs.iter().map(|b| b.sha256)).collect();
+        s.snapshot()?.packages.iter().flat_map(|p| p.installed.manifest.content_index().into_keys()).collect();
     (report.blobs, report.bytes) = s.store.collect_garbage(&keep)?;
     let entry = oplog::Entry {
         removed: report.blobs,

@@ -93,7 +93,13 @@ pub fn manifest_for(product: &str, id: &str, kind: Kind, decl: Option<(&str, u32
                 .map(|p| {
                     let (sha256, size) = content(v, p);
                     if !blobs.iter().any(|b| b.sha256 == sha256) {
-                        blobs.push(Blob { sha256, size, encoding: Encoding::Stored, reference: None });
+                        blobs.push(Blob {
+                            sha256,
+                            size,
+                            encoding: Encoding::Stored,
+                            reference: None,
+                            members: Vec::new(),
+                        });
                     }
                     FileEntry {
                         path: RelPath::new(p).unwrap(),
