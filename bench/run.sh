@@ -295,21 +295,16 @@ install_vs_dpkg() { # install_vs_dpkg SET PRODUCT BASE_PKG PKG DEB [RSS_TARGET]
 say "install (median of $REPS, alternating)"
 install_vs_dpkg debian debian-bench "$O/base.pkg" "$O/update.pkg" "$O/trees.deb"
 
-# ---------------------------------------------------------------- what-if: delta encoding
-say "what-if: LDR delta-encoded against GDR, GDR with cross-file context (zstd/xz CLI, bsdiff)"
-"$here/whatif.sh" "$DEB/payload" "$O/update.pkg" "$RES" "$HAVE_BSDIFF" >&2
-wv() { awk -F'\t' -v k="$1" '$1 == k {print $2}' "$RES/whatif-summary.tsv"; }
+# ---------------------------------------------------------------- what each encoding adds
+say "ablation: the same package without packs, and with Zstandard only"
+(
+    cd "$DEB"
+    "$PKGTOOL" build spec.toml --key "$KEY.key" -o "$O/update-no-pack.pkg" -q --no-pack
+    "$PKGTOOL" build spec.toml --key "$KEY.key" -o "$O/update-fast-decode.pkg" -q --fast-decode
+)
 tzs=$(size "$O/trees.tar.zst")
-overhead=$(($(wv package) - $(wv blobs)))   # manifest and zip structures
-result debian "what-if: LDR as zstd --patch-from GDR" "$(($(wv package) - $(wv ldr_part) + $(wv patch_from)))" "tar+zstd-19-long" "$tzs" bytes "ratio<=0.90"
-if [[ $HAVE_BSDIFF == 1 ]]; then
-    result debian "what-if: LDR as bsdiff of GDR" "$(($(wv package) - $(wv ldr_part) + $(wv bsdiff)))" "tar+zstd-19-long" "$tzs" bytes "ratio<=0.90"
-fi
-result debian "what-if: GDR solid/component + patch-from" "$((overhead + $(wv gdr_solid_zstd) + $(wv patch_from)))" "tar+zstd-19-long" "$tzs" bytes "ratio<=0.90"
-if [[ $HAVE_BSDIFF == 1 ]]; then
-    result debian "what-if: GDR solid/component + bsdiff" "$((overhead + $(wv gdr_solid_zstd) + $(wv bsdiff)))" "tar+zstd-19-long" "$tzs" bytes "ratio<=0.90"
-    result debian "what-if: GDR solid xz+x86 BCJ + bsdiff" "$((overhead + $(wv gdr_solid_xz86) + $(wv bsdiff)))" "tar+zstd-19-long" "$tzs" bytes "ratio<=0.90"
-fi
+result debian "package size, --no-pack" "$(size "$O/update-no-pack.pkg")" "tar+zstd-19-long" "$tzs" bytes
+result debian "package size, --fast-decode (no LZMA)" "$(size "$O/update-fast-decode.pkg")" "tar+zstd-19-long" "$tzs" bytes
 
 # ---------------------------------------------------------------- full mode: the large set
 if [[ $FULL == 1 ]]; then
