@@ -210,9 +210,6 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Batches are cut at this many input bytes, to bound memory while keeping cores busy.
-const BATCH_BYTES: u64 = 64 << 20;
-
 fn write_package(
     manifest: &Manifest,
     sources: &[BlobSource],
@@ -242,31 +239,19 @@ fn write_package(
     // Encoded data is spilled to a second temporary file to keep memory bounded.
     let mut spill = tempfile::tempfile_in(&dir).map_err(Error::io(&dir))?;
     let mut encoded_meta = Vec::with_capacity(sources.len());
-    let mut i = 0;
-    while i < sources.len() {
-        let mut j = i;
-        let mut bytes = 0;
-        while j < sources.len() && (j == i || bytes + sources[j].size <= BATCH_BYTES) {
-            bytes += sources[j].size;
-            j += 1;
+    encode::encode_all(sources, opts.zstd_level, opts.lzma, threads, &opts.limits, |k, e| {
+        spill.write_all(&e.data).map_err(Error::io(&dir))?;
+        if e.digest != manifest.blobs[k].sha256 {
+            return Err(Error::Refused {
+                path: sources[k].source.clone(),
+                msg: "changed while the package was being built".into(),
+            });
         }
-        for (k, e) in encode::encode_range(sources, i..j, opts.zstd_level, opts.lzma, threads, &opts.limits)?
-            .into_iter()
-            .enumerate()
-        {
-            spill.write_all(&e.data).map_err(Error::io(&dir))?;
-            if e.digest != manifest.blobs[i + k].sha256 {
-                return Err(Error::Refused {
-                    path: sources[i + k].source.clone(),
-                    msg: "changed while the package was being built".into(),
-                });
-            }
-            manifest.blobs[i + k].encoding = e.encoding;
-            manifest.blobs[i + k].reference = e.reference;
-            encoded_meta.push((e.encoding, e.crc32, e.data.len() as u64));
-        }
-        i = j;
-    }
+        manifest.blobs[k].encoding = e.encoding;
+        manifest.blobs[k].reference = e.reference;
+        encoded_meta.push((e.encoding, e.crc32, e.data.len() as u64));
+        Ok(())
+    })?;
 
     let json = manifest.to_json();
     // A writer never produces what a reader with the format's limits would reject.

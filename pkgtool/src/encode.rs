@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, mpsc};
 
 use hotfix_schema::{Digest, Encoding, Limits, Name, RelPath};
 use sha2::{Digest as _, Sha256};
@@ -505,47 +505,90 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
     })
 }
 
-/// Encodes `all[range]` on `threads` threads; results come back in order.
-pub fn encode_range(
+/// Input bytes being encoded or waiting to be written, at most (one blob may exceed it).
+const IN_FLIGHT_BYTES: u64 = 256 << 20;
+
+/// Encodes every blob of `all` on `threads` threads and hands each to `sink` in order.
+///
+/// Workers take blobs in order as long as the bytes taken but not yet handed over stay
+/// within [`IN_FLIGHT_BYTES`], so a large blob keeps one thread busy while the others
+/// go on with the blobs after it (no barrier), and memory stays bounded. Each blob is
+/// encoded on its own, so the output does not depend on the number of threads.
+pub fn encode_all(
     all: &[BlobSource],
-    range: std::ops::Range<usize>,
     level: i32,
     lzma: bool,
     threads: usize,
     limits: &Limits,
-) -> Result<Vec<Encoded>> {
-    let next = AtomicUsize::new(range.start);
-    let chunks: Vec<Vec<(usize, Result<Encoded>)>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, Ordering::Relaxed);
-                        if k >= range.end {
-                            break;
-                        }
-                        done.push((k, encode(all, k, level, lzma, limits)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
-    });
-    let mut results: Vec<Option<Result<Encoded>>> = range.clone().map(|_| None).collect();
-    for (k, r) in chunks.into_iter().flatten() {
-        results[k - range.start] = Some(r);
+    mut sink: impl FnMut(usize, Encoded) -> Result<()>,
+) -> Result<()> {
+    struct Queue {
+        next: usize,
+        in_flight: u64,
+        stop: bool,
     }
-    results
-        .into_iter()
-        .zip(&all[range])
-        .map(|(r, src)| {
-            r.unwrap_or_else(|| {
-                Err(Error::Refused { path: src.source.clone(), msg: "compression thread failed".into() })
-            })
-        })
-        .collect()
+    let queue = Mutex::new(Queue { next: 0, in_flight: 0, stop: false });
+    let ready = Condvar::new();
+    let lock = || queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<(usize, Result<Encoded>)>();
+        for _ in 0..threads.max(1) {
+            let tx = tx.clone();
+            let (queue, ready) = (&queue, &ready);
+            s.spawn(move || {
+                loop {
+                    let k = {
+                        let mut q = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        loop {
+                            if q.stop || q.next >= all.len() {
+                                return;
+                            }
+                            let size = all[q.next].size;
+                            if q.in_flight == 0 || q.in_flight.saturating_add(size) <= IN_FLIGHT_BYTES {
+                                q.in_flight += size;
+                                q.next += 1;
+                                break q.next - 1;
+                            }
+                            q = ready.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
+                        }
+                    };
+                    if tx.send((k, encode(all, k, level, lzma, limits))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting: std::collections::BTreeMap<usize, Result<Encoded>> = std::collections::BTreeMap::new();
+        let mut cursor = 0;
+        let outcome = (|| -> Result<()> {
+            while cursor < all.len() {
+                let Some(done) = waiting.remove(&cursor) else {
+                    match rx.recv() {
+                        Ok((k, r)) => {
+                            waiting.insert(k, r);
+                            continue;
+                        }
+                        Err(_) => {
+                            return Err(Error::Refused {
+                                path: all[cursor].source.clone(),
+                                msg: "compression thread failed".into(),
+                            });
+                        }
+                    }
+                };
+                sink(cursor, done?)?;
+                lock().in_flight -= all[cursor].size;
+                ready.notify_all();
+                cursor += 1;
+            }
+            Ok(())
+        })();
+        // On an error, let the workers finish the blob they hold and stop.
+        lock().stop = true;
+        ready.notify_all();
+        outcome
+    })
 }
 
 #[cfg(test)]

@@ -395,3 +395,21 @@ fn a_bsdiff_delta_blob_verifies_and_extracts_byte_for_byte() {
     assert!(fs::read(x.join("RTM/ldr/kernel/bin/core.so")).unwrap() == new, "LDR build differs after extraction");
     assert!(fs::read(x.join("RTM/gdr/kernel/bin/core.so")).unwrap() == old, "GDR build differs after extraction");
 }
+
+#[test]
+fn the_package_is_the_same_whatever_the_number_of_compression_threads() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::small_update(t.path());
+    small_modules(t.path());
+    let (_, _, key) = fixtures::key_pair(t.path(), "vendor", 7);
+    let with = |threads: usize, pack: bool| {
+        let out = t.path().join(format!("t{threads}-{pack}.pkg"));
+        let opts = pkgtool::build::BuildOptions { threads, pack, ..Default::default() };
+        pkgtool::build::build(&spec, &key, &out, &opts).unwrap();
+        fs::read(out).unwrap()
+    };
+    for pack in [false, true] {
+        let one = with(1, pack);
+        assert!(with(2, pack) == one && with(5, pack) == one, "pack={pack}: output depends on the thread count");
+    }
+}
