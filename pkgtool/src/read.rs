@@ -707,6 +707,30 @@ impl Verified {
         Ok(member)
     }
 
+    /// Opens blob `index` for streaming like [`Verified::open_blob`], but a delta blob is
+    /// decoded against `reference` — the decoded content of its reference blob, which the
+    /// caller got elsewhere (the runtime reads it back from its store) — instead of its
+    /// reference chain decoded from the package. So nothing but that one reference (and the
+    /// decoder's window) is held in memory. `reference` is not used for other blobs, and a
+    /// delta blob without one is an error. A `reference` that is not the right content
+    /// cannot go unnoticed: the reader checks the decoded blob's size, CRC and hash.
+    pub fn open_blob_against<'r, 'f>(
+        &self,
+        file: &'f mut File,
+        index: usize,
+        limits: &Limits,
+        reference: Option<&'r [u8]>,
+    ) -> Result<BlobReader<'r, BufReader<&'f mut File>>> {
+        let (entry, blob) = self.entry_of(index)?;
+        file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
+        let reference = if blob.encoding.is_delta() { reference } else { None };
+        // A small blob gets a small buffer: reading a whole `BUF` for each would cost more
+        // than decoding it.
+        let capacity = usize::try_from(entry.compressed).map_or(BUF, |n| n.clamp(1 << 13, BUF));
+        BlobReader::new(BufReader::with_capacity(capacity, file), entry, blob, limits, reference)
+            .map_err(|e| self.blob_error(e))
+    }
+
     fn entry_of(&self, index: usize) -> Result<(&CentralEntry, &Blob)> {
         match (self.archive.entries.get(index + 1), self.manifest.blobs.get(index)) {
             (Some(e), Some(b)) => Ok((e, b)),

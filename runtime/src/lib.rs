@@ -16,8 +16,9 @@
 //!   `--root` is not given;
 //! - [`cli`]: the `hotfix` command line and the self-contained installer's, with their
 //!   output, exit codes, `/log:FILE` and generated man pages and completions;
-//! - [`crash`]: the `HOTFIX_CRASH_AT` fault-injection hook used by the crash tests.
-#![forbid(unsafe_code)]
+//! - [`crash`]: the `HOTFIX_CRASH_AT` fault-injection hook used by the crash tests;
+//! - [`sys`]: the two C library calls the standard library lacks (the only `unsafe` code).
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod crash;
@@ -35,6 +36,7 @@ pub mod rootcfg;
 pub mod selfpkg;
 pub mod store;
 pub mod switches;
+pub mod sys;
 pub mod trust;
 pub mod txn;
 

@@ -27,6 +27,7 @@ use args::Common;
 
 /// Runs the binary: the installer when it carries a package, `hotfix` otherwise.
 pub fn main() -> ExitCode {
+    crate::sys::tune_allocator();
     let args: Vec<OsString> = std::env::args_os().collect();
     match selfpkg::current() {
         Some(exe) => installer::main(exe, args),

@@ -7,8 +7,9 @@
 //! 2. the pending record (every touched path with its old and new file, and the
 //!    directories to create) is committed to the inventory;
 //! 3. the plan is applied: removals, then emptied runtime-owned directories, then writes —
-//!    each new content placed from the store beside its destination and renamed over it,
-//!    each durable action fsynced; files whose bytes and mode stay are never touched;
+//!    each new content placed from the store beside its destination, every one fsynced,
+//!    then each renamed over its destination, then every changed directory fsynced once;
+//!    files whose bytes and mode stay are never touched;
 //! 4. the new inventory (packages, policy, files, directories) is committed and the pending
 //!    record deleted in ONE SQLite transaction: the commit point.
 //!
@@ -196,6 +197,12 @@ pub fn preflight(layout: &Layout, plan: &Plan) -> Result<Vec<RelPath>> {
 
 /// Step 3: removals, emptied runtime-owned directories, writes. Returns the directories
 /// removed.
+///
+/// Every new content is written beside its destination under a temporary name, its
+/// writeback started, and fsynced by a [`fsutil::Flusher`] while the next ones are written;
+/// once all are fsynced they are renamed into place. Each directory whose entries changed
+/// (a file removed, renamed in, a directory created or removed) is fsynced once at the end,
+/// before the commit point.
 fn apply(
     layout: &Layout,
     store: &Store,
@@ -206,10 +213,11 @@ fn apply(
 ) -> Result<Vec<RelPath>> {
     let total = (plan.remove.len() + plan.put.len()) as u64;
     let mut done = 0u64;
+    let mut dirs = fsutil::DirSync::default();
     for r in &plan.remove {
         let live = layout.live(&r.path);
         crash::step("remove a file");
-        fsutil::remove_durably(&live).map_err(Error::io(&live))?;
+        dirs.remove_file(&live).map_err(Error::io(&live))?;
         done += 1;
         progress.update(progress::APPLY, done, total);
     }
@@ -225,18 +233,21 @@ fn apply(
         let live = layout.live(dir);
         if fsutil::is_empty_dir(&live).map_err(Error::io(&live))? {
             crash::step("remove an emptied directory");
-            fs::remove_dir(&live).and_then(|()| fsutil::fsync_parent(&live)).map_err(Error::io(&live))?;
+            fs::remove_dir(&live).map_err(Error::io(&live))?;
+            dirs.changed_in(&live);
             removed_dirs.push(dir.clone());
         }
     }
-    // Renamed files' directories are fsynced once each, before the commit point.
-    let mut dirs = fsutil::DirSync::default();
+    let mut flusher = fsutil::Flusher::new(crate::store::FSYNC_THREADS);
+    let mut written = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
     for p in &plan.put {
         for dir in ancestors(&p.path).iter().filter(|d| created_dirs.contains(d)) {
             let live = layout.live(dir);
             if Live::of(&live).map_err(Error::io(&live))? == Live::Absent {
                 crash::step("create a directory");
-                fs::create_dir(&live).and_then(|()| fsutil::fsync_parent(&live)).map_err(Error::io(&live))?;
+                fs::create_dir(&live).map_err(Error::io(&live))?;
+                dirs.changed_in(&live);
             }
         }
         let live = layout.live(&p.path);
@@ -244,10 +255,18 @@ fn apply(
             crash::step("change a file's mode");
             set_mode(&live, p.file.mode.bits())?;
         } else {
-            store.place_deferred(&p.file.sha256, p.file.size, p.file.mode.bits(), &live, &mut dirs)?;
+            let temp = fsutil::temp_beside(&live);
+            let file = store.write_copy(&p.file.sha256, p.file.size, p.file.mode.bits(), &temp, &mut buf)?;
+            flusher.push(file, temp.clone());
+            written.push((temp, live));
         }
         done += 1;
         progress.update(progress::APPLY, done, total);
+    }
+    flusher.finish().map_err(|(path, source)| Error::Io { path, source })?;
+    for (temp, live) in &written {
+        crash::step("file rename into place");
+        dirs.rename(temp, live).map_err(Error::io(live))?;
     }
     dirs.flush().map_err(Error::io(std::path::Path::new(&layout.shown())))?;
     Ok(removed_dirs)
