@@ -460,6 +460,30 @@ fn match_entries(archive: &Archive, manifest: &Manifest) -> std::result::Result<
     Ok(())
 }
 
+/// Where [`verify_into`] hands contents as they are verified, so that a caller that stores
+/// them (the runtime's store) decodes the package once. Nothing handed over may be
+/// trusted until `verify_into` returns `Ok`: the signature is checked last.
+pub trait ContentSink {
+    /// Whether the sink wants content `digest` of `size` bytes.
+    fn wants(&mut self, digest: &Digest, size: u64) -> io::Result<bool>;
+    /// Takes content `digest`: reads `content` to its end. A read error is the package's
+    /// (a size, CRC or hash mismatch found at the end): return it as it is. A pack
+    /// member's hash is checked right after this returns.
+    fn take(&mut self, digest: &Digest, size: u64, content: &mut dyn Read) -> io::Result<()>;
+}
+
+/// The sink of plain [`verify`]: wants nothing.
+struct NoSink;
+
+impl ContentSink for NoSink {
+    fn wants(&mut self, _: &Digest, _: u64) -> io::Result<bool> {
+        Ok(false)
+    }
+    fn take(&mut self, _: &Digest, _: u64, _: &mut dyn Read) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Verifies a package (FORMAT.md §8): structure, a trusted signer, then one pass over every
 /// byte — local headers, the manifest, every blob decoded within its declared size and
 /// hashed — ending with the signature over the whole file. `progress` is called with the
@@ -469,6 +493,17 @@ pub fn verify(
     trusted: &[TrustedKey],
     limits: &Limits,
     progress: &mut dyn FnMut(u64, u64),
+) -> Result<Verified> {
+    verify_into(path, trusted, limits, progress, &mut NoSink)
+}
+
+/// [`verify`], handing every content `sink` wants to it as the pass decodes it.
+pub fn verify_into(
+    path: &Path,
+    trusted: &[TrustedKey],
+    limits: &Limits,
+    progress: &mut dyn FnMut(u64, u64),
+    sink: &mut dyn ContentSink,
 ) -> Result<Verified> {
     let mut file = File::open(path).map_err(Error::io(path))?;
     // Steps 1–9: tail, signature block, central directory, layout.
@@ -541,8 +576,10 @@ pub fn verify(
                     return Err(Error::integrity(path, Integrity::EntryNotInManifest(entry.name.clone())));
                 };
                 let keep = refs.needed_after(&blob.sha256, i - 1);
+                let want = !blob.is_pack() && sink.wants(&blob.sha256, blob.size).map_err(&to_io)?;
                 let offload = matches!(blob.encoding, Encoding::Lzma | Encoding::LzmaX86)
                     && !keep
+                    && !want
                     && !blob.is_pack()
                     && entry.compressed <= OFFLOAD_MAX_BYTES;
                 if offload {
@@ -569,7 +606,12 @@ pub fn verify(
                         if refs.needed_after(&m.sha256, i - 1) {
                             let mut part = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0));
                             member.read_to_end(&mut part)?;
+                            if sink.wants(&m.sha256, m.size)? {
+                                sink.take(&m.sha256, m.size, &mut &part[..])?;
+                            }
                             refs.content.insert(m.sha256, std::rc::Rc::new(part));
+                        } else if sink.wants(&m.sha256, m.size)? {
+                            sink.take(&m.sha256, m.size, member)?;
                         }
                         Ok(())
                     })
@@ -581,7 +623,12 @@ pub fn verify(
                         if refs.needed_after(&m.sha256, i - 1) {
                             let mut content = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0));
                             member.read_to_end(&mut content)?;
+                            if sink.wants(&m.sha256, m.size)? {
+                                sink.take(&m.sha256, m.size, &mut &content[..])?;
+                            }
                             refs.content.insert(m.sha256, std::rc::Rc::new(content));
+                        } else if sink.wants(&m.sha256, m.size)? {
+                            sink.take(&m.sha256, m.size, member)?;
                         }
                         Ok(())
                     })
@@ -589,8 +636,15 @@ pub fn verify(
                 } else if keep {
                     let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
                     io::copy(&mut br, &mut content).map_err(&to_io)?;
+                    if want {
+                        sink.take(&blob.sha256, blob.size, &mut &content[..]).map_err(&to_io)?;
+                    }
                     refs.content.insert(blob.sha256, std::rc::Rc::new(content));
                 } else {
+                    if want {
+                        sink.take(&blob.sha256, blob.size, &mut br).map_err(&to_io)?;
+                    }
+                    // To the end, so that the reader's checks run whatever the sink read.
                     io::copy(&mut br, &mut io::sink()).map_err(&to_io)?;
                 }
                 drop(br);
@@ -705,30 +759,6 @@ impl Verified {
             ));
         }
         Ok(member)
-    }
-
-    /// Opens blob `index` for streaming like [`Verified::open_blob`], but a delta blob is
-    /// decoded against `reference` — the decoded content of its reference blob, which the
-    /// caller got elsewhere (the runtime reads it back from its store) — instead of its
-    /// reference chain decoded from the package. So nothing but that one reference (and the
-    /// decoder's window) is held in memory. `reference` is not used for other blobs, and a
-    /// delta blob without one is an error. A `reference` that is not the right content
-    /// cannot go unnoticed: the reader checks the decoded blob's size, CRC and hash.
-    pub fn open_blob_against<'r, 'f>(
-        &self,
-        file: &'f mut File,
-        index: usize,
-        limits: &Limits,
-        reference: Option<&'r [u8]>,
-    ) -> Result<BlobReader<'r, BufReader<&'f mut File>>> {
-        let (entry, blob) = self.entry_of(index)?;
-        file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
-        let reference = if blob.encoding.is_delta() { reference } else { None };
-        // A small blob gets a small buffer: reading a whole `BUF` for each would cost more
-        // than decoding it.
-        let capacity = usize::try_from(entry.compressed).map_or(BUF, |n| n.clamp(1 << 13, BUF));
-        BlobReader::new(BufReader::with_capacity(capacity, file), entry, blob, limits, reference)
-            .map_err(|e| self.blob_error(e))
     }
 
     fn entry_of(&self, index: usize) -> Result<(&CentralEntry, &Blob)> {

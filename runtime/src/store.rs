@@ -4,19 +4,18 @@
 //! the live tree, unless this very process wrote or checked it.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use hotfix_schema::{Blob, Digest, Limits};
-use pkgtool::read::{Verified, integrity_of};
+use hotfix_schema::Digest;
+use pkgtool::read::integrity_of;
 use sha2::{Digest as _, Sha256};
 
 use crate::crash;
 use crate::error::{Error, Result};
 use crate::fsutil::{self, TMP_PREFIX};
-use crate::progress::{self, Progress};
 
 /// The state of one blob in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,204 +79,21 @@ impl Store {
         }
     }
 
-    /// Copies every blob of a verified package into the store, re-checking each as it is
-    /// read from the package. Reports the bytes done to `progress`.
-    ///
-    /// Each new blob is decoded once, straight from the package: a delta blob against its
-    /// reference read back from the store (an earlier blob of the package, so already
-    /// there and checked), never its reference chain decoded again, so memory holds one
-    /// reference at most. Every blob is written under a temporary name and handed to a
-    /// [`fsutil::Flusher`]; once all are fsynced they are renamed into place and each
-    /// changed directory is fsynced once. Nothing is renamed if anything fails, and the
-    /// temporary files are removed.
-    pub fn ingest(&self, pkg: &Verified, limits: &Limits, progress: &mut dyn Progress) -> Result<Ingested> {
-        let mut report = Ingested::default();
-        let mut staged = Staged {
-            dirs: fsutil::DirSync::default(),
-            flusher: fsutil::Flusher::new(FSYNC_THREADS),
-            written: Vec::new(),
-        };
-        let Staged { mut dirs, flusher, written } =
-            match self.write_new(pkg, limits, progress, &mut report, &mut staged) {
-                Ok(()) => staged,
-                Err(e) => {
-                    drop(staged.flusher);
-                    return Err(remove_temps(&staged.written, e));
-                }
-            };
-        if let Err((path, source)) = flusher.finish() {
-            return Err(remove_temps(&written, Error::Io { path, source }));
+    /// A [`Staging`] of this store: hand it to [`pkgtool::read::verify_into`], so that the
+    /// package is decoded once, and every content the store lacks is written as it is
+    /// verified; then [`Staging::commit`] or [`Staging::abandon`].
+    pub fn staging(&self) -> Staging<'_> {
+        Staging {
+            store: self,
+            staged: Staged {
+                dirs: fsutil::DirSync::default(),
+                flusher: fsutil::Flusher::new(FSYNC_THREADS),
+                written: Vec::new(),
+            },
+            buf: vec![0u8; COPY_BUF],
+            report: Ingested::default(),
+            failed: None,
         }
-        for (n, (digest, temp, dest)) in written.iter().enumerate() {
-            crash::step("store blob rename");
-            if let Err(e) = dirs.rename(temp, dest) {
-                return Err(remove_temps(&written[n..], Error::Io { path: dest.clone(), source: e }));
-            }
-            self.checked.borrow_mut().insert(*digest);
-        }
-        // Every new blob is durable before the caller records a transaction that needs it.
-        dirs.flush().map_err(Error::io(&self.dir))?;
-        let total: u64 = pkg.manifest.blobs.iter().map(|b| b.size).sum();
-        progress.update(progress::STORE, total, total);
-        Ok(report)
-    }
-
-    /// [`Store::ingest`]'s first half: writes every content not in the store — each blob,
-    /// each member of a pack — under its temporary name, unsynced, and queues it on
-    /// `staged.flusher`.
-    fn write_new(
-        &self,
-        pkg: &Verified,
-        limits: &Limits,
-        progress: &mut dyn Progress,
-        report: &mut Ingested,
-        staged: &mut Staged,
-    ) -> Result<()> {
-        let contents = pkg.manifest.content_index();
-        let packs: HashMap<Digest, &Blob> =
-            pkg.manifest.blobs.iter().filter(|b| b.is_pack()).map(|b| (b.sha256, b)).collect();
-        let size_of = |d: &Digest| contents.get(d).map(|c| c.size).or_else(|| packs.get(d).map(|p| p.size));
-        let total: u64 = pkg.manifest.blobs.iter().map(|b| b.size).sum();
-        let mut pending: HashMap<Digest, PathBuf> = HashMap::new();
-        let mut buf = vec![0u8; COPY_BUF];
-        let mut package: Option<File> = None;
-        // One buffer for every reference, as large as the largest from the start, so that
-        // references of growing sizes do not leave the allocator's heap in pieces.
-        let largest = pkg.manifest.blobs.iter().filter(|b| b.encoding.is_delta()).filter_map(|b| b.reference);
-        let largest = largest.filter_map(|r| size_of(&r)).max().unwrap_or(0);
-        let mut reference_buf = Vec::with_capacity(usize::try_from(largest).unwrap_or(0));
-        let mut done = 0u64;
-        for (index, blob) in pkg.manifest.blobs.iter().enumerate() {
-            progress.update(progress::STORE, done, total);
-            done += blob.size;
-            let mut missing = HashSet::new();
-            for (digest, _, size) in blob.contents() {
-                if self.check(&digest, size)? == BlobState::Good {
-                    report.present += 1;
-                } else {
-                    missing.insert(digest);
-                }
-            }
-            if missing.is_empty() {
-                continue;
-            }
-            let reference = match blob.reference.filter(|_| blob.encoding.is_delta()) {
-                Some(r) => {
-                    reference_buf.clear();
-                    // A whole pack is its members, each in the store by now.
-                    let parts = match packs.get(&r) {
-                        Some(p) => p.contents().into_iter().map(|(d, _, size)| (d, size)).collect(),
-                        None => vec![(r, size_of(&r).unwrap_or(0))],
-                    };
-                    for (d, size) in parts {
-                        self.append_reference(&d, size, pending.get(&d), &mut reference_buf)?;
-                    }
-                    Some(reference_buf.as_slice())
-                }
-                None => None,
-            };
-            let file = match &mut package {
-                Some(file) => file,
-                None => package.insert(File::open(&pkg.path).map_err(Error::io(&pkg.path))?),
-            };
-            let mut reader = pkg.open_blob_against(file, index, limits, reference).map_err(package_error)?;
-            if !blob.is_pack() {
-                self.stage(pkg, &blob.sha256, blob.size, &mut reader, &mut buf, staged, &mut pending)?;
-                report.added += 1;
-                continue;
-            }
-            // A pack is read once, front to back; members already stored are skipped.
-            let mut failed = None;
-            let split = pkgtool::read::for_each_member(&mut reader, blob, |m, r| {
-                if !missing.contains(&m.sha256) {
-                    return Ok(());
-                }
-                match self.stage(pkg, &m.sha256, m.size, r, &mut buf, staged, &mut pending) {
-                    Ok(()) => {
-                        report.added += 1;
-                        Ok(())
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        Err(io::Error::other("store write failed"))
-                    }
-                }
-            });
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            split.map_err(|e| package_error(pkg.blob_error(e)))?;
-        }
-        Ok(())
-    }
-
-    /// Writes content `digest` (`size` bytes) from `reader` — a checked reader of `pkg` —
-    /// under a temporary name beside its place in the store, unsynced, and queues it.
-    #[allow(clippy::too_many_arguments)]
-    fn stage(
-        &self,
-        pkg: &Verified,
-        digest: &Digest,
-        size: u64,
-        reader: &mut dyn Read,
-        buf: &mut [u8],
-        staged: &mut Staged,
-        pending: &mut HashMap<Digest, PathBuf>,
-    ) -> Result<()> {
-        let dest = self.path_of(digest);
-        self.ensure_shard(&dest, &mut staged.dirs)?;
-        let temp = fsutil::temp_beside(&dest);
-        let (out, n) = fsutil::write_unsynced(&temp, reader, 0o444, buf).map_err(|e| {
-            let _ = fsutil::remove_temp(&temp);
-            if integrity_of(&e).is_some() || e.kind() == io::ErrorKind::UnexpectedEof {
-                package_error(pkg.blob_error(e))
-            } else {
-                Error::Io { path: temp.clone(), source: e }
-            }
-        })?;
-        // The package's reader checks a blob's size, CRC and hash when it reaches its end,
-        // and a pack member's size and hash right after it (before anything is renamed).
-        if n != size {
-            drop(out);
-            let _ = fsutil::remove_temp(&temp);
-            return Err(Error::Store { path: dest, why: format!("wrote {n} bytes, not {size}") });
-        }
-        staged.flusher.push(out, temp.clone());
-        pending.insert(*digest, temp.clone());
-        staged.written.push((*digest, temp, dest));
-        Ok(())
-    }
-
-    /// Appends the content of `d` (`size` bytes), part of the reference of a delta blob
-    /// being ingested, to `content`: from `temp` if this ingest wrote it there, else from
-    /// the store. A blob this process has not checked yet is hash-checked as it is read.
-    fn append_reference(&self, d: &Digest, size: u64, temp: Option<&PathBuf>, content: &mut Vec<u8>) -> Result<()> {
-        let path = temp.cloned().unwrap_or_else(|| self.path_of(d));
-        let damaged = |why: String| Error::Store {
-            path: self.path_of(d),
-            why: format!("{why}; reinstall the package that carries it"),
-        };
-        let start = content.len();
-        content.reserve(usize::try_from(size).unwrap_or(0));
-        File::open(&path).and_then(|f| f.take(size.saturating_add(1)).read_to_end(content)).map_err(|e| {
-            match e.kind() {
-                io::ErrorKind::NotFound => damaged("missing (a delta blob of the package needs it)".into()),
-                _ => Error::Io { path: path.clone(), source: e },
-            }
-        })?;
-        let got = (content.len() - start) as u64;
-        if got != size {
-            let held = if got > size { format!("more than {size}") } else { got.to_string() };
-            return Err(damaged(format!("damaged: holds {held} bytes, not {size}")));
-        }
-        if temp.is_none() && !self.checked.borrow().contains(d) {
-            let found = Digest(Sha256::digest(&content[start..]).into());
-            if found != *d {
-                return Err(damaged(format!("damaged: holds SHA-256 {found}")));
-            }
-            self.checked.borrow_mut().insert(*d);
-        }
-        Ok(())
     }
 
     fn ensure_shard(&self, dest: &Path, dirs: &mut fsutil::DirSync) -> Result<()> {
@@ -377,7 +193,108 @@ impl Store {
     }
 }
 
-/// Blobs written by [`Store::ingest`] and not renamed yet.
+/// Contents of a package being verified, written under temporary names beside their
+/// places in the store as the verification pass decodes them (see [`Store::staging`]).
+/// They become store blobs only in [`Staging::commit`], after the signature checked out
+/// and the install was planned: every one is fsynced, then renamed, then each changed
+/// directory fsynced once. Dropped or abandoned, it removes what it wrote.
+pub struct Staging<'s> {
+    store: &'s Store,
+    staged: Staged,
+    buf: Vec<u8>,
+    report: Ingested,
+    /// The store's own failure (not the package's), to report instead of the
+    /// verification error it caused.
+    failed: Option<Error>,
+}
+
+impl Staging<'_> {
+    /// The store's failure that stopped the verification pass, if that is what stopped it.
+    pub fn take_failure(&mut self) -> Option<Error> {
+        self.failed.take()
+    }
+
+    /// Makes every staged content a store blob; durable when this returns.
+    pub fn commit(mut self) -> Result<Ingested> {
+        let staged = std::mem::replace(
+            &mut self.staged,
+            Staged { dirs: fsutil::DirSync::default(), flusher: fsutil::Flusher::new(0), written: Vec::new() },
+        );
+        let Staged { mut dirs, flusher, written } = staged;
+        if let Err((path, source)) = flusher.finish() {
+            return Err(remove_temps(&written, Error::Io { path, source }));
+        }
+        for (n, (digest, temp, dest)) in written.iter().enumerate() {
+            crash::step("store blob rename");
+            if let Err(e) = dirs.rename(temp, dest) {
+                return Err(remove_temps(&written[n..], Error::Io { path: dest.clone(), source: e }));
+            }
+            self.store.checked.borrow_mut().insert(*digest);
+        }
+        // Every new blob is durable before the caller records a transaction that needs it.
+        dirs.flush().map_err(Error::io(&self.store.dir))?;
+        Ok(self.report)
+    }
+
+    /// Removes everything staged.
+    pub fn abandon(self) {}
+}
+
+impl Drop for Staging<'_> {
+    fn drop(&mut self) {
+        for (_, temp, _) in &self.staged.written {
+            let _ = fsutil::remove_temp(temp);
+        }
+    }
+}
+
+impl pkgtool::read::ContentSink for Staging<'_> {
+    fn wants(&mut self, digest: &Digest, size: u64) -> io::Result<bool> {
+        match self.store.check(digest, size) {
+            Ok(BlobState::Good) => {
+                self.report.present += 1;
+                Ok(false)
+            }
+            Ok(_) => Ok(true),
+            Err(e) => {
+                self.failed = Some(e);
+                Err(io::Error::other("store check failed"))
+            }
+        }
+    }
+
+    fn take(&mut self, digest: &Digest, size: u64, content: &mut dyn Read) -> io::Result<()> {
+        let dest = self.store.path_of(digest);
+        if let Err(e) = self.store.ensure_shard(&dest, &mut self.staged.dirs) {
+            self.failed = Some(e);
+            return Err(io::Error::other("store write failed"));
+        }
+        let temp = fsutil::temp_beside(&dest);
+        let (out, n) = match fsutil::write_unsynced(&temp, content, 0o444, &mut self.buf) {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = fsutil::remove_temp(&temp);
+                if integrity_of(&e).is_none() && e.kind() != io::ErrorKind::UnexpectedEof {
+                    self.failed = Some(Error::Io { path: temp.clone(), source: e });
+                    return Err(io::Error::other("store write failed"));
+                }
+                return Err(e);
+            }
+        };
+        if n != size {
+            drop(out);
+            let _ = fsutil::remove_temp(&temp);
+            self.failed = Some(Error::Store { path: dest, why: format!("wrote {n} bytes, not {size}") });
+            return Err(io::Error::other("store write failed"));
+        }
+        self.staged.flusher.push(out, temp.clone());
+        self.staged.written.push((*digest, temp, dest));
+        self.report.added += 1;
+        Ok(())
+    }
+}
+
+/// Contents written by a [`Staging`] and not renamed yet.
 struct Staged {
     /// The directories whose entries changed.
     dirs: fsutil::DirSync,
@@ -407,9 +324,4 @@ impl Read for HashingRead<'_> {
         self.sha.update(&buf[..n]);
         Ok(n)
     }
-}
-
-fn package_error(source: pkgtool::Error) -> Error {
-    let hint = String::from(" — nothing was installed");
-    Error::Package { source: Box::new(source), hint }
 }

@@ -55,10 +55,26 @@ pub fn install(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport
 }
 
 fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport> {
-    let verified = verify(s, req.package)?;
-    let Planned { change, headline } = plan_install(s, &verified, req)?;
-    s.store.ingest(&verified, &Limits::default(), s.progress.as_mut())?;
+    // One pass decodes the package: every content the store lacks is written under a
+    // temporary name as it is verified, and becomes a store blob only once the signature
+    // checked out and the install is planned.
+    let keys = trust::keys(&s.layout)?;
+    let mut staging = s.store.staging();
+    let progress = &mut s.progress;
+    let verified = pkgtool::read::verify_into(
+        req.package,
+        &keys,
+        &Limits::default(),
+        &mut |done, total| progress.update(progress::VERIFY, done, total),
+        &mut staging,
+    );
     s.progress.clear();
+    let verified = match verified {
+        Ok(v) => v,
+        Err(source) => return Err(staging.take_failure().unwrap_or_else(|| verify_error(s, source))),
+    };
+    let Planned { change, headline } = plan_install(s, &verified, req)?;
+    staging.commit()?;
     finish(s, change, headline, Some(&verified.manifest))
 }
 
