@@ -210,6 +210,9 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// LZMA is kept only when it makes the blobs at least this much smaller in all.
+const LZMA_PACKAGE_WORTH: f64 = 0.02;
+
 fn write_package(
     manifest: &Manifest,
     sources: &[BlobSource],
@@ -238,20 +241,35 @@ fn write_package(
     // Encode the blobs first: their encodings belong in the manifest, which comes first.
     // Encoded data is spilled to a second temporary file to keep memory bounded.
     let mut spill = tempfile::tempfile_in(&dir).map_err(Error::io(&dir))?;
+    // LZMA decodes about ten times slower than Zstandard. Where it shrinks the whole
+    // package by less than `LZMA_PACKAGE_WORTH` (already-compressed payloads), the package
+    // is encoded again without it: so little is not worth slower installs.
     let mut encoded_meta = Vec::with_capacity(sources.len());
-    encode::encode_all(sources, opts.zstd_level, opts.lzma, threads, &opts.limits, |k, e| {
-        spill.write_all(&e.data).map_err(Error::io(&dir))?;
-        if e.digest != manifest.blobs[k].sha256 {
-            return Err(Error::Refused {
-                path: sources[k].source.clone(),
-                msg: "changed while the package was being built".into(),
-            });
+    for lzma in [opts.lzma, false] {
+        encoded_meta.clear();
+        io::Seek::rewind(&mut spill).map_err(Error::io(&dir))?;
+        spill.set_len(0).map_err(Error::io(&dir))?;
+        let (mut written, mut saving) = (0u64, 0u64);
+        encode::encode_all(sources, opts.zstd_level, lzma, threads, &opts.limits, |k, e| {
+            spill.write_all(&e.data).map_err(Error::io(&dir))?;
+            if e.digest != manifest.blobs[k].sha256 {
+                return Err(Error::Refused {
+                    path: sources[k].source.clone(),
+                    msg: "changed while the package was being built".into(),
+                });
+            }
+            manifest.blobs[k].encoding = e.encoding;
+            manifest.blobs[k].reference = e.reference;
+            encoded_meta.push((e.encoding, e.crc32, e.data.len() as u64));
+            written += e.data.len() as u64;
+            saving += e.lzma_saving;
+            Ok(())
+        })?;
+        let worth = saving as f64 >= (written + saving) as f64 * LZMA_PACKAGE_WORTH;
+        if !lzma || saving == 0 || worth {
+            break;
         }
-        manifest.blobs[k].encoding = e.encoding;
-        manifest.blobs[k].reference = e.reference;
-        encoded_meta.push((e.encoding, e.crc32, e.data.len() as u64));
-        Ok(())
-    })?;
+    }
 
     let json = manifest.to_json();
     // A writer never produces what a reader with the format's limits would reject.

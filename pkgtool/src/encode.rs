@@ -339,6 +339,9 @@ pub struct Encoded {
     pub crc32: u32,
     /// The entry's bytes.
     pub data: Vec<u8>,
+    /// For an LZMA blob: how many bytes smaller it is than Zstandard would have made it
+    /// (estimated from a sample for large blobs).
+    pub lzma_saving: u64,
 }
 
 fn read_checked(source: &std::path::Path, digest: &Digest) -> Result<Vec<u8>> {
@@ -394,9 +397,9 @@ fn is_x86_executable(data: &[u8]) -> bool {
 /// The smallest plain (non-delta) encoding of `data`: Zstandard at `level`, or LZMA —
 /// with the x86 filter for executables, or both ways for a pack of mixed files — when it
 /// is worth its slower decoding.
-fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(Encoding, Vec<u8>)> {
+fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(Encoding, Vec<u8>, u64)> {
     if !lzma || level <= PROBE_LEVEL {
-        return Ok((Encoding::Zstd, compress(data, level)?));
+        return Ok((Encoding::Zstd, compress(data, level)?, 0));
     }
     // A pack mixes files: whether the x86 filter helps is measured on a sample at a fast
     // preset, which predicts the full encoding's winner.
@@ -416,14 +419,21 @@ fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(
         let z = compress(sample, level)?.len();
         let l = crate::lzma::encode(sample, x86)?.len();
         return Ok(if (l as f64) <= z as f64 * LZMA_WORTH {
-            (lzma_encoding, crate::lzma::encode(data, x86)?)
+            let full = crate::lzma::encode(data, x86)?;
+            let saving = (full.len() as f64 * (z as f64 / l.max(1) as f64 - 1.0)) as u64;
+            (lzma_encoding, full, saving)
         } else {
-            (Encoding::Zstd, compress(data, level)?)
+            (Encoding::Zstd, compress(data, level)?, 0)
         });
     }
     let z = compress(data, level)?;
     let l = crate::lzma::encode(data, x86)?;
-    Ok(if (l.len() as f64) <= z.len() as f64 * LZMA_WORTH { (lzma_encoding, l) } else { (Encoding::Zstd, z) })
+    Ok(if (l.len() as f64) <= z.len() as f64 * LZMA_WORTH {
+        let saving = (z.len() - l.len()) as u64;
+        (lzma_encoding, l, saving)
+    } else {
+        (Encoding::Zstd, z, 0)
+    })
 }
 
 /// Encodes blob `k` of the arranged `all`: a pack as the smallest plain encoding of its
@@ -435,6 +445,7 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
         let data = read_pack(src)?;
         let digest = Digest(Sha256::digest(&data).into());
         let crc32 = crc32fast::hash(&data);
+        let mut lzma_saving = 0;
         let mut best = match src.reference.as_ref().and_then(|r| all.get(r.blob).map(|p| (r, p))) {
             Some((r, p)) => {
                 let reference = read_pack(p)?;
@@ -454,20 +465,22 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
             None => None,
         };
         if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {
-            let (encoding, z) = encode_plain(&data, level, true, lzma).map_err(Error::io(&src.source))?;
+            let (encoding, z, saving) = encode_plain(&data, level, true, lzma).map_err(Error::io(&src.source))?;
             if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
                 best = Some((encoding, None, z));
+                lzma_saving = saving;
             }
         }
         return Ok(match best {
             Some((encoding, reference, z)) if z.len() < data.len() => {
-                Encoded { digest, encoding, reference, crc32, data: z }
+                Encoded { digest, encoding, reference, crc32, data: z, lzma_saving }
             }
-            _ => Encoded { digest, encoding: Encoding::Stored, reference: None, crc32, data },
+            _ => Encoded { digest, encoding: Encoding::Stored, reference: None, crc32, data, lzma_saving: 0 },
         });
     }
     let data = read_checked(&src.source, &src.digest)?;
     let crc32 = crc32fast::hash(&data);
+    let mut lzma_saving = 0;
     let io_err = Error::io(&src.source);
     let mut best: Option<(Encoding, Option<Digest>, Vec<u8>)> = None;
     // Large blobs are probed on a sample at a fast level first, so that level 19 is not
@@ -502,17 +515,18 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
     }
     // A delta that saves less than half is worth comparing with a plain encoding.
     if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {
-        let (encoding, z) = encode_plain(&data, plain_level, false, lzma).map_err(io_err)?;
+        let (encoding, z, saving) = encode_plain(&data, plain_level, false, lzma).map_err(io_err)?;
         if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
             best = Some((encoding, None, z));
+            lzma_saving = saving;
         }
     }
     let digest = src.digest;
     Ok(match best {
         Some((encoding, reference, z)) if z.len() < data.len() => {
-            Encoded { digest, encoding, reference, crc32, data: z }
+            Encoded { digest, encoding, reference, crc32, data: z, lzma_saving }
         }
-        _ => Encoded { digest, encoding: Encoding::Stored, reference: None, crc32, data },
+        _ => Encoded { digest, encoding: Encoding::Stored, reference: None, crc32, data, lzma_saving: 0 },
     })
 }
 

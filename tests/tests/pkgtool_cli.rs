@@ -413,3 +413,36 @@ fn the_package_is_the_same_whatever_the_number_of_compression_threads() {
         assert!(with(2, pack) == one && with(5, pack) == one, "pack={pack}: output depends on the thread count");
     }
 }
+
+#[test]
+fn lzma_is_used_only_where_it_shrinks_the_whole_package_by_two_percent() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::small_update(t.path());
+    // Text that LZMA compresses well beyond Zstandard.
+    let text: String =
+        (0..4000).map(|i| format!("entry {i} = {} ; checksum {}\n", i * 7919 % 1000, i * 31 % 977)).collect();
+    fs::create_dir_all(t.path().join("p/gdr/share")).unwrap();
+    fs::write(t.path().join("p/gdr/share/table.txt"), &text).unwrap();
+    let (_, _, key) = fixtures::key_pair(t.path(), "vendor", 7);
+    let encodings = |name: &str| {
+        let out = t.path().join(name);
+        pkgtool::build::build(&spec, &key, &out, &Default::default()).unwrap();
+        let m = hotfix_schema::Manifest::from_json(&manifest_json(&out), &hotfix_schema::Limits::default()).unwrap();
+        m.blobs.iter().map(|b| b.encoding).collect::<Vec<_>>()
+    };
+    let is_lzma =
+        |e: &hotfix_schema::Encoding| matches!(e, hotfix_schema::Encoding::Lzma | hotfix_schema::Encoding::LzmaX86);
+    assert!(encodings("text.pkg").iter().any(is_lzma), "LZMA pays on the text alone");
+    // Next to 4 MiB that nothing compresses, the same saving is under 2% of the package.
+    let mut x = 1u64;
+    let noise: Vec<u8> = (0..4 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    fs::write(t.path().join("p/gdr/share/noise.bin"), noise).unwrap();
+    assert!(!encodings("noise.pkg").iter().any(is_lzma), "LZMA kept for a saving under 2%");
+}
