@@ -38,4 +38,7 @@ pub mod switches;
 pub mod trust;
 pub mod txn;
 
+#[cfg(test)]
+mod testutil;
+
 pub use error::{Error, Result};
