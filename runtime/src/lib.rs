@@ -40,4 +40,7 @@ pub mod sys;
 pub mod trust;
 pub mod txn;
 
+#[cfg(test)]
+mod testutil;
+
 pub use error::{Error, Result};

@@ -95,7 +95,13 @@ fn a_package_for_no_installed_component_is_not_applicable_and_says_so() {
     let kit = Kit::new("a_package_for_no_installed_component_is_not_applicable_and_says_so");
     let root = at_rtm(&kit);
     let pkg = kit.spec("KB12", &hotfix_spec("KB12", "contoso", "release", "dns", "RTM"), &[("p/bin/dns.dll", "x\n")]);
-    refused(&root, &pkg, &[], 4, &["updates dns at RTM", "none of which is installed"]);
+    refused(
+        &root,
+        &pkg,
+        &[],
+        4,
+        &["updates dns at RTM", "none of which is installed", "(installed: kernel, smtp-transport)"],
+    );
 }
 
 #[test]
@@ -201,4 +207,17 @@ fn a_file_in_the_way_that_hotfix_does_not_own_is_a_conflict_not_an_overwrite() {
     fixtures::write(&root, "lib/kb1/trace.so", "the administrator's own file\n");
     refused(&root, &kb1(&kit), &[], 1, &["lib/kb1/trace.so", "not installed by hotfix"]);
     assert_eq!(fs::read_to_string(root.join("lib/kb1/trace.so")).unwrap(), "the administrator's own file\n");
+}
+
+#[test]
+fn a_hotfix_that_takes_a_file_of_another_component_is_refused_naming_both() {
+    let kit = Kit::new("a_hotfix_that_takes_a_file_of_another_component_is_refused_naming_both");
+    let root = at_rtm(&kit);
+    // A kernel hotfix that also ships the SMTP transport's bin/smtp.dll.
+    let pkg = kit.spec(
+        "KB14",
+        &hotfix_spec("KB14", "contoso", "release", "kernel", "RTM"),
+        &[("p/bin/kernel.dll", "k\n"), ("p/bin/smtp.dll", "s\n")],
+    );
+    refused(&root, &pkg, &[], 1, &["bin/smtp.dll belongs to both kernel and smtp-transport"]);
 }

@@ -214,3 +214,30 @@ fn a_build_that_needs_a_restart_exits_3_on_install_and_uninstall() {
     hotfix(&root, ["uninstall", "KB7"]).expect_code(3);
     assert_eq!(live_text(&root, "bin/smtp.dll"), payload("baseline-rtm/smtp-transport/bin/smtp.dll"));
 }
+
+#[test]
+fn a_hotfix_reports_the_components_and_files_it_leaves_alone() {
+    let kit = Kit::new("a_hotfix_reports_the_components_and_files_it_leaves_alone");
+    let root = kit.root("root");
+    install(&root, &kit.contoso("rtm"));
+    let json = |out: hotfix_tests::run::Outcome| -> serde_json::Value {
+        out.expect_code(0);
+        serde_json::from_str(&out.stdout).expect("JSON")
+    };
+    let files = |v: &serde_json::Value| {
+        let f = &v["files"];
+        (f["written"].clone(), f["removed"].clone(), f["relabelled"].clone(), f["unchanged"].clone())
+    };
+    // RTM: bin/kernel.dll, etc/kernel.conf (kernel) and bin/smtp.dll (smtp-transport); KB1
+    // rewrites the kernel's two files and adds lib/kb1/trace.so.
+    let kernel = serde_json::json!(["bin/kernel.dll", "etc/kernel.conf"]);
+    let trace = serde_json::json!(["lib/kb1/trace.so"]);
+    let v = json(hotfix(&root, [Path::new("install"), &kb1(&kit), Path::new("--json")]));
+    assert_eq!(v["components"][0]["component"], "kernel");
+    assert_eq!(v["unchanged_components"], serde_json::json!(["smtp-transport"]));
+    let written = serde_json::json!(["bin/kernel.dll", "etc/kernel.conf", "lib/kb1/trace.so"]);
+    assert_eq!(files(&v), (written, serde_json::json!([]), 0.into(), 1.into()));
+    let v = json(hotfix(&root, ["uninstall", "KB1", "--json"]));
+    assert_eq!(v["unchanged_components"], serde_json::json!(["smtp-transport"]));
+    assert_eq!(files(&v), (kernel, trace, 0.into(), 1.into()));
+}

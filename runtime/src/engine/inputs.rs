@@ -3,15 +3,51 @@
 
 use std::fmt;
 
-use hotfix_schema::{Manifest, Name, NameError};
+use hotfix_schema::{Manifest, Name, NameError, Variant};
 
 /// One installed package: its manifest and the options it was installed with.
+///
+/// The manifest may be *restricted* to some of the package's variants (see [`Inputs`] for
+/// what a restricted input still decides); `variant_indices` then maps each kept variant to
+/// its index in the whole manifest, so that [`crate::engine::Chosen::index`] means the same
+/// either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Installed {
-    /// The package's manifest, as read (and validated) when it was installed.
+    /// The package's manifest, as read (and validated) when it was installed — or that
+    /// manifest with only some of its variants (and no blobs).
     pub manifest: Manifest,
     /// The options given at install time; they stay with the package until it is removed.
     pub options: InstallOptions,
+    /// `None`: `manifest` is whole. `Some(ix)`: `manifest.variants[i]` is variant `ix[i]`
+    /// of the whole manifest (`ix` is increasing, one entry per kept variant).
+    pub variant_indices: Option<Vec<usize>>,
+}
+
+impl Installed {
+    /// A package with its whole manifest.
+    pub fn new(manifest: Manifest, options: InstallOptions) -> Installed {
+        Installed { manifest, options, variant_indices: None }
+    }
+
+    /// The package restricted to the variants `keep` selects (and no blobs): what an
+    /// inventory that loads only some components' variants gives the engine.
+    pub fn restrict(&self, keep: impl Fn(&Variant) -> bool) -> Installed {
+        let (indices, variants): (Vec<usize>, Vec<Variant>) = self
+            .manifest
+            .variants
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| keep(v))
+            .map(|(i, v)| (self.variant_index(i), v.clone()))
+            .unzip();
+        let manifest = Manifest { variants, blobs: Vec::new(), ..self.manifest.clone() };
+        Installed { manifest, options: self.options.clone(), variant_indices: Some(indices) }
+    }
+
+    /// The index in the whole manifest of `manifest.variants[i]`.
+    pub fn variant_index(&self, i: usize) -> usize {
+        self.variant_indices.as_ref().and_then(|ix| ix.get(i).copied()).unwrap_or(i)
+    }
 }
 
 /// Options given when a package is installed.
@@ -101,6 +137,25 @@ impl fmt::Display for BranchPolicy {
 }
 
 /// Everything the active state of a root depends on.
+///
+/// **Restricted inputs.** A component's state depends only on the root's baseline (which the
+/// package headers decide: every installed package must be there, with its identity, kind
+/// and baseline declaration), the policy, and the variants *of that component* at that
+/// baseline. So when every package's manifest is restricted (see [`Installed::restrict`]) to
+/// the variants of a set of components `S` — at least those at the root's baseline — then:
+/// - [`crate::engine::active_state`] gives exactly the whole input's state of every
+///   component of `S` the root has, and no other component;
+/// - [`crate::engine::active_files`] gives the files of those components; it finds two
+///   components owning one path only if both are in `S` (a caller that restricts must put
+///   the owner of every path a component of `S` newly takes into `S`);
+/// - [`crate::engine::transition`] between two restricted inputs that differ only in a
+///   package whose variants at the baseline are all of components in `S`, or only in the
+///   policy with `S` every component, plans exactly the whole input's writes, removals and
+///   relabels, and counts only `S`'s files in [`crate::engine::Plan::unchanged`];
+/// - [`crate::engine::applicability`] answers as for the whole input when `S` holds every
+///   component the candidate has at the root's baseline, except that a
+///   [`crate::engine::NotApplicableReason::NoInstalledComponent`] lists only `S`'s
+///   components as the root's.
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a> {
     /// The root's product (set by `init`).

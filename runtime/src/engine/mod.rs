@@ -28,4 +28,4 @@ pub use query::{FixLocation, FixPresence, fix_present};
 pub use state::{ActiveState, BranchReason, Chosen, ComponentState, RootBaseline, StateError, active_state};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -50,7 +50,7 @@ pub struct Chosen {
     pub package: Name,
     /// That package's kind; [`Kind::Baseline`] means the baseline package's own variant.
     pub kind: Kind,
-    /// Its index in that package's `variants`.
+    /// Its index in that package's (whole) manifest's `variants`.
     pub index: usize,
     /// The variant itself: version, fixes, files, restart flag.
     pub variant: Variant,
@@ -280,9 +280,10 @@ fn component_state(inputs: &Inputs<'_>, base: &Installed, component: &Name, base
     let branch = reason.branch();
 
     let mut best: Option<Candidate<'_>> = None;
-    let from_holders =
-        holders.iter().flat_map(|p| p.manifest.variants.iter().enumerate().map(move |(i, v)| (*p, i, v)));
-    let from_base = base.manifest.variants.iter().enumerate().map(|(i, v)| (base, i, v));
+    let from_holders = holders
+        .iter()
+        .flat_map(|p| p.manifest.variants.iter().enumerate().map(move |(i, v)| (*p, p.variant_index(i), v)));
+    let from_base = base.manifest.variants.iter().enumerate().map(|(i, v)| (base, base.variant_index(i), v));
     for (package, index, variant) in from_holders.chain(from_base) {
         let on_branch = package.manifest.package.kind == Kind::Baseline || variant.branch == Some(branch);
         if !at_b(variant) || !on_branch {

@@ -1,40 +1,83 @@
 //! The inventory: the root's servicing state in SQLite (WAL, `synchronous=FULL`).
 //!
 //! Tables: `meta` (schema version, product, branch policy, next install sequence),
-//! `packages` (id, install sequence, manifest JSON, install options, time), `files` (every
-//! active file: path, component, package, sha256, size, mode, restart), `dirs` (directories
-//! the runtime created, which it removes again when they empty) and `pending` (at most one
-//! row: the transaction in flight, see [`Pending`]). [`Inventory::commit`] writes a
-//! transaction's result and deletes the pending row in one SQLite transaction — the commit
-//! point of every servicing operation.
+//! `packages` (id, install sequence, the manifest's header — identity, kind, baselines, fixes
+//! — install options, time), `variants` (one row per variant of an installed package, indexed
+//! by component and baseline), `blobs` (each package's blob list), `files` (every active
+//! file: path, component, package, sha256, size, mode, restart), `counts` (the number of
+//! `files` rows, kept by triggers), `dirs` (directories the runtime created, which it removes
+//! again when they empty) and `pending` (at most one row: the transaction in flight, see
+//! [`Pending`]). [`Inventory::commit`] writes a transaction's result and deletes the pending
+//! row in one SQLite transaction — the commit point of every servicing operation.
+//!
+//! A change that concerns a few components reads only their rows: the packages' headers
+//! ([`Inventory::installed_restricted`]), their variants (by the `variants_by_component`
+//! index), and the `files` rows of the paths it takes ([`Inventory::owners`]) — never a
+//! whole manifest or the whole file list, so its cost does not grow with the root.
+//! [`Inventory::reads`] counts the rows read.
 
 mod records;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hotfix_schema::{Digest, Limits, Manifest, Mode, Name, RelPath};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use hotfix_schema::{Blob, Digest, Limits, Manifest, Mode, Name, RelPath, Variant};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
 
-pub use records::{FileRec, Pending, StoredOptions, Touched};
+pub use records::{FileRec, Header, Pending, StoredOptions, Touched};
 
 use crate::engine::{ActiveFile, BranchPolicy, Installed};
 use crate::error::{Error, Result};
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE packages (
-    id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, manifest TEXT NOT NULL,
-    options TEXT NOT NULL, installed_at TEXT NOT NULL);
 CREATE TABLE files (
     path TEXT PRIMARY KEY, component TEXT NOT NULL, package TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, mode INTEGER NOT NULL, restart INTEGER NOT NULL);
 CREATE TABLE dirs (path TEXT PRIMARY KEY);
 CREATE TABLE pending (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL);
 ";
+
+/// What schema 2 adds to schema 1 (whose `packages` table held whole manifests).
+const SCHEMA_2: &str = "
+CREATE TABLE packages (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, header TEXT NOT NULL,
+    options TEXT NOT NULL, installed_at TEXT NOT NULL);
+CREATE TABLE variants (
+    package TEXT NOT NULL, idx INTEGER NOT NULL, component TEXT NOT NULL, baseline TEXT NOT NULL,
+    variant TEXT NOT NULL, PRIMARY KEY (package, idx));
+CREATE INDEX variants_by_component ON variants (component, baseline);
+CREATE INDEX variant_components ON variants (package, baseline, component);
+CREATE TABLE blobs (package TEXT PRIMARY KEY, blobs TEXT NOT NULL);
+CREATE TABLE counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO counts (name, n) SELECT 'files', count(*) FROM files;
+CREATE TRIGGER files_added AFTER INSERT ON files BEGIN UPDATE counts SET n = n + 1 WHERE name = 'files'; END;
+CREATE TRIGGER files_removed AFTER DELETE ON files BEGIN UPDATE counts SET n = n - 1 WHERE name = 'files'; END;
+";
+
+/// Rows read from the inventory since it was opened, by table: what a command costs in
+/// inventory reads (tests check that a change of one component reads only its rows).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// `packages` rows (package headers).
+    pub packages: u64,
+    /// `variants` rows.
+    pub variants: u64,
+    /// Files listed in the `variants` rows read.
+    pub variant_files: u64,
+    /// Component names read from the `variant_components` index (no variant read).
+    pub component_names: u64,
+    /// `blobs` rows.
+    pub blobs: u64,
+    /// `files` rows.
+    pub files: u64,
+    /// `dirs` rows.
+    pub dirs: u64,
+}
 
 /// An installed package as the inventory holds it.
 #[derive(Clone, Debug)]
@@ -70,6 +113,7 @@ pub struct Commit {
 pub struct Inventory {
     conn: Connection,
     path: PathBuf,
+    reads: Cell<Reads>,
 }
 
 impl Inventory {
@@ -79,6 +123,7 @@ impl Inventory {
         let mut inv = Inventory::connect(path, flags)?;
         let tx = inv.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err(path))?;
         tx.execute_batch(SCHEMA).map_err(db_err(path))?;
+        tx.execute_batch(SCHEMA_2).map_err(db_err(path))?;
         for (k, v) in [("schema", SCHEMA_VERSION), ("product", product.as_str()), ("policy", "auto"), ("next_seq", "1")]
         {
             tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v]).map_err(db_err(path))?;
@@ -87,13 +132,22 @@ impl Inventory {
         Ok(inv)
     }
 
-    /// Opens an existing inventory.
+    /// Opens an existing inventory; one of schema 1 is migrated to schema 2 first.
     pub fn open(path: &Path) -> Result<Inventory> {
-        let inv = Inventory::connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let version = inv.meta("schema")?;
-        if version != SCHEMA_VERSION {
-            return Err(inv.corrupt(format!("schema version {version}, this hotfix reads {SCHEMA_VERSION}")));
+        let mut inv = Inventory::connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let mut version = inv.meta("schema")?;
+        if version == "1" {
+            inv.migrate_from_1()?;
+            version = inv.meta("schema")?;
         }
+        if version != SCHEMA_VERSION {
+            let newer = version.parse::<u32>().is_ok_and(|v| v > 2);
+            return Err(inv.corrupt(format!(
+                "schema version {version}, this hotfix reads {SCHEMA_VERSION} (and migrates 1){}",
+                if newer { "; a newer hotfix made this root, service it with that one" } else { "" }
+            )));
+        }
+        inv.reads.set(Reads::default());
         Ok(inv)
     }
 
@@ -106,7 +160,42 @@ impl Inventory {
             return Err(Error::Corrupt { path: path.to_path_buf(), msg: format!("journal mode {mode}, not WAL") });
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(db_err(path))?;
-        Ok(Inventory { conn, path: path.to_path_buf() })
+        Ok(Inventory { conn, path: path.to_path_buf(), reads: Cell::new(Reads::default()) })
+    }
+
+    /// Schema 1 kept each package's whole manifest in one `packages` column: split them
+    /// into headers, variant rows and blob lists, in one transaction (a crash leaves
+    /// schema 1, migrated again next time; a concurrent opener that migrated first wins).
+    fn migrate_from_1(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let e = db_err(&path);
+        let corrupt = |msg: String| Error::Corrupt { path: path.clone(), msg };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let version: String =
+            tx.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).map_err(&e)?;
+        if version != "1" {
+            return Ok(());
+        }
+        tx.execute_batch("ALTER TABLE packages RENAME TO packages_1;").map_err(&e)?;
+        tx.execute_batch(SCHEMA_2).map_err(&e)?;
+        let old: Vec<(String, i64, String, String, String)> = {
+            let mut stmt = tx
+                .prepare("SELECT id, seq, manifest, options, installed_at FROM packages_1 ORDER BY seq")
+                .map_err(&e)?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).map_err(&e)?;
+            rows.collect::<std::result::Result<_, _>>().map_err(&e)?
+        };
+        for (id, seq, manifest, options, installed_at) in old {
+            let m = Manifest::from_json(manifest.as_bytes(), &Limits::default())
+                .map_err(|err| corrupt(format!("package {id}: {err}")))?;
+            if m.package.id.as_str() != id {
+                return Err(corrupt(format!("package {id} holds the manifest of {}", m.package.id)));
+            }
+            insert_package(&tx, &m, seq, &options, &installed_at).map_err(&e)?;
+        }
+        tx.execute_batch("DROP TABLE packages_1; UPDATE meta SET value = '2' WHERE key = 'schema';").map_err(&e)?;
+        tx.commit().map_err(&e)
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -115,6 +204,17 @@ impl Inventory {
 
     fn corrupt(&self, msg: String) -> Error {
         Error::Corrupt { path: self.path.clone(), msg }
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Reads)) {
+        let mut r = self.reads.get();
+        f(&mut r);
+        self.reads.set(r);
+    }
+
+    /// The rows read since the inventory was opened.
+    pub fn reads(&self) -> Reads {
+        self.reads.get()
     }
 
     fn meta(&self, key: &str) -> Result<String> {
@@ -140,37 +240,178 @@ impl Inventory {
         }
     }
 
-    /// The installed packages, in install order.
-    pub fn installed(&self) -> Result<Vec<InstalledPackage>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, seq, manifest, options, installed_at FROM packages ORDER BY seq")
-            .map_err(self.err())?;
+    /// The installed packages in install order, each with its manifest's header and none
+    /// of its variants (restricted to nothing, see [`Installed::restrict`]).
+    pub fn headers(&self) -> Result<Vec<InstalledPackage>> {
+        self.header_rows("SELECT id, seq, header, options, installed_at FROM packages ORDER BY seq", [])
+    }
+
+    fn header_rows(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<InstalledPackage>> {
+        let mut stmt = self.conn.prepare(sql).map_err(self.err())?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
-                    r.get(4)?,
+                    r.get::<_, String>(4)?,
                 ))
             })
             .map_err(self.err())?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, seq, manifest, options, installed_at) = row.map_err(self.err())?;
-            let manifest = Manifest::from_json(manifest.as_bytes(), &Limits::default())
-                .map_err(|e| self.corrupt(format!("package {id}: {e}")))?;
-            if manifest.package.id.as_str() != id {
-                return Err(self.corrupt(format!("package {id} holds the manifest of {}", manifest.package.id)));
+            let (id, seq, header, options, installed_at) = row.map_err(self.err())?;
+            self.count(|r| r.packages += 1);
+            let header: Header =
+                serde_json::from_str(&header).map_err(|e| self.corrupt(format!("package {id}: header: {e}")))?;
+            if header.package.id.as_str() != id {
+                return Err(self.corrupt(format!("package {id} holds the header of {}", header.package.id)));
             }
             let options = serde_json::from_str::<StoredOptions>(&options)
                 .ok()
                 .and_then(|o| o.to_options())
                 .ok_or_else(|| self.corrupt(format!("package {id}: bad install options {options:?}")))?;
-            out.push(InstalledPackage { seq, installed_at, installed: Installed { manifest, options } });
+            let installed = Installed {
+                manifest: header.manifest(Vec::new(), Vec::new()),
+                options,
+                variant_indices: Some(Vec::new()),
+            };
+            out.push(InstalledPackage { seq, installed_at, installed });
         }
+        Ok(out)
+    }
+
+    /// The installed packages, in install order, with their whole manifests.
+    pub fn installed(&self) -> Result<Vec<InstalledPackage>> {
+        let mut out = self.headers()?;
+        for p in &mut out {
+            let id = p.installed.manifest.package.id.clone();
+            p.installed.manifest = self.whole(&id, p.installed.manifest.clone())?;
+            p.installed.variant_indices = None;
+        }
+        Ok(out)
+    }
+
+    /// The whole manifest of the installed package `id`, if it is installed.
+    pub fn manifest(&self, id: &Name) -> Result<Option<Manifest>> {
+        let sql = "SELECT id, seq, header, options, installed_at FROM packages WHERE id = ?1";
+        let Some(p) = self.header_rows(sql, [id.as_str()])?.pop() else { return Ok(None) };
+        self.whole(id, p.installed.manifest).map(Some)
+    }
+
+    /// `header` (a manifest without variants) completed with the variants and blobs of
+    /// package `id`, and validated.
+    fn whole(&self, id: &Name, header: Manifest) -> Result<Manifest> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, component, baseline, variant FROM variants WHERE package = ?1 ORDER BY idx")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([id.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(self.err())?;
+        let mut variants = Vec::new();
+        for row in rows {
+            let (idx, component, baseline, json): (i64, String, String, String) = row.map_err(self.err())?;
+            if usize::try_from(idx).ok() != Some(variants.len()) {
+                return Err(self.corrupt(format!("package {id}: variant {idx} out of order")));
+            }
+            variants.push(self.variant(id, &component, &baseline, &json)?);
+        }
+        let blobs: Option<String> = self
+            .conn
+            .query_row("SELECT blobs FROM blobs WHERE package = ?1", [id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
+        self.count(|r| r.blobs += 1);
+        let blobs: Vec<Blob> = blobs
+            .ok_or_else(|| self.corrupt(format!("package {id}: no blob list")))
+            .and_then(|b| serde_json::from_str(&b).map_err(|e| self.corrupt(format!("package {id}: blobs: {e}"))))?;
+        let m = Manifest { variants, blobs, ..header };
+        m.validate(&Limits::default()).map_err(|e| self.corrupt(format!("package {id}: {e}")))?;
+        Ok(m)
+    }
+
+    /// One `variants` row, checked against its key columns.
+    fn variant(&self, package: &Name, component: &str, baseline: &str, json: &str) -> Result<Variant> {
+        let v: Variant =
+            serde_json::from_str(json).map_err(|e| self.corrupt(format!("package {package}: variant: {e}")))?;
+        if v.component.as_str() != component || v.baseline.as_str() != baseline {
+            return Err(self.corrupt(format!(
+                "package {package}: a variant of {}/{} is filed under {component}/{baseline}",
+                v.component, v.baseline
+            )));
+        }
+        self.count(|r| {
+            r.variants += 1;
+            r.variant_files += v.files.len() as u64;
+        });
+        Ok(v)
+    }
+
+    /// The installed packages in install order, each restricted (see
+    /// [`Installed::restrict`]) to its variants of `components` at `baseline`: the engine's
+    /// input for a change of those components, read by index.
+    pub fn installed_restricted(&self, components: &BTreeSet<Name>, baseline: &Name) -> Result<Vec<InstalledPackage>> {
+        self.with_variants_of(self.headers()?, components, baseline)
+    }
+
+    /// `headers` (from [`Inventory::headers`]) with their variants of `components` at
+    /// `baseline`, as [`Inventory::installed_restricted`].
+    pub fn with_variants_of(
+        &self,
+        mut headers: Vec<InstalledPackage>,
+        components: &BTreeSet<Name>,
+        baseline: &Name,
+    ) -> Result<Vec<InstalledPackage>> {
+        let mut by_package: BTreeMap<Name, Vec<(usize, Variant)>> = BTreeMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT package, idx, variant FROM variants WHERE component = ?1 AND baseline = ?2")
+            .map_err(self.err())?;
+        for c in components {
+            let rows = stmt
+                .query_map([c.as_str(), baseline.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                })
+                .map_err(self.err())?;
+            for row in rows {
+                let (package, idx, json): (String, i64, String) = row.map_err(self.err())?;
+                let package = Name::new(&package).map_err(|e| self.corrupt(format!("variant of {package:?}: {e}")))?;
+                let idx =
+                    usize::try_from(idx).map_err(|_| self.corrupt(format!("package {package}: variant {idx}")))?;
+                let v = self.variant(&package, c.as_str(), baseline.as_str(), &json)?;
+                by_package.entry(package).or_default().push((idx, v));
+            }
+        }
+        for p in &mut headers {
+            let Some(mut kept) = by_package.remove(&p.installed.manifest.package.id) else { continue };
+            kept.sort_by_key(|(i, _)| *i);
+            let (indices, variants): (Vec<usize>, Vec<Variant>) = kept.into_iter().unzip();
+            p.installed.manifest.variants = variants;
+            p.installed.variant_indices = Some(indices);
+        }
+        if let Some(orphan) = by_package.keys().next() {
+            return Err(self.corrupt(format!("variants of {orphan}, which is not installed")));
+        }
+        Ok(headers)
+    }
+
+    /// The components package `id` has variants of at `baseline`, sorted (from an index:
+    /// no variant is read).
+    pub fn components_of(&self, id: &Name, baseline: &Name) -> Result<Vec<Name>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT component FROM variants WHERE package = ?1 AND baseline = ?2 ORDER BY component")
+            .map_err(self.err())?;
+        let rows = stmt.query_map([id.as_str(), baseline.as_str()], |r| r.get::<_, String>(0)).map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let c = row.map_err(self.err())?;
+            self.count(|r| r.component_names += 1);
+            out.push(Name::new(&c).map_err(|e| self.corrupt(format!("package {id}: component {c:?}: {e}")))?);
+        }
+        out.sort();
         Ok(out)
     }
 
@@ -196,6 +437,7 @@ impl Inventory {
         let mut out = BTreeMap::new();
         for row in rows {
             let (path, component, package, sha, size, mode, restart) = row.map_err(self.err())?;
+            self.count(|r| r.files += 1);
             let bad = |what: &str| self.corrupt(format!("file {path:?}: bad {what}"));
             let file = ActiveFile {
                 component: Name::new(&component).map_err(|_| bad("component"))?,
@@ -210,14 +452,37 @@ impl Inventory {
         Ok(out)
     }
 
-    /// The directories the runtime created and still owns.
-    pub fn dirs(&self) -> Result<BTreeSet<RelPath>> {
-        let mut stmt = self.conn.prepare("SELECT path FROM dirs").map_err(self.err())?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
+    /// The component that owns each of `paths` that is an active file.
+    pub fn owners<'p>(&self, paths: impl IntoIterator<Item = &'p RelPath>) -> Result<BTreeMap<RelPath, Name>> {
+        let mut stmt = self.conn.prepare("SELECT component FROM files WHERE path = ?1").map_err(self.err())?;
+        let mut out = BTreeMap::new();
+        for path in paths {
+            let owner = stmt.query_row([path.as_str()], |r| r.get::<_, String>(0)).optional().map_err(self.err())?;
+            if let Some(c) = owner {
+                self.count(|r| r.files += 1);
+                let c = Name::new(&c).map_err(|_| self.corrupt(format!("file {path:?}: bad component")))?;
+                out.insert(path.clone(), c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The number of active files.
+    pub fn file_count(&self) -> Result<u64> {
+        let n: i64 =
+            self.conn.query_row("SELECT n FROM counts WHERE name = 'files'", [], |r| r.get(0)).map_err(self.err())?;
+        u64::try_from(n).map_err(|_| self.corrupt(format!("file count {n}")))
+    }
+
+    /// Which of `dirs` the runtime created and still owns.
+    pub fn owned_dirs<'p>(&self, dirs: impl IntoIterator<Item = &'p RelPath>) -> Result<BTreeSet<RelPath>> {
+        let mut stmt = self.conn.prepare("SELECT 1 FROM dirs WHERE path = ?1").map_err(self.err())?;
         let mut out = BTreeSet::new();
-        for row in rows {
-            let p = row.map_err(self.err())?;
-            out.insert(RelPath::new(&p).map_err(|e| self.corrupt(e.to_string()))?);
+        for d in dirs {
+            if stmt.exists([d.as_str()]).map_err(self.err())? {
+                self.count(|r| r.dirs += 1);
+                out.insert(d.clone());
+            }
         }
         Ok(out)
     }
@@ -260,27 +525,40 @@ impl Inventory {
                 .map_err(&e)?
                 .parse()
                 .map_err(|_| Error::Corrupt { path: path.clone(), msg: "bad next_seq".into() })?;
-            let manifest = String::from_utf8_lossy(&p.manifest.to_json()).into_owned();
             let options = serde_json::to_string(&StoredOptions::of(&p.options)).unwrap_or_default();
-            tx.execute(
-                "INSERT INTO packages (id, seq, manifest, options, installed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![p.manifest.package.id.as_str(), next, manifest, options, time],
-            )
-            .map_err(&e)?;
+            insert_package(&tx, &p.manifest, next, &options, time).map_err(&e)?;
             tx.execute("UPDATE meta SET value = ?1 WHERE key = 'next_seq'", [(next + 1).to_string()]).map_err(&e)?;
             seq = Some(next);
         }
         for id in &c.remove {
-            tx.execute("DELETE FROM packages WHERE id = ?1", [id.as_str()]).map_err(&e)?;
+            for table in [
+                "DELETE FROM packages WHERE id = ?1",
+                "DELETE FROM variants WHERE package = ?1",
+                "DELETE FROM blobs WHERE package = ?1",
+            ] {
+                tx.execute(table, [id.as_str()]).map_err(&e)?;
+            }
         }
         if let Some(policy) = c.policy {
             tx.execute("UPDATE meta SET value = ?1 WHERE key = 'policy'", [policy.to_string()]).map_err(&e)?;
         }
-        for (p, f) in &c.put_files {
-            tx.execute(
-                "INSERT OR REPLACE INTO files (path, component, package, sha256, size, mode, restart) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
+        {
+            // An update, or an insert where there is no row: never REPLACE, whose implicit
+            // delete would not reach the `files_removed` trigger.
+            let mut update = tx
+                .prepare(
+                    "UPDATE files SET component = ?2, package = ?3, sha256 = ?4, size = ?5, mode = ?6, restart = ?7 \
+                     WHERE path = ?1",
+                )
+                .map_err(&e)?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO files (path, component, package, sha256, size, mode, restart) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(&e)?;
+            for (p, f) in &c.put_files {
+                let row = params![
                     p.as_str(),
                     f.component.as_str(),
                     f.package.as_str(),
@@ -288,12 +566,15 @@ impl Inventory {
                     i64::try_from(f.size).unwrap_or(i64::MAX),
                     i64::from(f.mode.bits()),
                     f.restart
-                ],
-            )
-            .map_err(&e)?;
-        }
-        for p in &c.remove_files {
-            tx.execute("DELETE FROM files WHERE path = ?1", [p.as_str()]).map_err(&e)?;
+                ];
+                if update.execute(row).map_err(&e)? == 0 {
+                    insert.execute(row).map_err(&e)?;
+                }
+            }
+            let mut delete = tx.prepare("DELETE FROM files WHERE path = ?1").map_err(&e)?;
+            for p in &c.remove_files {
+                delete.execute([p.as_str()]).map_err(&e)?;
+            }
         }
         for d in &c.add_dirs {
             tx.execute("INSERT OR IGNORE INTO dirs (path) VALUES (?1)", [d.as_str()]).map_err(&e)?;
@@ -307,6 +588,30 @@ impl Inventory {
     }
 }
 
+/// Inserts package `m`'s header, variants and blob list.
+fn insert_package(tx: &Transaction<'_>, m: &Manifest, seq: i64, options: &str, time: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO packages (id, seq, header, options, installed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![m.package.id.as_str(), seq, json(&Header::of(m)), options, time],
+    )?;
+    let mut stmt =
+        tx.prepare("INSERT INTO variants (package, idx, component, baseline, variant) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for (i, v) in m.variants.iter().enumerate() {
+        let idx = i64::try_from(i).unwrap_or(i64::MAX);
+        stmt.execute(params![m.package.id.as_str(), idx, v.component.as_str(), v.baseline.as_str(), json(v)])?;
+    }
+    tx.execute("INSERT INTO blobs (package, blobs) VALUES (?1, ?2)", params![m.package.id.as_str(), json(&m.blobs)])?;
+    Ok(())
+}
+
+/// Compact JSON; serializing these types cannot fail (every map key is a string).
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |source| Error::Inventory { path: path.to_path_buf(), source }
 }
+
+#[cfg(test)]
+mod tests;

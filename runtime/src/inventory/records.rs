@@ -1,7 +1,7 @@
 //! The serialized forms the inventory keeps: a file record, a package's install options, and
 //! the pending-transaction record written before the live tree is touched.
 
-use hotfix_schema::{Digest, Mode, Name, RelPath};
+use hotfix_schema::{Blob, Digest, Manifest, Mode, Name, PackageInfo, RelPath, Variant};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{ActiveFile, InstallOptions, QfeOverride};
@@ -46,6 +46,49 @@ impl From<FileRec> for ActiveFile {
             size: f.size,
             mode: f.mode,
             restart: f.restart,
+        }
+    }
+}
+
+/// A package's manifest without its variants and blobs, as the `packages` table keeps it
+/// (the variants are rows of `variants`, the blobs one row of `blobs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// The manifest's format version.
+    pub format_version: u32,
+    /// Identity, kind, channel, baseline declaration.
+    pub package: PackageInfo,
+    /// The tool that built the package.
+    pub tool: String,
+    /// Every baseline a variant is built for.
+    pub baselines: Vec<Name>,
+    /// Every fix any variant contains.
+    pub fixes: Vec<Name>,
+}
+
+impl Header {
+    /// The header of `m`.
+    pub fn of(m: &Manifest) -> Header {
+        Header {
+            format_version: m.format_version,
+            package: m.package.clone(),
+            tool: m.tool.clone(),
+            baselines: m.baselines.clone(),
+            fixes: m.fixes.clone(),
+        }
+    }
+
+    /// The manifest with these variants and blobs.
+    pub fn manifest(self, variants: Vec<Variant>, blobs: Vec<Blob>) -> Manifest {
+        Manifest {
+            format_version: self.format_version,
+            package: self.package,
+            tool: self.tool,
+            baselines: self.baselines,
+            fixes: self.fixes,
+            variants,
+            blobs,
         }
     }
 }

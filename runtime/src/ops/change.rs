@@ -7,8 +7,10 @@ use std::path::Path;
 use hotfix_schema::{Channel, Kind, Limits, Manifest, Name};
 use pkgtool::Verified;
 
-use super::{Session, Snapshot, inputs};
-use crate::engine::{Applicability, BranchPolicy, InstallOptions, Installed, QfeOverride, applicability, transition};
+use super::{PackageChange, Scope, Session, Snapshot, inputs};
+use crate::engine::{
+    Applicability, BranchPolicy, InstallOptions, Installed, NotApplicableReason, QfeOverride, applicability, transition,
+};
 use crate::error::{Error, Result};
 use crate::inventory::StoredOptions;
 use crate::oplog;
@@ -32,6 +34,7 @@ pub struct InstallRequest<'a> {
 struct Planned {
     change: Change,
     headline: String,
+    scope: Option<Scope>,
 }
 
 /// Verifies the package at `path` with the root's trusted keys, showing progress.
@@ -73,20 +76,23 @@ fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeRe
         Ok(v) => v,
         Err(source) => return Err(staging.take_failure().unwrap_or_else(|| verify_error(s, source))),
     };
-    let Planned { change, headline } = plan_install(s, &verified, req)?;
+    let Planned { change, headline, scope } = plan_install(s, &verified, req)?;
     staging.commit()?;
-    finish(s, change, headline, Some(&verified.manifest))
+    finish(s, change, headline, Some(&verified.manifest), scope.as_ref())
 }
 
 /// `--what-if`: everything `install` decides about the package `verified` (see [`verify`])
 /// — policy, applicability, the transition and its conflicts — without changing anything.
 /// Its errors are the ones `install` would end with.
 pub fn what_if(s: &mut Session, verified: &Verified, req: &InstallRequest<'_>) -> Result<ChangeReport> {
-    let Planned { change, headline } = plan_install(s, verified, req)?;
+    let Planned { change, headline, scope } = plan_install(s, verified, req)?;
     let headline = headline.replacen("Installed", "Installing", 1) + " would change:";
     let mut report = ChangeReport::new(&change.op, change.package.as_ref(), headline, &change.transition, false);
     report.what_if = true;
     report.note_stash(&verified.manifest, &change.transition.after);
+    if let Some(scope) = &scope {
+        scope.complete_report(&mut report);
+    }
     Ok(report)
 }
 
@@ -96,9 +102,16 @@ fn plan_install(s: &Session, verified: &Verified, req: &InstallRequest<'_>) -> R
     if m.package.channel == Channel::Prerelease && !req.allow_prerelease {
         return Err(Error::Prerelease { package: id });
     }
-    let snap = s.snapshot()?;
+    let new = Installed::new(m.clone(), InstallOptions { qfe: req.qfe.clone() });
+    // Only what the package can change is read: its components' rows.
+    let snap = s.snapshot_for(PackageChange::Add(&new))?;
     if let Some(p) = snap.package(&id) {
-        if p.installed.manifest != *m {
+        let installed = if p.installed.variant_indices.is_none() {
+            Some(p.installed.manifest.clone())
+        } else {
+            s.inv.manifest(&id)?
+        };
+        if installed.as_ref() != Some(m) {
             return Err(Error::Refused(format!(
                 "{} holds a package with id {id}, but a different package with that id is installed \
                  (#{}, {:?}); package ids must be unique. Nothing was changed. If it replaces the installed one, \
@@ -110,19 +123,23 @@ fn plan_install(s: &Session, verified: &Verified, req: &InstallRequest<'_>) -> R
         }
         return Err(already(s, &snap, &id));
     }
-    let options = InstallOptions { qfe: req.qfe.clone() };
     let before = snap.installed();
-    match applicability(&inputs(&snap, &before, snap.policy), m, &options)? {
+    match applicability(&inputs(&snap, &before, snap.policy), m, &new.options)? {
         Applicability::Applicable => {}
         Applicability::AlreadyInstalled => return Err(already(s, &snap, &id)),
-        Applicability::NotApplicable(reason) => {
+        Applicability::NotApplicable(mut reason) => {
+            if let (NotApplicableReason::NoInstalledComponent { root_components, .. }, Some(scope)) =
+                (&mut reason, &snap.scope)
+            {
+                // The engine saw the scope's components only.
+                root_components.extend(scope.others.iter().cloned());
+                root_components.sort();
+                root_components.dedup();
+            }
             return Err(Error::NotApplicable { package: id, reason: Box::new(reason) });
         }
     }
-    let new = Installed { manifest: m.clone(), options };
-    let mut after = before.clone();
-    after.push(new.clone());
-    let t = transition(&inputs(&snap, &before, snap.policy), &inputs(&snap, &after, snap.policy))?;
+    let (snap, t) = s.transition(snap, PackageChange::Add(&new))?;
     // Conflicts first, so that a refused install writes nothing, not even to the store.
     txn::preflight(&s.layout, &t.plan)?;
     let mut headline = format!("Installed {id} ({}): {}", m.package.kind, m.package.title);
@@ -137,7 +154,7 @@ fn plan_install(s: &Session, verified: &Verified, req: &InstallRequest<'_>) -> R
         policy: None,
         transition: t,
     };
-    Ok(Planned { change, headline })
+    Ok(Planned { change, headline, scope: snap.scope })
 }
 
 fn already(s: &Session, snap: &Snapshot, id: &Name) -> Error {
@@ -180,8 +197,9 @@ pub fn uninstall_file(s: &mut Session, path: &Path) -> Result<ChangeReport> {
     let result = verify(s, path).and_then(|verified| {
         let m = &verified.manifest;
         let id = &m.package.id;
-        if let Some(p) = s.snapshot()?.package(id)
-            && p.installed.manifest != *m
+        let installed = s.inv.headers()?.into_iter().find(|p| &p.installed.manifest.package.id == id);
+        if let Some(p) = installed
+            && s.inv.manifest(id)?.as_ref() != Some(m)
         {
             return Err(Error::Refused(format!(
                 "{} holds package {id}, but the installed {id} is a different package (#{}, {:?}); nothing was \
@@ -201,7 +219,7 @@ pub fn uninstall_file(s: &mut Session, path: &Path) -> Result<ChangeReport> {
 }
 
 fn uninstall_id(s: &mut Session, id: &Name) -> Result<ChangeReport> {
-    let snap = s.snapshot()?;
+    let snap = s.snapshot_for(PackageChange::Remove(id))?;
     let Some(p) = snap.package(id) else {
         let ids: Vec<&str> = snap.packages.iter().map(|p| p.installed.manifest.package.id.as_str()).collect();
         return Err(Error::Refused(format!(
@@ -218,9 +236,7 @@ fn uninstall_id(s: &mut Session, id: &Name) -> Result<ChangeReport> {
         )));
     }
     let headline = format!("Uninstalled {id} ({}): {}", m.package.kind, m.package.title);
-    let before = snap.installed();
-    let after: Vec<Installed> = before.iter().filter(|q| &q.manifest.package.id != id).cloned().collect();
-    let t = transition(&inputs(&snap, &before, snap.policy), &inputs(&snap, &after, snap.policy))?;
+    let (snap, t) = s.transition(snap, PackageChange::Remove(id))?;
     let change = Change {
         op: format!("uninstall {id}"),
         package: Some(id.clone()),
@@ -229,7 +245,7 @@ fn uninstall_id(s: &mut Session, id: &Name) -> Result<ChangeReport> {
         policy: None,
         transition: t,
     };
-    finish(s, change, headline, None)
+    finish(s, change, headline, None, snap.scope.as_ref())
 }
 
 /// `hotfix policy branch ldr|auto`.
@@ -243,15 +259,24 @@ pub fn set_policy(s: &mut Session, policy: BranchPolicy) -> Result<ChangeReport>
         return Ok(ChangeReport::new(&op, None, headline, &t, false));
     }
     let change = Change { op, package: None, add: None, remove: Vec::new(), policy: Some(policy), transition: t };
-    finish(s, change, format!("Branch policy set to {policy}"), None)
+    finish(s, change, format!("Branch policy set to {policy}"), None, None)
 }
 
-fn finish(s: &mut Session, change: Change, headline: String, stash_of: Option<&Manifest>) -> Result<ChangeReport> {
+fn finish(
+    s: &mut Session,
+    change: Change,
+    headline: String,
+    stash_of: Option<&Manifest>,
+    scope: Option<&Scope>,
+) -> Result<ChangeReport> {
     txn::run(&s.layout, &mut s.inv, &s.store, &change, s.progress.as_mut())?;
     s.progress.clear();
     let mut report = ChangeReport::new(&change.op, change.package.as_ref(), headline, &change.transition, true);
     if let Some(m) = stash_of {
         report.note_stash(m, &change.transition.after);
+    }
+    if let Some(scope) = scope {
+        scope.complete_report(&mut report);
     }
     if let Err(e) = oplog::append(&s.layout, &report.log_entry()) {
         report.warnings.push(format!("the change is committed, but the log was not written: {e}"));

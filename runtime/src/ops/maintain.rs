@@ -100,6 +100,13 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
             .problems
             .push("the inventory's file list disagrees with its installed packages (the inventory was edited?)".into());
     }
+    let counted = s.inv.file_count()?;
+    if counted != files.len() as u64 {
+        report.problems.push(format!(
+            "the inventory counts {counted} files but lists {} (the inventory was edited?)",
+            files.len()
+        ));
+    }
     for (path, f) in &files {
         check_ancestors(&s.layout, path)?;
         let live = s.layout.live(path);

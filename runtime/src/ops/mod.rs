@@ -8,17 +8,19 @@ pub mod maintain;
 pub mod package;
 pub mod view;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use hotfix_schema::Name;
+use hotfix_schema::{Kind, Name};
 
-use crate::engine::{BranchPolicy, Inputs, Installed};
+use crate::engine::{BranchPolicy, Inputs, Installed, Transition, active_state, transition};
 use crate::error::{Error, Result};
 use crate::inventory::{InstalledPackage, Inventory};
 use crate::layout::Layout;
 use crate::lock::{self, RootLock};
 use crate::oplog;
 use crate::progress::{Progress, Silent};
+use crate::report::ChangeReport;
 use crate::store::Store;
 use crate::txn;
 
@@ -60,15 +62,60 @@ pub struct Session {
     _lock: Option<RootLock>,
 }
 
-/// The inputs of the servicing decision as the inventory holds them.
+/// The inputs of the servicing decision as the inventory holds them — all of them, or
+/// those of the components a change concerns ([`Session::snapshot_for`]).
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     /// The root's product.
     pub product: Name,
     /// Its branch policy.
     pub policy: BranchPolicy,
-    /// Its packages, in install order.
+    /// Its packages, in install order; with a scope, each manifest restricted to the
+    /// variants of the scope's components at the root's baseline.
     pub packages: Vec<InstalledPackage>,
+    /// `None`: every package is whole.
+    pub scope: Option<Scope>,
+}
+
+/// The components a restricted [`Snapshot`] holds, and what it knows of the rest of the
+/// root without reading it: the engine's decisions for the scope are those of the whole
+/// root (see [`crate::engine::Inputs`]), and [`Session::transition`] and
+/// [`Scope::complete_report`] add the rest to what a change reports.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    /// The baseline package that established the root's baseline.
+    pub base: Name,
+    /// The root's baseline.
+    pub baseline: Name,
+    /// The components whose variants were read.
+    pub components: BTreeSet<Name>,
+    /// The root's other components, sorted.
+    pub others: Vec<Name>,
+    /// The root's active files, in the scope or not.
+    pub files: u64,
+}
+
+impl Scope {
+    /// Adds the components outside the scope to a change report's unchanged ones.
+    pub fn complete_report(&self, report: &mut ChangeReport) {
+        if self.others.is_empty() {
+            return;
+        }
+        let mut names: Vec<String> =
+            report.unchanged.drain(..).chain(self.others.iter().map(ToString::to_string)).collect();
+        names.sort();
+        names.dedup();
+        report.unchanged = names;
+    }
+}
+
+/// The package a change adds or removes.
+#[derive(Clone, Copy, Debug)]
+pub enum PackageChange<'a> {
+    /// Installing it.
+    Add(&'a Installed),
+    /// Uninstalling the installed package with this id.
+    Remove(&'a Name),
 }
 
 impl Snapshot {
@@ -140,6 +187,103 @@ impl Session {
 
     /// The committed inputs.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        Ok(Snapshot { product: self.inv.product()?, policy: self.inv.policy()?, packages: self.inv.installed()? })
+        Ok(Snapshot {
+            product: self.inv.product()?,
+            policy: self.inv.policy()?,
+            packages: self.inv.installed()?,
+            scope: None,
+        })
+    }
+
+    /// The committed inputs as far as `change` can affect them: restricted to the
+    /// components the added or removed package has variants of at the root's baseline —
+    /// what installing or removing it can change (DESIGN.md's rule 2 and 3 look at a
+    /// component's own variants only). Whole if the change can move the baseline (a
+    /// baseline package) or the root has no baseline yet.
+    pub fn snapshot_for(&self, change: PackageChange<'_>) -> Result<Snapshot> {
+        let product = self.inv.product()?;
+        let policy = self.inv.policy()?;
+        let headers = self.inv.headers()?;
+        let installed: Vec<Installed> = headers.iter().map(|p| p.installed.clone()).collect();
+        // Inconsistent packages (a damaged inventory) are reported as the whole root would.
+        let Ok(Some(root)) =
+            active_state(&Inputs { product: &product, installed: &installed, policy }).map(|s| s.baseline)
+        else {
+            return self.snapshot();
+        };
+        let b = &root.decl.name;
+        let components: BTreeSet<Name> = match change {
+            PackageChange::Add(p) if p.manifest.package.kind != Kind::Baseline => {
+                p.manifest.variants.iter().filter(|v| &v.baseline == b).map(|v| v.component.clone()).collect()
+            }
+            PackageChange::Remove(id) => match headers.iter().find(|p| &p.installed.manifest.package.id == id) {
+                Some(p) if p.installed.manifest.package.kind != Kind::Baseline => {
+                    self.inv.components_of(id, b)?.into_iter().collect()
+                }
+                Some(_) => return self.snapshot(),
+                None => BTreeSet::new(),
+            },
+            PackageChange::Add(_) => return self.snapshot(),
+        };
+        self.restricted(product, policy, headers, &root.package, b, components)
+    }
+
+    fn restricted(
+        &self,
+        product: Name,
+        policy: BranchPolicy,
+        headers: Vec<InstalledPackage>,
+        base: &Name,
+        baseline: &Name,
+        components: BTreeSet<Name>,
+    ) -> Result<Snapshot> {
+        let others = self.inv.components_of(base, baseline)?.into_iter().filter(|c| !components.contains(c)).collect();
+        let files = self.inv.file_count()?;
+        let packages = self.inv.with_variants_of(headers, &components, baseline)?;
+        let scope = Scope { base: base.clone(), baseline: baseline.clone(), components, others, files };
+        Ok(Snapshot { product, policy, packages, scope: Some(scope) })
+    }
+
+    /// The transition of `change` on `snap`, and the snapshot it was computed on. With a
+    /// restricted snapshot: if the change puts a file where a component outside the scope
+    /// has one, it is computed again with that component in the scope, so that the engine
+    /// sees both owners as it would on the whole root; and the files outside the scope
+    /// count as unchanged.
+    pub fn transition(&self, mut snap: Snapshot, change: PackageChange<'_>) -> Result<(Snapshot, Transition)> {
+        let mut t = change_transition(&snap, change)?;
+        let mut widen = None;
+        if let Some(scope) = &snap.scope {
+            let new_paths = t.plan.put.iter().filter(|p| p.old.is_none()).map(|p| &p.path);
+            let outside: Vec<Name> =
+                self.inv.owners(new_paths)?.into_values().filter(|c| !scope.components.contains(c)).collect();
+            if !outside.is_empty() {
+                let mut components = scope.components.clone();
+                components.extend(outside);
+                widen = Some((scope.base.clone(), scope.baseline.clone(), components));
+            }
+        }
+        if let Some((base, baseline, components)) = widen {
+            snap =
+                self.restricted(snap.product.clone(), snap.policy, self.inv.headers()?, &base, &baseline, components)?;
+            t = change_transition(&snap, change)?;
+        }
+        if let Some(scope) = &snap.scope {
+            let outside = usize::try_from(scope.files).unwrap_or(usize::MAX).saturating_sub(t.before_files.len());
+            t.plan.unchanged += outside;
+        }
+        Ok((snap, t))
     }
 }
+
+/// The engine's transition for `change` on `snap`.
+fn change_transition(snap: &Snapshot, change: PackageChange<'_>) -> Result<Transition> {
+    let before = snap.installed();
+    let after: Vec<Installed> = match change {
+        PackageChange::Add(p) => before.iter().cloned().chain([p.clone()]).collect(),
+        PackageChange::Remove(id) => before.iter().filter(|q| &q.manifest.package.id != id).cloned().collect(),
+    };
+    Ok(transition(&inputs(snap, &before, snap.policy), &inputs(snap, &after, snap.policy))?)
+}
+
+#[cfg(test)]
+mod tests;

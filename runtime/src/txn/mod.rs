@@ -102,7 +102,9 @@ pub fn run(
     if !plan.is_empty() {
         crash::step("record the pending transaction");
         inv.set_pending(&pending)?;
-        match apply(layout, store, plan, &created_dirs, &inv.dirs()?, progress) {
+        let owned_dirs =
+            inv.owned_dirs(&plan.remove.iter().flat_map(|r| ancestors(&r.path)).collect::<BTreeSet<_>>())?;
+        match apply(layout, store, plan, &created_dirs, &owned_dirs, progress) {
             Ok(dirs) => removed_dirs = dirs,
             Err(e) => return Err(undo(layout, inv, store, &pending, e)),
         }

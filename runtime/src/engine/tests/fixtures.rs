@@ -168,7 +168,7 @@ pub fn rtm() -> Manifest {
 }
 
 pub fn installed(m: Manifest, qfe: QfeOverride) -> Installed {
-    Installed { manifest: m, options: InstallOptions { qfe } }
+    Installed::new(m, InstallOptions { qfe })
 }
 
 /// Applies a plan to a disk, checking that what it expects to find is there.
@@ -231,7 +231,7 @@ impl Root {
         let mut plan = None;
         if answer == Applicability::Applicable {
             let mut next = self.installed.clone();
-            next.push(Installed { manifest: m, options });
+            next.push(Installed::new(m, options));
             plan = Some(self.change(next, self.policy));
         }
         (answer, plan)

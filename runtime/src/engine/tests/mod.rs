@@ -2,7 +2,7 @@
 //! inputs, the file diff, and property tests over generated package sets.
 
 mod files;
-mod fixtures;
+pub(crate) mod fixtures;
 mod props;
 mod rules;
 mod scenarios;

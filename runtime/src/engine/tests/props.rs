@@ -8,15 +8,15 @@
 //! cumulative per branch and versions grow with time — unless the world is *scrambled*,
 //! where versions are drawn from a tiny range to force ties and out-of-order builds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hotfix_schema::{Branch, Kind, Manifest, Name, RelPath};
 use proptest::prelude::*;
 
 use super::fixtures::*;
 use crate::engine::{
-    ActiveFile, ActiveState, Applicability, BranchPolicy, Inputs, InstallOptions, Installed, NotApplicableReason,
-    QfeOverride, active_files, active_state, applicability, transition,
+    ActiveFile, ActiveState, Applicability, BranchPolicy, ComponentState, Inputs, InstallOptions, Installed,
+    NotApplicableReason, QfeOverride, active_files, active_state, applicability, transition,
 };
 
 const COMPONENTS: [&str; 2] = ["kernel", "net"];
@@ -283,6 +283,63 @@ proptest! {
                     prop_assert!(in_sp || !w.fixes[k - 1].ldr_only, "LDR-only {} active on GDR {}", f, c);
                 }
             }
+        }
+    }
+
+    /// With every package restricted to the variants of some components at the root's
+    /// baseline, those components get exactly the whole input's state — the same chosen
+    /// variant, index included — and no other component appears.
+    #[test]
+    fn restricted_inputs_give_the_whole_roots_state_of_their_components(w in world(), which in 0usize..3) {
+        let set = w.installed();
+        let whole = state(&w, &set);
+        let Some(root) = &whole.baseline else { return Ok(()) };
+        let scope: BTreeSet<Name> =
+            COMPONENTS.iter().enumerate().filter(|(i, _)| which == 2 || *i == which).map(|(_, c)| name(c)).collect();
+        let b = root.decl.name.clone();
+        let restricted: Vec<Installed> =
+            set.iter().map(|p| p.restrict(|v| scope.contains(&v.component) && v.baseline == b)).collect();
+        let part = state(&w, &restricted);
+        prop_assert_eq!(&part.baseline, &whole.baseline);
+        let expected: BTreeMap<Name, ComponentState> =
+            whole.components.iter().filter(|(c, _)| scope.contains(*c)).map(|(c, s)| (c.clone(), s.clone())).collect();
+        prop_assert_eq!(part.components, expected);
+    }
+
+    /// Installing or uninstalling an update or hotfix, decided from the packages restricted
+    /// to the components it has variants of at the root's baseline, plans exactly the
+    /// writes, removals and relabels of the whole root; only the files left alone are
+    /// fewer, by the files of the other components.
+    #[test]
+    fn a_change_decided_on_its_components_alone_plans_as_on_the_whole_root(
+        w in world(),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let set = w.installed();
+        prop_assume!(!set.is_empty());
+        let i = pick.index(set.len());
+        prop_assume!(set[i].manifest.package.kind != Kind::Baseline);
+        let without: Vec<Installed> = set.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p.clone()).collect();
+        let Some(root) = state(&w, &without).baseline else { return Ok(()) };
+        let b = root.decl.name;
+        let scope: BTreeSet<Name> =
+            set[i].manifest.variants.iter().filter(|v| v.baseline == b).map(|v| v.component.clone()).collect();
+        let restrict = |ps: &[Installed]| -> Vec<Installed> {
+            ps.iter().map(|p| p.restrict(|v| scope.contains(&v.component) && v.baseline == b)).collect()
+        };
+        let product = name(PRODUCT);
+        let inputs = |ps| Inputs { product: &product, installed: ps, policy: w.policy() };
+        let (r_without, r_set) = (restrict(&without), restrict(&set));
+        for (from, to, r_from, r_to) in [(&without, &set, &r_without, &r_set), (&set, &without, &r_set, &r_without)] {
+            let whole = transition(&inputs(from), &inputs(to)).unwrap();
+            let part = transition(&inputs(r_from), &inputs(r_to)).unwrap();
+            prop_assert_eq!(&part.plan.put, &whole.plan.put);
+            prop_assert_eq!(&part.plan.remove, &whole.plan.remove);
+            prop_assert_eq!(&part.plan.relabel, &whole.plan.relabel);
+            prop_assert_eq!(part.plan.restart, whole.plan.restart);
+            let outside = whole.before_files.len() - part.before_files.len();
+            prop_assert_eq!(part.plan.unchanged + outside, whole.plan.unchanged);
+            prop_assert_eq!(part.changed_components(), whole.changed_components());
         }
     }
 
