@@ -360,6 +360,28 @@ impl References {
         self.last_use.get(blob).is_some_and(|&last| last > index)
     }
 
+    /// Member `m` of the pack at `index`, streaming by as `member`: kept if a later blob
+    /// references it, and handed to `sink` if it wants it.
+    fn keep_member(
+        &mut self,
+        sink: &mut dyn ContentSink,
+        index: usize,
+        m: &Member,
+        member: &mut dyn Read,
+    ) -> io::Result<()> {
+        if self.needed_after(&m.sha256, index) {
+            let mut content = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0));
+            member.read_to_end(&mut content)?;
+            if sink.wants(&m.sha256, m.size)? {
+                sink.take(&m.sha256, m.size, &mut &content[..])?;
+            }
+            self.content.insert(m.sha256, std::rc::Rc::new(content));
+        } else if sink.wants(&m.sha256, m.size)? {
+            sink.take(&m.sha256, m.size, member)?;
+        }
+        Ok(())
+    }
+
     fn release_after(&mut self, index: usize) {
         let last_use = &self.last_use;
         self.content.retain(|d, _| last_use.get(d).is_some_and(|&last| last > index));
@@ -603,36 +625,14 @@ pub fn verify_into(
                     let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
                     io::copy(&mut br, &mut content).map_err(&to_io)?;
                     for_each_member(&mut io::Cursor::new(&content), blob, |m, member| {
-                        if refs.needed_after(&m.sha256, i - 1) {
-                            let mut part = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0));
-                            member.read_to_end(&mut part)?;
-                            if sink.wants(&m.sha256, m.size)? {
-                                sink.take(&m.sha256, m.size, &mut &part[..])?;
-                            }
-                            refs.content.insert(m.sha256, std::rc::Rc::new(part));
-                        } else if sink.wants(&m.sha256, m.size)? {
-                            sink.take(&m.sha256, m.size, member)?;
-                        }
-                        Ok(())
+                        refs.keep_member(sink, i - 1, m, member)
                     })
                     .map_err(&to_io)?;
                     refs.content.insert(blob.sha256, std::rc::Rc::new(content));
                 } else if blob.is_pack() {
                     // Each member is hashed as it streams by; those a later delta uses are kept.
-                    for_each_member(&mut br, blob, |m, member| {
-                        if refs.needed_after(&m.sha256, i - 1) {
-                            let mut content = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0));
-                            member.read_to_end(&mut content)?;
-                            if sink.wants(&m.sha256, m.size)? {
-                                sink.take(&m.sha256, m.size, &mut &content[..])?;
-                            }
-                            refs.content.insert(m.sha256, std::rc::Rc::new(content));
-                        } else if sink.wants(&m.sha256, m.size)? {
-                            sink.take(&m.sha256, m.size, member)?;
-                        }
-                        Ok(())
-                    })
-                    .map_err(&to_io)?;
+                    for_each_member(&mut br, blob, |m, member| refs.keep_member(sink, i - 1, m, member))
+                        .map_err(&to_io)?;
                 } else if keep {
                     let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
                     io::copy(&mut br, &mut content).map_err(&to_io)?;
