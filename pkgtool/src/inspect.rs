@@ -100,10 +100,12 @@ pub fn render_text(i: &Inspection<'_>) -> String {
     let stored: u64 = m.blobs.iter().map(|b| b.size).sum();
     let _ = writeln!(
         s,
-        "size       {} bytes{}; {} distinct contents, {} bytes decoded; built by {}",
+        "size       {} bytes{}; {} distinct contents in {} blobs ({} packs), {} bytes decoded; built by {}",
         i.file_size,
         if i.stub_size > 0 { format!(" (installer stub {} bytes)", i.stub_size) } else { String::new() },
+        m.content_index().len(),
         m.blobs.len(),
+        m.blobs.iter().filter(|b| b.is_pack()).count(),
         stored,
         m.tool
     );

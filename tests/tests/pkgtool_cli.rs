@@ -174,6 +174,16 @@ fn small_first_builds_are_packed_and_their_next_builds_are_one_delta_against_the
     let (a, b) = (fs::metadata(&packed).unwrap().len(), fs::metadata(&unpacked).unwrap().len());
     assert!(a * 2 < b, "packed {a} bytes, unpacked {b}");
     pkgtool(["verify", s(&packed), "--trust", s(&public)]).expect_code(0);
+    let shown = pkgtool(["inspect", s(&packed)]);
+    assert!(
+        shown.stdout.contains(&format!(
+            "{} distinct contents in {} blobs (2 packs)",
+            m.content_index().len(),
+            m.blobs.len()
+        )),
+        "{}",
+        shown.stdout
+    );
     let x = t.path().join("x");
     pkgtool(["extract", s(&packed), s(&x), "--trust", s(&public)]).expect_code(0);
     for branch in ["gdr", "ldr"] {
