@@ -251,12 +251,14 @@ fn pack_small(
                     })
                     .collect();
                 // The pack it follows is earlier: it stands where its first member stood.
-                let reference = packs[p].2.filter(|&q| real(q)).and_then(|q| out_index[q]).map(|at| RefTo {
-                    blob: at,
-                    digest: Digest([0; 32]),
-                    size: packs.get(packs[p].2.unwrap_or(0)).map_or(0, |q| q.1),
-                    source: s.source.clone(),
-                    whole: true,
+                let reference = packs[p].2.filter(|&q| real(q)).and_then(|q| {
+                    out_index[q].map(|at| RefTo {
+                        blob: at,
+                        digest: Digest([0; 32]),
+                        size: packs[q].1,
+                        source: s.source.clone(),
+                        whole: true,
+                    })
                 });
                 out.push(BlobSource {
                     digest: Digest([0; 32]),

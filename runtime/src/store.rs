@@ -81,7 +81,7 @@ impl Store {
 
     /// A [`Staging`] of this store: hand it to [`pkgtool::read::verify_into`], so that the
     /// package is decoded once, and every content the store lacks is written as it is
-    /// verified; then [`Staging::commit`] or [`Staging::abandon`].
+    /// verified; then [`Staging::commit`], or drop it to remove what it wrote.
     pub fn staging(&self) -> Staging<'_> {
         Staging {
             store: self,
@@ -197,7 +197,7 @@ impl Store {
 /// places in the store as the verification pass decodes them (see [`Store::staging`]).
 /// They become store blobs only in [`Staging::commit`], after the signature checked out
 /// and the install was planned: every one is fsynced, then renamed, then each changed
-/// directory fsynced once. Dropped or abandoned, it removes what it wrote.
+/// directory fsynced once. Dropped uncommitted, it removes what it wrote.
 pub struct Staging<'s> {
     store: &'s Store,
     staged: Staged,
@@ -235,9 +235,6 @@ impl Staging<'_> {
         dirs.flush().map_err(Error::io(&self.store.dir))?;
         Ok(self.report)
     }
-
-    /// Removes everything staged.
-    pub fn abandon(self) {}
 }
 
 impl Drop for Staging<'_> {

@@ -456,3 +456,60 @@ fn lzma_is_used_only_where_it_shrinks_the_whole_package_by_two_percent() {
     fs::write(t.path().join("p/gdr/share/noise.bin"), noise).unwrap();
     assert!(!encodings("noise.pkg").iter().any(is_lzma), "LZMA kept for a saving under 2%");
 }
+
+#[test]
+fn an_lzma_blob_extracts_byte_for_byte_fast_decode_avoids_it_and_a_damaged_one_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::small_update(t.path());
+    // Over 256 KiB, so a blob of its own (not packed) that nothing references: the kind
+    // verify decodes on its second thread.
+    let text: String =
+        (0..12000).map(|i| format!("entry {i} = {} ; checksum {}\n", i * 7919 % 1000, i * 31 % 977)).collect();
+    assert!(text.len() > 256 << 10);
+    fs::create_dir_all(t.path().join("p/gdr/share")).unwrap();
+    fs::write(t.path().join("p/gdr/share/table.txt"), &text).unwrap();
+    let (key, public, secret) = fixtures::key_pair(t.path(), "vendor", 7);
+    let encodings = |pkg: &Path| {
+        let m = hotfix_schema::Manifest::from_json(&manifest_json(pkg), &hotfix_schema::Limits::default()).unwrap();
+        m.blobs.iter().map(|b| b.encoding).collect::<Vec<_>>()
+    };
+    let is_lzma =
+        |e: &hotfix_schema::Encoding| matches!(e, hotfix_schema::Encoding::Lzma | hotfix_schema::Encoding::LzmaX86);
+
+    let (pkg, fast) = (t.path().join("kb4.pkg"), t.path().join("kb4-fast.pkg"));
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&pkg)]).expect_code(0);
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&fast), "--fast-decode"]).expect_code(0);
+    let m = hotfix_schema::Manifest::from_json(&manifest_json(&pkg), &hotfix_schema::Limits::default()).unwrap();
+    assert!(
+        m.blobs.iter().any(|b| is_lzma(&b.encoding) && !b.is_pack() && b.size == text.len() as u64),
+        "{:?}",
+        m.blobs
+    );
+    assert!(!encodings(&fast).iter().any(is_lzma), "--fast-decode: {:?}", encodings(&fast));
+    for p in [&pkg, &fast] {
+        pkgtool(["verify", s(p), "--trust", s(&public)]).expect_code(0);
+        let x = t.path().join(format!("x-{}", p.file_stem().unwrap().to_string_lossy()));
+        pkgtool(["extract", s(p), s(&x), "--trust", s(&public)]).expect_code(0);
+        assert!(fs::read_to_string(x.join("RTM/gdr/kernel/share/table.txt")).unwrap() == text);
+    }
+
+    // One byte of the LZMA entry changed and the package signed again: verify (which
+    // decodes such a blob on its second thread) and extract refuse it; nothing is written.
+    let mut raw = hotfix_tests::craft::RawPackage::parse(&fs::read(&pkg).unwrap());
+    let at = raw.entries.iter().position(|e| e.method == pkgtool::zipfmt::METHOD_LZMA).expect("an LZMA entry");
+    let mid = raw.entries[at].data.len() / 2;
+    raw.entries[at].data[mid] ^= 0x20;
+    let bad = t.path().join("bad.pkg");
+    fs::write(&bad, raw.write(&secret, |_| {})).unwrap();
+    let out = pkgtool(["verify", s(&bad), "--trust", s(&public)]);
+    out.expect_code(6);
+    assert!(
+        ["[bad-compressed-data]", "[hash-mismatch]", "[size-mismatch]"].iter().any(|c| out.stderr.contains(c)),
+        "{}",
+        out.stderr
+    );
+    let x = t.path().join("x-bad");
+    pkgtool(["extract", s(&bad), s(&x), "--trust", s(&public)]).expect_code(6);
+    assert!(!x.exists());
+    assert_no_temporaries(t.path());
+}
