@@ -51,6 +51,10 @@ pub enum Integrity {
     /// The manifest breaks a rule of the format.
     #[error("invalid manifest: {0}")]
     InvalidManifest(String),
+    /// A path that is a file and a directory above another file of the same root
+    /// (FORMAT.md §4.3 rule 9).
+    #[error("invalid manifest: {0}")]
+    FileAndDirectory(String),
     /// A format version this tool does not read.
     #[error("unknown format version {0} (this tool reads version 1)")]
     UnknownFormatVersion(u32),
@@ -114,6 +118,7 @@ impl Integrity {
             Integrity::ManifestTooLarge { .. } => "manifest-too-large",
             Integrity::MalformedManifest(_) => "malformed-manifest",
             Integrity::InvalidManifest(_) => "invalid-manifest",
+            Integrity::FileAndDirectory(_) => "file-and-directory",
             Integrity::UnknownFormatVersion(_) => "unknown-format-version",
             Integrity::UnknownSignatureAlgorithm(_) => "unknown-signature-algorithm",
             Integrity::UntrustedKey { .. } => "untrusted-key",

@@ -409,6 +409,7 @@ fn manifest_err(e: ManifestError) -> Integrity {
     match e {
         ManifestError::UnknownFormatVersion(v) => Integrity::UnknownFormatVersion(v),
         ManifestError::Malformed(m) => Integrity::MalformedManifest(m),
+        e @ ManifestError::FileAndDirectory { .. } => Integrity::FileAndDirectory(e.to_string()),
         other => Integrity::InvalidManifest(other.to_string()),
     }
 }

@@ -257,6 +257,7 @@ pub fn load(path: &Path) -> Result<Spec> {
     let spec = Spec { path: path.to_path_buf(), id, kind, product, title, channel, baseline, variants };
     check_kind_rules(&spec)?;
     check_owners(&spec)?;
+    check_file_and_directory(&spec)?;
     Ok(spec)
 }
 
@@ -314,6 +315,46 @@ fn check_owners(spec: &Spec) -> Result<()> {
                         f.path,
                         f.source.display(),
                         v.component
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// No path is a file of one component and a directory above a file of another component
+/// for the same baseline (FORMAT.md §4.3 rule 9): both can be active in one root, and a
+/// root cannot hold both. (Within one payload directory the file system already makes
+/// this impossible; variants of one component may turn a file into a directory.)
+fn check_file_and_directory(spec: &Spec) -> Result<()> {
+    let mut at: BTreeMap<(&Name, &str), (&SpecVariant, &PayloadFile)> = BTreeMap::new();
+    for v in &spec.variants {
+        for f in &v.files {
+            at.insert((&v.baseline, f.path.as_str()), (v, f));
+        }
+    }
+    for v in &spec.variants {
+        for f in &v.files {
+            let p = f.path.as_str();
+            for (i, _) in p.match_indices('/') {
+                let Some((w, g)) = at.get(&(&v.baseline, &p[..i])).filter(|(w, _)| w.component != v.component) else {
+                    continue;
+                };
+                return Err(Error::Spec {
+                    file: spec.path.clone(),
+                    line: Some(v.line),
+                    msg: format!(
+                        "{} ({}, component {}, line {}) is a file, and a directory of {} ({}, component {}) at baseline {}; \
+                         a root cannot hold both",
+                        g.path,
+                        g.source.display(),
+                        w.component,
+                        w.line,
+                        f.path,
+                        f.source.display(),
+                        v.component,
+                        v.baseline
                     ),
                 });
             }

@@ -76,6 +76,17 @@ pub enum ManifestError {
     /// Well-formed but breaks a rule.
     #[error("invalid manifest: {0}")]
     Invalid(String),
+    /// A path that is a file and also a directory above another file that can be in the
+    /// same root (FORMAT.md §4.3 rule 9): installing both cannot succeed.
+    #[error("{file} is a file, and a directory of {below}; {why}")]
+    FileAndDirectory {
+        /// The path that is a file.
+        file: String,
+        /// A file below it.
+        below: String,
+        /// Which variants the two files are in.
+        why: String,
+    },
 }
 
 impl Manifest {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{Branch, Digest, Kind, Limits, Manifest, ManifestError, Name, RelPath};
+use crate::{Branch, Digest, Kind, Limits, Manifest, ManifestError, Name, RelPath, Variant};
 
 impl Manifest {
     /// Checks every rule of FORMAT.md §4.3; the first one broken is the error.
@@ -132,6 +132,9 @@ impl Manifest {
             }
         }
 
+        // 4.3.9 No file is a directory of another file that can be in the same root.
+        check_file_and_directory(&self.variants)?;
+
         // 4.3.6 Contents: unique; packs well-formed; each content used, each file backed.
         let mut contents: BTreeMap<&Digest, (u64, usize)> = BTreeMap::new();
         let mut entries: BTreeSet<&Digest> = BTreeSet::new();
@@ -251,6 +254,46 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Rule 9: within one baseline, no path is a file of one variant and an ancestor
+/// directory of a file of the same variant or of a variant of another component. Variants
+/// of one component (GDR and LDR, or builds for other baselines) are never active in one
+/// root together, so they may disagree: a build that turns a file into a directory is a
+/// change the runtime applies. Runs after rule 5, so every path has one component.
+fn check_file_and_directory(variants: &[Variant]) -> Result<(), ManifestError> {
+    use std::collections::HashMap;
+    // Per baseline: every file path, with its component.
+    let mut at: HashMap<&Name, HashMap<&str, &Name>> = HashMap::new();
+    for v in variants {
+        let paths = at.entry(&v.baseline).or_default();
+        for f in &v.files {
+            paths.insert(f.path.as_str(), &v.component);
+        }
+    }
+    for v in variants {
+        let Some(paths) = at.get(&v.baseline) else { continue };
+        for f in &v.files {
+            let p = f.path.as_str();
+            for (i, _) in p.match_indices('/') {
+                let dir = &p[..i];
+                let own = v.files.binary_search_by(|g| g.path.as_str().cmp(dir)).is_ok();
+                let other = paths.get(dir).filter(|c| **c != &v.component);
+                let why = match (own, other) {
+                    (true, _) => {
+                        format!("both are in variant {} {} {}", v.component, v.baseline, branch_text(v.branch))
+                    }
+                    (false, Some(c)) => format!(
+                        "{dir} is in component {c} and {p} in component {}, both for baseline {}",
+                        v.component, v.baseline
+                    ),
+                    (false, None) => continue,
+                };
+                return Err(ManifestError::FileAndDirectory { file: dir.to_string(), below: p.to_string(), why });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn branch_text(b: Option<Branch>) -> &'static str {
@@ -425,5 +468,59 @@ mod tests {
             ],
         );
         assert!(matches!(held.validate(&limits), Err(ManifestError::TooMany { what, .. }) if what.contains("live")));
+    }
+
+    /// `manifest` with its files at `paths` (sorted by the caller).
+    fn with_paths(paths: &[&str]) -> Manifest {
+        let sizes = vec![1; paths.len()];
+        let blobs = (1..=paths.len()).map(|n| blob(n as u8, 1, None)).collect();
+        let mut m = manifest(&sizes, blobs);
+        for (f, p) in m.variants[0].files.iter_mut().zip(paths) {
+            f.path = RelPath::new(p).unwrap();
+        }
+        m
+    }
+
+    fn file_and_directory(m: &Manifest) -> Option<(String, String)> {
+        match m.validate(&Limits::default()) {
+            Err(ManifestError::FileAndDirectory { file, below, .. }) => Some((file, below)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_variant_with_a_file_and_a_file_below_it_is_refused() {
+        // `bin/x-y` sorts between `bin/x` and `bin/x/y`: the check is not only of neighbours.
+        let m = with_paths(&["bin/x", "bin/x-y", "bin/x/y"]);
+        assert_eq!(file_and_directory(&m), Some(("bin/x".into(), "bin/x/y".into())));
+        let deep = with_paths(&["a", "a/b/c/d"]);
+        assert_eq!(file_and_directory(&deep), Some(("a".into(), "a/b/c/d".into())));
+        assert_eq!(with_paths(&["bin/x-y", "bin/x.d/y", "bin/xy"]).validate(&Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn components_of_one_baseline_with_a_file_and_a_file_below_it_are_refused() {
+        let mut m = with_paths(&["bin/x", "bin/x/y"]);
+        let mut second = m.variants[0].clone();
+        second.component = Name::new("d").unwrap();
+        second.files = m.variants[0].files.split_off(1);
+        m.variants.push(second.clone());
+        assert_eq!(file_and_directory(&m), Some(("bin/x".into(), "bin/x/y".into())));
+        // The same two components for different baselines never share a root.
+        second.baseline = Name::new("SP1").unwrap();
+        m.variants[1] = second;
+        m.baselines.push(Name::new("SP1").unwrap());
+        assert_eq!(m.validate(&Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn gdr_and_ldr_of_one_component_may_turn_a_file_into_a_directory() {
+        let mut m = with_paths(&["bin/x", "bin/x/y"]);
+        m.package.kind = Kind::Update;
+        let mut ldr = m.variants[0].clone();
+        ldr.files = m.variants[0].files.split_off(1);
+        m.variants[0].branch = Some(crate::Branch::Gdr);
+        m.variants.push(ldr);
+        assert_eq!(m.validate(&Limits::default()), Ok(()));
     }
 }

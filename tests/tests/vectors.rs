@@ -228,6 +228,12 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
         "a hotfix that carries a gdr variant",
     );
     add(
+        "manifest_file_and_directory",
+        with(&|m| m["variants"][0]["files"][1]["path"] = "bin/kernel.dll/kernel.conf".into()),
+        "file-and-directory",
+        "one variant with both bin/kernel.dll and bin/kernel.dll/kernel.conf: a root cannot hold both",
+    );
+    add(
         "manifest_mode_setuid",
         with(&|m| m["variants"][0]["files"][0]["mode"] = "4755".into()),
         "malformed-manifest",
