@@ -1,8 +1,12 @@
 //! The operation log, `ROOT/.servicing/log`: one JSON object per line, appended after each
 //! servicing operation — time, operation, package, the decision per component with its
-//! reason, the files changed (every path written or removed), and the result with its exit
-//! code. Operations that were refused (not applicable, already installed, untrusted…) are
-//! logged too, best effort.
+//! reason, the files changed, and the result with its exit code. Operations that were
+//! refused (not applicable, already installed, untrusted…) are logged too, best effort.
+//!
+//! A line stays small whatever the change: it counts the files written, removed and
+//! relabelled, and lists only the first [`LOG_PATHS`] paths written and the first
+//! [`LOG_PATHS`] removed (sorted); `files_omitted` says how many paths it left out. The
+//! whole list is what `--json` and `/log:FILE` show.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -13,6 +17,9 @@ use serde::Serialize;
 use crate::crash;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+
+/// How many paths written, and how many removed, one log line lists at most.
+pub const LOG_PATHS: usize = 100;
 
 /// One component's decision.
 #[derive(Clone, Debug, Serialize)]
@@ -45,10 +52,13 @@ pub struct Entry {
     pub removed: usize,
     /// Records changed without touching the file.
     pub relabelled: usize,
-    /// The paths written, under the root.
+    /// The first [`LOG_PATHS`] paths written, under the root, sorted.
     pub files_written: Vec<String>,
-    /// The paths removed, under the root.
+    /// The first [`LOG_PATHS`] paths removed, under the root, sorted.
     pub files_removed: Vec<String>,
+    /// Paths written or removed that the line does not list.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_omitted: usize,
     /// `ok`, `restart required`, `rolled back`, `refused: …`
     pub result: String,
     /// The exit code the operation ended with.
@@ -68,17 +78,49 @@ impl Entry {
             relabelled: 0,
             files_written: Vec::new(),
             files_removed: Vec::new(),
+            files_omitted: 0,
             result: "ok".into(),
             exit_code: 0,
         }
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The log line of `entry`, newline included, its path lists cut to [`LOG_PATHS`] each
+/// (the cut paths are added to `files_omitted`).
+fn line(entry: &Entry) -> String {
+    let cut = |v: &[String]| v.len().saturating_sub(LOG_PATHS);
+    let omitted = cut(&entry.files_written) + cut(&entry.files_removed);
+    let mut line = if omitted == 0 {
+        serde_json::to_string(entry)
+    } else {
+        serde_json::to_string(&Entry {
+            time: entry.time.clone(),
+            op: entry.op.clone(),
+            package: entry.package.clone(),
+            decisions: entry.decisions.clone(),
+            written: entry.written,
+            removed: entry.removed,
+            relabelled: entry.relabelled,
+            files_written: entry.files_written.iter().take(LOG_PATHS).cloned().collect(),
+            files_removed: entry.files_removed.iter().take(LOG_PATHS).cloned().collect(),
+            files_omitted: entry.files_omitted + omitted,
+            result: entry.result.clone(),
+            exit_code: entry.exit_code,
+        })
+    }
+    .unwrap_or_default();
+    line.push('\n');
+    line
+}
+
 /// Appends `entry` to the log and flushes it to disk.
 pub fn append(layout: &Layout, entry: &Entry) -> Result<()> {
     let path = layout.log();
-    let mut line = serde_json::to_string(entry).unwrap_or_default();
-    line.push('\n');
+    let line = line(entry);
     crash::step("log append");
     let mut f = OpenOptions::new().create(true).append(true).open(&path).map_err(Error::io(&path))?;
     f.write_all(line.as_bytes()).and_then(|()| f.sync_data()).map_err(Error::io(&path))
@@ -98,8 +140,7 @@ pub fn append_failure(layout: &Layout, op: &str, package: Option<String>, error:
         _ => None,
     });
     let entry = Entry { package, result: format!("failed: {error}"), exit_code: error.exit_code(), ..Entry::new(op) };
-    let mut line = serde_json::to_string(&entry).unwrap_or_default();
-    line.push('\n');
+    let line = line(&entry);
     let path = layout.log();
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&path) {
         let _ = f.write_all(line.as_bytes()).and_then(|()| f.sync_data());
@@ -131,12 +172,33 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::{Entry, LOG_PATHS, civil_from_days, line};
 
     #[test]
     fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn a_line_lists_at_most_log_paths_of_each_and_counts_the_rest() {
+        let paths = |n: usize, what: &str| (0..n).map(|i| format!("{what}/{i:06}")).collect::<Vec<_>>();
+        let entry = Entry {
+            written: 5000,
+            removed: 101,
+            files_written: paths(5000, "w"),
+            files_removed: paths(101, "r"),
+            ..Entry::new("install KB1")
+        };
+        let v: serde_json::Value = serde_json::from_str(&line(&entry)).unwrap();
+        assert_eq!(v["files_written"].as_array().unwrap().len(), LOG_PATHS);
+        assert_eq!(v["files_removed"].as_array().unwrap().len(), LOG_PATHS);
+        assert_eq!(v["files_written"][0], "w/000000");
+        assert_eq!(v["files_omitted"], 5000 - LOG_PATHS + 1);
+        assert_eq!((v["written"].as_u64(), v["removed"].as_u64()), (Some(5000), Some(101)));
+        let small = Entry { written: 1, files_written: paths(1, "w"), ..Entry::new("install KB2") };
+        let v: serde_json::Value = serde_json::from_str(&line(&small)).unwrap();
+        assert!(v.get("files_omitted").is_none());
     }
 }

@@ -226,8 +226,10 @@ impl ChangeReport {
             written: self.files.written.len(),
             removed: self.files.removed.len(),
             relabelled: self.files.relabelled,
-            files_written: self.files.written.clone(),
-            files_removed: self.files.removed.clone(),
+            files_written: self.files.written.iter().take(oplog::LOG_PATHS).cloned().collect(),
+            files_removed: self.files.removed.iter().take(oplog::LOG_PATHS).cloned().collect(),
+            files_omitted: self.files.written.len().saturating_sub(oplog::LOG_PATHS)
+                + self.files.removed.len().saturating_sub(oplog::LOG_PATHS),
             result: if self.restart { "ok, restart required".into() } else { "ok".into() },
             exit_code: self.exit_code(),
             ..oplog::Entry::new(self.operation.clone())
