@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -22,9 +23,10 @@ pub const MAX_PATH_COMPONENT_LEN: usize = 255;
 pub const RESERVED_DIR: &str = ".servicing";
 
 /// An identifier: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`. Used for package ids, products,
-/// components, baselines and fixes; safe as a single directory name.
+/// components, baselines and fixes; safe as a single directory name. Shared text: a clone
+/// costs no allocation (a root's file records name their component and package each).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Name(String);
+pub struct Name(Arc<str>);
 
 impl Name {
     /// Checks `s` against the identifier rule.
@@ -35,7 +37,7 @@ impl Name {
         if s.is_empty() || s.len() > MAX_NAME_LEN || !ok_first || !ok_rest {
             return Err(NameError::BadName(s.to_string()));
         }
-        Ok(Name(s.to_string()))
+        Ok(Name(Arc::from(s)))
     }
 
     /// The identifier as text.
@@ -79,8 +81,11 @@ impl JsonSchema for Name {
 /// A relative path below a root, with `/` separators. It cannot be empty, absolute, contain
 /// `.` or `..` components, empty components, backslashes, colons, NUL or other control
 /// characters, or start with the reserved `.servicing` directory.
+///
+/// Shared text: a clone costs no allocation, so the plan, the transaction record and the
+/// inventory's rows of a package of many files hold each path once.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RelPath(String);
+pub struct RelPath(Arc<str>);
 
 impl RelPath {
     /// Checks `s` against the path rule (FORMAT.md §5).
@@ -117,7 +122,7 @@ impl RelPath {
                 _ => {}
             }
         }
-        Ok(RelPath(s.to_string()))
+        Ok(RelPath(Arc::from(s)))
     }
 
     /// The path as text, `/`-separated.
