@@ -34,11 +34,16 @@ pub struct Limits {
     pub max_live_reference_bytes: u64,
 }
 
+impl Limits {
+    /// The format's limit on a decoded manifest, in bytes (`Limits::default()`'s).
+    pub const DEFAULT_MAX_MANIFEST_BYTES: u64 = 64 << 20;
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             // About 190 bytes per file: room for `max_files`.
-            max_manifest_bytes: 64 << 20,
+            max_manifest_bytes: Self::DEFAULT_MAX_MANIFEST_BYTES,
             max_entries: 65_534,
             max_variants: 4_096,
             max_files: 200_000,

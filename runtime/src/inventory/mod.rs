@@ -7,7 +7,17 @@
 //! file: path, component, package, sha256, size, mode, restart), `counts` (the number of
 //! `files` rows, kept by triggers), `dirs` (directories the runtime created, which it removes
 //! again when they empty) and `pending` (at most one row: the transaction in flight, see
-//! [`Pending`]). [`Inventory::commit`] writes a transaction's result and deletes the pending
+//! [`Pending`]).
+//!
+//! Size (schema 3): what grows with a package's file count is stored once per file and
+//! compactly, so the inventory stays proportional to what it holds. A variant (its file
+//! list), a blob list and the pending record are JSON compressed with Zstandard (paths are
+//! repetitive: a variant of 100,000 files takes about 1/20 of its JSON); `files` is
+//! keyed by path without a separate rowid index and holds the SHA-256 as 32 bytes; the
+//! database uses incremental auto-vacuum and gives back the pages a commit freed (the
+//! pending record, removed packages), and the write-ahead log is truncated to
+//! [`WAL_LIMIT`] bytes after a checkpoint. Schema 2 (uncompressed JSON text, hex digests,
+//! rowid `files`) is migrated on open. [`Inventory::commit`] writes a transaction's result and deletes the pending
 //! row in one SQLite transaction — the commit point of every servicing operation.
 //!
 //! A change that concerns a few components reads only their rows: the packages' headers
@@ -20,18 +30,27 @@ mod records;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hotfix_schema::{Blob, Digest, Limits, Manifest, Mode, Name, RelPath, Variant};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 pub use records::{FileRec, Header, Pending, StoredOptions, Touched};
 
 use crate::engine::{ActiveFile, BranchPolicy, Installed};
 use crate::error::{Error, Result};
 
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
+
+/// Bytes the write-ahead log is truncated to after a checkpoint (`journal_size_limit`).
+pub const WAL_LIMIT: i64 = 4 << 20;
+
+/// Zstandard level of the stored JSON: fast, and most of the gain on path lists.
+const ZSTD_LEVEL: i32 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,6 +74,24 @@ CREATE INDEX variant_components ON variants (package, baseline, component);
 CREATE TABLE blobs (package TEXT PRIMARY KEY, blobs TEXT NOT NULL);
 CREATE TABLE counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 INSERT INTO counts (name, n) SELECT 'files', count(*) FROM files;
+CREATE TRIGGER files_added AFTER INSERT ON files BEGIN UPDATE counts SET n = n + 1 WHERE name = 'files'; END;
+CREATE TRIGGER files_removed AFTER DELETE ON files BEGIN UPDATE counts SET n = n - 1 WHERE name = 'files'; END;
+";
+
+/// What schema 3 changes in schema 2's tables: `files` without a rowid (the path is the key,
+/// not indexed a second time) and with binary digests. The JSON columns of `variants`,
+/// `blobs` and `pending` hold compressed JSON from schema 3 on ([`packed`]); their rows are
+/// converted by [`convert_json_rows`].
+const SCHEMA_3: &str = "
+DROP TRIGGER files_added;
+DROP TRIGGER files_removed;
+ALTER TABLE files RENAME TO files_2;
+CREATE TABLE files (
+    path TEXT PRIMARY KEY, component TEXT NOT NULL, package TEXT NOT NULL, sha256 BLOB NOT NULL,
+    size INTEGER NOT NULL, mode INTEGER NOT NULL, restart INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO files (path, component, package, sha256, size, mode, restart)
+    SELECT path, component, package, unhex(sha256), size, mode, restart FROM files_2;
+DROP TABLE files_2;
 CREATE TRIGGER files_added AFTER INSERT ON files BEGIN UPDATE counts SET n = n + 1 WHERE name = 'files'; END;
 CREATE TRIGGER files_removed AFTER DELETE ON files BEGIN UPDATE counts SET n = n - 1 WHERE name = 'files'; END;
 ";
@@ -120,10 +157,11 @@ impl Inventory {
     /// Creates the inventory of a new root for `product`.
     pub fn create(path: &Path, product: &Name) -> Result<Inventory> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
-        let mut inv = Inventory::connect(path, flags)?;
+        let mut inv = Inventory::connect(path, flags, true)?;
         let tx = inv.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err(path))?;
         tx.execute_batch(SCHEMA).map_err(db_err(path))?;
         tx.execute_batch(SCHEMA_2).map_err(db_err(path))?;
+        tx.execute_batch(SCHEMA_3).map_err(db_err(path))?;
         for (k, v) in [("schema", SCHEMA_VERSION), ("product", product.as_str()), ("policy", "auto"), ("next_seq", "1")]
         {
             tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v]).map_err(db_err(path))?;
@@ -132,18 +170,22 @@ impl Inventory {
         Ok(inv)
     }
 
-    /// Opens an existing inventory; one of schema 1 is migrated to schema 2 first.
+    /// Opens an existing inventory; one of schema 1 or 2 is migrated to schema 3 first.
     pub fn open(path: &Path) -> Result<Inventory> {
-        let mut inv = Inventory::connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let mut inv = Inventory::connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE, false)?;
         let mut version = inv.meta("schema")?;
         if version == "1" {
             inv.migrate_from_1()?;
             version = inv.meta("schema")?;
         }
+        if version == "2" {
+            inv.migrate_from_2()?;
+            version = inv.meta("schema")?;
+        }
         if version != SCHEMA_VERSION {
-            let newer = version.parse::<u32>().is_ok_and(|v| v > 2);
+            let newer = version.parse::<u32>().is_ok_and(|v| v > 3);
             return Err(inv.corrupt(format!(
-                "schema version {version}, this hotfix reads {SCHEMA_VERSION} (and migrates 1){}",
+                "schema version {version}, this hotfix reads {SCHEMA_VERSION} (and migrates 1 and 2){}",
                 if newer { "; a newer hotfix made this root, service it with that one" } else { "" }
             )));
         }
@@ -151,15 +193,22 @@ impl Inventory {
         Ok(inv)
     }
 
-    fn connect(path: &Path, flags: OpenFlags) -> Result<Inventory> {
+    /// Opens the database; a `fresh` one (no table yet) is set to incremental auto-vacuum,
+    /// which is only possible before anything else is written, the journal mode included.
+    fn connect(path: &Path, flags: OpenFlags, fresh: bool) -> Result<Inventory> {
         let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(db_err(path))?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err(path))?;
+        if fresh {
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(db_err(path))?;
+        }
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(db_err(path))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::Corrupt { path: path.to_path_buf(), msg: format!("journal mode {mode}, not WAL") });
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(db_err(path))?;
+        conn.pragma_update_and_check(None, "journal_size_limit", WAL_LIMIT, |r| r.get::<_, i64>(0))
+            .map_err(db_err(path))?;
         Ok(Inventory { conn, path: path.to_path_buf(), reads: Cell::new(Reads::default()) })
     }
 
@@ -196,6 +245,40 @@ impl Inventory {
         }
         tx.execute_batch("DROP TABLE packages_1; UPDATE meta SET value = '2' WHERE key = 'schema';").map_err(&e)?;
         tx.commit().map_err(&e)
+    }
+
+    /// Schema 2 kept JSON text, hex digests and a rowid `files` table with a second index
+    /// on its paths: convert the files, compress the JSON rows, in one transaction (a crash
+    /// leaves schema 2, migrated again next time). Then switch to incremental auto-vacuum,
+    /// which only a `VACUUM` can do; a crash before it leaves a schema-3 inventory that
+    /// reuses its free pages instead of returning them.
+    fn migrate_from_2(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let e = db_err(&path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let version: String =
+            tx.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).map_err(&e)?;
+        if version != "2" {
+            return Ok(());
+        }
+        tx.execute_batch(SCHEMA_3).map_err(&e)?;
+        convert_json_rows(&tx).map_err(&e)?;
+        tx.execute("UPDATE meta SET value = '3' WHERE key = 'schema'", []).map_err(&e)?;
+        tx.commit().map_err(&e)?;
+        self.conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;").map_err(&e)
+    }
+
+    /// Gives the pages a commit freed back to the file system. Best effort: it runs after
+    /// the commit point, and pages it leaves are reused by the next commit.
+    fn reclaim(&self) {
+        // The pragma frees one page per step: run it to the end.
+        let run = || -> rusqlite::Result<()> {
+            let mut stmt = self.conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+            Ok(())
+        };
+        let _ = run();
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -312,13 +395,13 @@ impl Inventory {
             .map_err(self.err())?;
         let mut variants = Vec::new();
         for row in rows {
-            let (idx, component, baseline, json): (i64, String, String, String) = row.map_err(self.err())?;
+            let (idx, component, baseline, json): (i64, String, String, Vec<u8>) = row.map_err(self.err())?;
             if usize::try_from(idx).ok() != Some(variants.len()) {
                 return Err(self.corrupt(format!("package {id}: variant {idx} out of order")));
             }
             variants.push(self.variant(id, &component, &baseline, &json)?);
         }
-        let blobs: Option<String> = self
+        let blobs: Option<Vec<u8>> = self
             .conn
             .query_row("SELECT blobs FROM blobs WHERE package = ?1", [id.as_str()], |r| r.get(0))
             .optional()
@@ -326,16 +409,16 @@ impl Inventory {
         self.count(|r| r.blobs += 1);
         let blobs: Vec<Blob> = blobs
             .ok_or_else(|| self.corrupt(format!("package {id}: no blob list")))
-            .and_then(|b| serde_json::from_str(&b).map_err(|e| self.corrupt(format!("package {id}: blobs: {e}"))))?;
+            .and_then(|b| unpacked(&b, MAX_ROW_JSON).map_err(|e| self.corrupt(format!("package {id}: blobs: {e}"))))?;
         let m = Manifest { variants, blobs, ..header };
         m.validate(&Limits::default()).map_err(|e| self.corrupt(format!("package {id}: {e}")))?;
         Ok(m)
     }
 
     /// One `variants` row, checked against its key columns.
-    fn variant(&self, package: &Name, component: &str, baseline: &str, json: &str) -> Result<Variant> {
+    fn variant(&self, package: &Name, component: &str, baseline: &str, json: &[u8]) -> Result<Variant> {
         let v: Variant =
-            serde_json::from_str(json).map_err(|e| self.corrupt(format!("package {package}: variant: {e}")))?;
+            unpacked(json, MAX_ROW_JSON).map_err(|e| self.corrupt(format!("package {package}: variant: {e}")))?;
         if v.component.as_str() != component || v.baseline.as_str() != baseline {
             return Err(self.corrupt(format!(
                 "package {package}: a variant of {}/{} is filed under {component}/{baseline}",
@@ -372,11 +455,11 @@ impl Inventory {
         for c in components {
             let rows = stmt
                 .query_map([c.as_str(), baseline.as_str()], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
                 })
                 .map_err(self.err())?;
             for row in rows {
-                let (package, idx, json): (String, i64, String) = row.map_err(self.err())?;
+                let (package, idx, json): (String, i64, Vec<u8>) = row.map_err(self.err())?;
                 let package = Name::new(&package).map_err(|e| self.corrupt(format!("variant of {package:?}: {e}")))?;
                 let idx =
                     usize::try_from(idx).map_err(|_| self.corrupt(format!("package {package}: variant {idx}")))?;
@@ -427,7 +510,7 @@ impl Inventory {
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(3)?,
                     r.get::<_, i64>(4)?,
                     r.get::<_, i64>(5)?,
                     r.get::<_, bool>(6)?,
@@ -442,7 +525,7 @@ impl Inventory {
             let file = ActiveFile {
                 component: Name::new(&component).map_err(|_| bad("component"))?,
                 package: Name::new(&package).map_err(|_| bad("package"))?,
-                sha256: Digest::from_hex(&sha).map_err(|_| bad("sha256"))?,
+                sha256: <[u8; 32]>::try_from(sha.as_slice()).map(Digest).map_err(|_| bad("sha256"))?,
                 size: u64::try_from(size).map_err(|_| bad("size"))?,
                 mode: u32::try_from(mode).ok().and_then(|m| Mode::new(m).ok()).ok_or_else(|| bad("mode"))?,
                 restart,
@@ -489,26 +572,27 @@ impl Inventory {
 
     /// The transaction in flight, if one was started and not committed.
     pub fn pending(&self) -> Result<Option<Pending>> {
-        let record: Option<String> = self
+        let record: Option<Vec<u8>> = self
             .conn
             .query_row("SELECT record FROM pending WHERE id = 1", [], |r| r.get(0))
             .optional()
             .map_err(self.err())?;
         record
-            .map(|r| serde_json::from_str(&r).map_err(|e| self.corrupt(format!("pending transaction: {e}"))))
+            .map(|r| unpacked(&r, MAX_PENDING_JSON).map_err(|e| self.corrupt(format!("pending transaction: {e}"))))
             .transpose()
     }
 
     /// Records the transaction about to start (committed before anything is touched).
     pub fn set_pending(&mut self, pending: &Pending) -> Result<()> {
-        let json = serde_json::to_string(pending).map_err(|e| self.corrupt(e.to_string()))?;
-        self.conn.execute("INSERT INTO pending (id, record) VALUES (1, ?1)", [json]).map_err(self.err())?;
+        let record = packed(pending).map_err(self.err())?;
+        self.conn.execute("INSERT INTO pending (id, record) VALUES (1, ?1)", [record]).map_err(self.err())?;
         Ok(())
     }
 
     /// Forgets the transaction in flight (after it was rolled back).
     pub fn clear_pending(&mut self) -> Result<()> {
         self.conn.execute("DELETE FROM pending", []).map_err(self.err())?;
+        self.reclaim();
         Ok(())
     }
 
@@ -562,7 +646,7 @@ impl Inventory {
                     p.as_str(),
                     f.component.as_str(),
                     f.package.as_str(),
-                    f.sha256.to_hex(),
+                    &f.sha256.0[..],
                     i64::try_from(f.size).unwrap_or(i64::MAX),
                     i64::from(f.mode.bits()),
                     f.restart
@@ -584,6 +668,7 @@ impl Inventory {
         }
         tx.execute("DELETE FROM pending", []).map_err(&e)?;
         tx.commit().map_err(&e)?;
+        self.reclaim();
         Ok(seq)
     }
 }
@@ -598,15 +683,67 @@ fn insert_package(tx: &Transaction<'_>, m: &Manifest, seq: i64, options: &str, t
         tx.prepare("INSERT INTO variants (package, idx, component, baseline, variant) VALUES (?1, ?2, ?3, ?4, ?5)")?;
     for (i, v) in m.variants.iter().enumerate() {
         let idx = i64::try_from(i).unwrap_or(i64::MAX);
-        stmt.execute(params![m.package.id.as_str(), idx, v.component.as_str(), v.baseline.as_str(), json(v)])?;
+        stmt.execute(params![m.package.id.as_str(), idx, v.component.as_str(), v.baseline.as_str(), packed(v)?])?;
     }
-    tx.execute("INSERT INTO blobs (package, blobs) VALUES (?1, ?2)", params![m.package.id.as_str(), json(&m.blobs)])?;
+    tx.execute(
+        "INSERT INTO blobs (package, blobs) VALUES (?1, ?2)",
+        params![m.package.id.as_str(), packed(&m.blobs)?],
+    )?;
     Ok(())
 }
 
 /// Compact JSON; serializing these types cannot fail (every map key is a string).
-fn json<T: serde::Serialize>(v: &T) -> String {
+fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Largest JSON of a variant or a blob list: no larger than a manifest.
+const MAX_ROW_JSON: u64 = Limits::DEFAULT_MAX_MANIFEST_BYTES;
+/// Largest JSON of a pending record: a few file records per path of a manifest.
+const MAX_PENDING_JSON: u64 = 16 * Limits::DEFAULT_MAX_MANIFEST_BYTES;
+
+/// `v` as compact JSON compressed with Zstandard, written straight into the compressor:
+/// the uncompressed JSON of a large variant is never held whole.
+fn packed<T: Serialize>(v: &T) -> rusqlite::Result<Vec<u8>> {
+    let to_sql = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(to_sql)?;
+    serde_json::to_writer(&mut enc, v).map_err(|e| to_sql(e.into()))?;
+    enc.flush().map_err(to_sql)?;
+    enc.finish().map_err(to_sql)
+}
+
+/// The value [`packed`] stored, read as a stream; more than `limit` bytes of JSON is an
+/// error (a damaged row cannot make the reader allocate without bound).
+fn unpacked<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> std::result::Result<T, String> {
+    let dec = zstd::stream::Decoder::new(bytes).map_err(|e| e.to_string())?;
+    let mut json = BufReader::new(dec.take(limit.saturating_add(1)));
+    let v = serde_json::from_reader(&mut json).map_err(|e| e.to_string())?;
+    if json.into_inner().limit() == 0 {
+        return Err(format!("more than {limit} bytes of JSON"));
+    }
+    Ok(v)
+}
+
+/// Compresses the JSON text rows of schema 2 (`variants`, `blobs`, `pending`) in place;
+/// rows that are already compressed (a package a schema-1 migration just wrote) stay.
+fn convert_json_rows(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    for (table, column) in [("variants", "variant"), ("blobs", "blobs"), ("pending", "record")] {
+        let rowids: Vec<i64> = {
+            let sql = format!("SELECT rowid FROM {table} WHERE typeof({column}) = 'text'");
+            let mut stmt = tx.prepare(&sql)?;
+            stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        let read = format!("SELECT {column} FROM {table} WHERE rowid = ?1");
+        let write = format!("UPDATE {table} SET {column} = ?2 WHERE rowid = ?1");
+        for rowid in rowids {
+            // The text is the JSON: compressed as it is, checked when it is read.
+            let text: String = tx.query_row(&read, [rowid], |r| r.get(0))?;
+            let packed = zstd::stream::encode_all(text.as_bytes(), ZSTD_LEVEL)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            tx.execute(&write, params![rowid, packed])?;
+        }
+    }
+    Ok(())
 }
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
