@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use hotfix_schema::{Kind, Manifest, Name};
+use hotfix_schema::{Kind, Manifest, Name, RelPath};
 use serde::Serialize;
 
 use crate::engine::{ActiveState, ComponentState, Transition};
@@ -80,13 +80,14 @@ pub struct BaselineChange {
     pub after: String,
 }
 
-/// The files a change writes and removes.
+/// The files a change writes and removes. The paths share their text with the plan's
+/// (a report of 100,000 files adds 16 bytes per path, not a copy of it).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FileChanges {
     /// Paths written (new content or a new mode), sorted.
-    pub written: Vec<String>,
+    pub written: Vec<RelPath>,
     /// Paths removed, sorted.
-    pub removed: Vec<String>,
+    pub removed: Vec<RelPath>,
     /// Records changed without touching the file.
     pub relabelled: usize,
     /// Files left exactly as they are.
@@ -169,8 +170,8 @@ impl ChangeReport {
             unchanged,
             stashed: Vec::new(),
             files: FileChanges {
-                written: plan.put.iter().map(|p| p.path.to_string()).collect(),
-                removed: plan.remove.iter().map(|r| r.path.to_string()).collect(),
+                written: plan.put.iter().map(|p| p.path.clone()).collect(),
+                removed: plan.remove.iter().map(|r| r.path.clone()).collect(),
                 relabelled: plan.relabel.len(),
                 unchanged: plan.unchanged,
             },
@@ -226,8 +227,8 @@ impl ChangeReport {
             written: self.files.written.len(),
             removed: self.files.removed.len(),
             relabelled: self.files.relabelled,
-            files_written: self.files.written.iter().take(oplog::LOG_PATHS).cloned().collect(),
-            files_removed: self.files.removed.iter().take(oplog::LOG_PATHS).cloned().collect(),
+            files_written: self.files.written.iter().take(oplog::LOG_PATHS).map(ToString::to_string).collect(),
+            files_removed: self.files.removed.iter().take(oplog::LOG_PATHS).map(ToString::to_string).collect(),
             files_omitted: self.files.written.len().saturating_sub(oplog::LOG_PATHS)
                 + self.files.removed.len().saturating_sub(oplog::LOG_PATHS),
             result: if self.restart { "ok, restart required".into() } else { "ok".into() },

@@ -121,9 +121,22 @@ impl Plan {
     }
 }
 
-/// The minimal change from `old` to `new`.
-pub fn diff(old: &BTreeMap<RelPath, ActiveFile>, new: &BTreeMap<RelPath, ActiveFile>) -> Plan {
-    let mut plan = Plan::default();
+/// One step of the merge of two sorted file sets.
+enum Step<'a> {
+    /// A path only in the old set.
+    Old(&'a RelPath, &'a ActiveFile),
+    /// A path only in the new set.
+    New(&'a RelPath, &'a ActiveFile),
+    /// A path in both.
+    Both(&'a RelPath, &'a ActiveFile, &'a ActiveFile),
+}
+
+/// Walks `old` and `new` together in path order.
+fn merge<'a>(
+    old: &'a BTreeMap<RelPath, ActiveFile>,
+    new: &'a BTreeMap<RelPath, ActiveFile>,
+    mut each: impl FnMut(Step<'a>),
+) {
     let mut olds = old.iter().peekable();
     let mut news = new.iter().peekable();
     loop {
@@ -136,30 +149,59 @@ pub fn diff(old: &BTreeMap<RelPath, ActiveFile>, new: &BTreeMap<RelPath, ActiveF
         match order {
             Ordering::Less => {
                 if let Some((path, o)) = olds.next() {
-                    plan.restart |= o.restart;
-                    plan.remove.push(Removal { path: path.clone(), old: o.clone() });
+                    each(Step::Old(path, o));
                 }
             }
             Ordering::Greater => {
                 if let Some((path, n)) = news.next() {
-                    plan.restart |= n.restart;
-                    plan.put.push(Put { path: path.clone(), file: n.clone(), old: None });
+                    each(Step::New(path, n));
                 }
             }
             Ordering::Equal => {
                 if let (Some((path, o)), Some((_, n))) = (olds.next(), news.next()) {
-                    if o == n {
-                        plan.unchanged += 1;
-                    } else if o.same_file(n) {
-                        plan.relabel.push(Put { path: path.clone(), file: n.clone(), old: Some(o.clone()) });
-                    } else {
-                        plan.restart |= o.restart || n.restart;
-                        plan.put.push(Put { path: path.clone(), file: n.clone(), old: Some(o.clone()) });
-                    }
+                    each(Step::Both(path, o, n));
                 }
             }
         }
     }
+}
+
+/// The minimal change from `old` to `new`. A first pass counts, so that each list is
+/// allocated once at its size (a plan of 100,000 files is the largest thing an install
+/// holds besides the manifest).
+pub fn diff(old: &BTreeMap<RelPath, ActiveFile>, new: &BTreeMap<RelPath, ActiveFile>) -> Plan {
+    let (mut puts, mut removes, mut relabels) = (0usize, 0usize, 0usize);
+    merge(old, new, |step| match step {
+        Step::Old(..) => removes += 1,
+        Step::New(..) => puts += 1,
+        Step::Both(_, o, n) if o == n => {}
+        Step::Both(_, o, n) if o.same_file(n) => relabels += 1,
+        Step::Both(..) => puts += 1,
+    });
+    let mut plan = Plan {
+        put: Vec::with_capacity(puts),
+        remove: Vec::with_capacity(removes),
+        relabel: Vec::with_capacity(relabels),
+        ..Plan::default()
+    };
+    merge(old, new, |step| match step {
+        Step::Old(path, o) => {
+            plan.restart |= o.restart;
+            plan.remove.push(Removal { path: path.clone(), old: o.clone() });
+        }
+        Step::New(path, n) => {
+            plan.restart |= n.restart;
+            plan.put.push(Put { path: path.clone(), file: n.clone(), old: None });
+        }
+        Step::Both(_, o, n) if o == n => plan.unchanged += 1,
+        Step::Both(path, o, n) if o.same_file(n) => {
+            plan.relabel.push(Put { path: path.clone(), file: n.clone(), old: Some(o.clone()) });
+        }
+        Step::Both(path, o, n) => {
+            plan.restart |= o.restart || n.restart;
+            plan.put.push(Put { path: path.clone(), file: n.clone(), old: Some(o.clone()) });
+        }
+    });
     plan
 }
 
