@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use hotfix_tests::craft::{RawPackage, patch_all};
+use hotfix_tests::craft::{RawPackage, forge, patch_all};
 use hotfix_tests::fixtures;
 use hotfix_tests::run::pkgtool;
 use pkgtool::build::{BuildOptions, build, resign};
@@ -367,38 +367,14 @@ fn generate() -> BTreeMap<String, Vector> {
 /// Decoded size of the forged bomb blob.
 const BOMB: u64 = 256 << 20;
 
-/// `raw` with its last blob (one no delta references) replaced by one zstd frame of
-/// [`BOMB`] zero bytes that the manifest declares (encoding, blob and file sizes, entry
-/// size and CRC-32): a manifest that passes every rule. Written with the key id of
-/// `vendor`, signed by `forger`.
+/// `raw` with its last blob replaced by one zstd frame of [`BOMB`] zero bytes that the
+/// manifest declares, written with the key id of `vendor` and signed by `forger`.
 fn forged_bomb(raw: &RawPackage, vendor: &SigningKey, forger: &SigningKey) -> Vec<u8> {
-    let mut m = raw.manifest();
-    let blobs = m["blobs"].as_array().expect("blobs");
-    let at = blobs.len() - 1;
-    assert!(blobs.iter().all(|b| b.get("reference") != Some(&blobs[at]["sha256"])), "the last blob is no reference");
-    let sha = blobs[at]["sha256"].clone();
-    m["blobs"][at]["size"] = BOMB.into();
-    m["blobs"][at]["encoding"] = "zstd".into();
-    if let Some(b) = m["blobs"][at].as_object_mut() {
-        b.remove("reference");
-    }
-    for v in m["variants"].as_array_mut().expect("variants") {
-        for f in v["files"].as_array_mut().expect("files") {
-            if f["sha256"] == sha {
-                f["size"] = BOMB.into();
-            }
-        }
-    }
     let zeros = vec![0u8; BOMB as usize];
     let mut r = raw.clone();
-    r.set_manifest(&m);
-    let e = &mut r.entries[at + 1];
-    e.data = zstd::bulk::compress(&zeros, 3).expect("compress");
-    e.method = pkgtool::zipfmt::METHOD_ZSTD;
-    e.crc32 = crc32fast::hash(&zeros);
-    e.uncompressed = BOMB as u32;
+    r.replace_last_blob(zstd::bulk::compress(&zeros, 3).expect("compress"), BOMB, crc32fast::hash(&zeros));
     let mut b = r.write(vendor, |_| {});
-    resign(&mut b, forger);
+    forge(&mut b, forger);
     b
 }
 
