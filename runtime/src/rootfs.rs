@@ -246,6 +246,8 @@ impl Dir {
             Ok(()) => Ok(true),
             Err(rustix::io::Errno::NOENT) => Ok(false),
             Err(rustix::io::Errno::ISDIR) => Err(not_a("a file", "a directory")),
+            // A read-only file system refuses before it looks: nothing there is no error.
+            Err(rustix::io::Errno::ROFS) if self.entry(name)?.is_none() => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -255,6 +257,7 @@ impl Dir {
         match rfs::unlinkat(&self.fd, os(name), AtFlags::REMOVEDIR) {
             Ok(()) => Ok(true),
             Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(rustix::io::Errno::ROFS) if self.entry(name)?.is_none() => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

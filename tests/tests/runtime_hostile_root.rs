@@ -27,7 +27,12 @@ fn canary(kit: &Kit, name: &str) -> PathBuf {
 
 fn assert_canary(path: &Path) {
     assert_eq!(fs::read(path).expect("canary is there"), CANARY, "{} was written through", path.display());
-    assert_eq!(fs::metadata(path).expect("stat").permissions().mode() & 0o7777, 0o644, "{} was chmodded", path.display());
+    assert_eq!(
+        fs::metadata(path).expect("stat").permissions().mode() & 0o7777,
+        0o644,
+        "{} was chmodded",
+        path.display()
+    );
 }
 
 fn at_rtm(kit: &Kit) -> PathBuf {
@@ -183,7 +188,11 @@ dir = "KBM/p"
     fs::hard_link(&victim, root.join("bin/kernel.dll")).expect("hard link");
 
     hotfix(&root, [Path::new("install"), &pkg]).expect_code(0);
-    assert_eq!(fs::metadata(&victim).expect("stat").permissions().mode() & 0o7777, 0o644, "the outside file kept its mode");
+    assert_eq!(
+        fs::metadata(&victim).expect("stat").permissions().mode() & 0o7777,
+        0o644,
+        "the outside file kept its mode"
+    );
     assert_eq!(fs::read(&victim).expect("read"), dll.as_bytes());
     let live = root.join("bin/kernel.dll");
     assert!(is_plain_file(&live), "replaced by a file of its own");

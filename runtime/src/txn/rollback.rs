@@ -33,8 +33,9 @@ pub struct RolledBack {
 pub fn rollback(layout: &Layout, store: &Store, pending: &Pending) -> Result<RolledBack> {
     let tree = LiveTree::open(layout)?;
     let mut done = RolledBack::default();
-    let mut failed: Vec<(PathBuf, String)> = Vec::new();
-    let mut note = |path: PathBuf, e: Error| failed.push((path, e.to_string()));
+    let mut failed: Vec<String> = Vec::new();
+    // Each error names its path.
+    let mut note = |_: PathBuf, e: Error| failed.push(e.to_string());
 
     // 1. The temporary files, beside each path or (for a file that replaces a directory
     //    or needs one where a file was) in one of its directories.
@@ -56,7 +57,8 @@ pub fn rollback(layout: &Layout, store: &Store, pending: &Pending) -> Result<Rol
         });
         match removed {
             Ok(true) => done.removed += 1,
-            Ok(false) => {}
+            // A directory above it is a file again (or a link): the new file is not there.
+            Ok(false) | Err(Error::Conflict { .. }) => {}
             Err(e) => note(tree.show(&t.path), e),
         }
     }
@@ -100,8 +102,8 @@ pub fn rollback(layout: &Layout, store: &Store, pending: &Pending) -> Result<Rol
         return Ok(done);
     }
     let mut why = format!("{} paths could not be restored:", failed.len());
-    for (path, e) in &failed {
-        let _ = write!(why, " {}: {e};", path.display());
+    for e in &failed {
+        let _ = write!(why, " {e};");
     }
     Err(Error::Refused(why.trim_end_matches(';').to_string()))
 }
@@ -128,7 +130,11 @@ fn remove_temps(tree: &LiveTree, path: &RelPath) -> Result<()> {
 /// Removes the directory `dir` if it is empty.
 fn remove_if_empty(tree: &LiveTree, dir: &RelPath) -> Result<()> {
     let (parts, name) = split(dir);
-    let Some(up) = tree.dir(&parts)? else { return Ok(()) };
+    let Ok(Some(up)) = tree.dir(&parts) else { return Ok(()) };
+    // Not there, or not a directory (a file of the old tree is back): nothing to remove.
+    if up.entry(name).map_err(Error::io(&tree.show(dir)))?.is_none_or(|e| e.kind != Kind::Dir) {
+        return Ok(());
+    }
     let Some(d) = up.sub_if_any(name).map_err(Error::io(&tree.show(dir)))? else { return Ok(()) };
     if d.is_empty().map_err(Error::io(&tree.show(dir)))? {
         up.remove_dir(name).and_then(|_| up.sync()).map_err(Error::io(&tree.show(dir)))?;
