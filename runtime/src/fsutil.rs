@@ -26,9 +26,14 @@ use crate::rootfs::{self, Dir};
 pub const TMP_PREFIX: &str = ".hotfix-tmp.";
 
 /// The temporary name used to write the file `name` in its own directory, so that the
-/// rename is atomic.
+/// rename is atomic: `.hotfix-tmp.NAME`, or, for a name too long to take the prefix
+/// within the 255 bytes a file name may have, `.hotfix-tmp.~` and a hash of it.
 pub fn temp_name(name: &str) -> String {
-    format!("{TMP_PREFIX}{name}")
+    if TMP_PREFIX.len() + name.len() <= 255 {
+        format!("{TMP_PREFIX}{name}")
+    } else {
+        format!("{TMP_PREFIX}~{}", hex_prefix(&Sha256::digest(name.as_bytes())[..16]))
+    }
 }
 
 /// The temporary name used to write `path` in one of its ancestors, when its own directory

@@ -115,3 +115,30 @@ fn crash_at_every_step_of_a_reshaping_install_and_uninstall_ends_in_the_old_or_n
     fs::remove_dir_all(kit.path().join("done")).expect("clean");
     sweep(&kit, &installed, &[OsString::from("uninstall"), OsString::from("KBD")]);
 }
+
+#[test]
+fn file_with_a_255_byte_name_installs_and_uninstalls() {
+    let kit = Kit::new("file_with_a_255_byte_name_installs_and_uninstalls");
+    let root = at_rtm(&kit, "root");
+    let before = tree(&root);
+    let long = "n".repeat(255);
+    let spec = r#"[package]
+id = "KBL"
+kind = "hotfix"
+product = "contoso"
+title = "A file with the longest name a file system allows"
+
+[[variant]]
+component = "kernel"
+baseline = "RTM"
+branch = "ldr"
+version = "5.2.3790.1800"
+fixes = ["KBL"]
+dir = "KBL/p"
+"#;
+    let pkg = kit.spec("KBL", spec, &[(&format!("p/bin/{long}"), "long\n"), ("p/bin/kernel.dll", "kernel KBL\n")]);
+    hotfix(&root, [Path::new("install"), &pkg]).expect_code(0);
+    assert!(matches!(tree(&root).get(&format!("bin/{long}")), Some(Node::File(b, _)) if b == b"long\n"));
+    hotfix(&root, ["uninstall", "KBL"]).expect_code(0);
+    assert_eq!(tree(&root), before);
+}
