@@ -32,8 +32,9 @@ pub fn acquire(layout: &Layout, what: &str, wait: bool) -> Result<RootLock> {
         }
         Err(TryLockError::Error(e)) => return Err(Error::Io { path, source: e }),
     }
+    // The holder's note is for messages only: on a full disk, `recover` must still run.
     let note = format!("pid {}: hotfix {what}\n", std::process::id());
-    file.set_len(0).and_then(|()| file.write_all(note.as_bytes())).map_err(Error::io(&path))?;
+    let _ = file.set_len(0).and_then(|()| file.write_all(note.as_bytes()));
     Ok(RootLock { _file: file })
 }
 

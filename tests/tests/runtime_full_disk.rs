@@ -212,3 +212,39 @@ fn rollback_goes_on_past_a_path_it_cannot_restore_and_recover_completes_later() 
     assert_eq!(installed_ids(&root), vec!["contoso-rtm".to_string()]);
     hotfix(&root, ["check"]).expect_code(0);
 }
+
+#[test]
+fn recover_on_a_full_disk_frees_its_temporaries_first_and_completes() {
+    let kit = Kit::new("recover_on_a_full_disk_frees_its_temporaries_first_and_completes");
+    let pkg = kbz(&kit, 3 << 20);
+    let mnt = kit.path().join("mnt");
+    let Some(_m) = tmpfs(&mnt, 24 << 20) else { return };
+    let template = mnt.join("template");
+    init_at_rtm(&kit, &template);
+    let before = tree(&template);
+    let root = mnt.join("root");
+    let mut killed = false;
+    for n in 1..64 {
+        let _ = fs::remove_dir_all(&root);
+        copy_tree(&template, &root);
+        let step = n.to_string();
+        let out =
+            hotfix_env(&root, [OsString::from("install"), pkg.clone().into_os_string()], &[("HOTFIX_CRASH_AT", &step)]);
+        if out.stderr.contains("aborting before file rename into place") {
+            killed = true;
+            break;
+        }
+    }
+    assert!(killed, "the install reaches its first rename");
+    fs::remove_dir_all(&template).expect("room for the filler only");
+    // Fill the disk to the last byte: the killed install's temporary file holds 3 MiB.
+    let filler = mnt.join("filler");
+    let _ = fs::write(&filler, vec![0u8; usize::try_from(available(&mnt)).expect("size")]);
+    assert!(available(&mnt) < 8 << 10, "the disk is full: {} bytes free", available(&mnt));
+    let out = hotfix(&root, ["recover"]);
+    out.expect_code(0);
+    assert_eq!(tree(&root), before, "the old tree, and no temporary file");
+    hotfix(&root, ["check"]).expect_code(0);
+    fs::remove_file(&filler).expect("free");
+    hotfix(&root, [Path::new("install"), &pkg]).expect_code(0);
+}
