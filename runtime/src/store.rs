@@ -100,7 +100,7 @@ impl Store {
         match dir.open_file(&hex) {
             Ok(found) => Ok(found.map(|(f, _)| f)),
             Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-                Err(Error::Store { path, why: format!("not a blob: {e}; remove it and reinstall its package") })
+                Err(Error::Store { path, why: format!("not a blob: {e}") })
             }
             Err(e) => Err(Error::Io { path, source: e }),
         }
