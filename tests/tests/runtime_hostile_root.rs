@@ -278,3 +278,29 @@ fn store_blob_replaced_by_a_fifo_or_a_device_link_is_reported_not_read() {
     let (code, text) = hotfix_bounded(&root, &["install", kb1(&kit).to_str().expect("utf-8")]);
     assert!(code == 0 || code == 1, "{text}");
 }
+
+#[test]
+fn inventory_files_that_are_links_are_refused_not_written_through() {
+    let kit = Kit::new("inventory_files_that_are_links_are_refused_not_written_through");
+    let root = at_rtm(&kit);
+    let victim = canary(&kit, "victim");
+    let servicing = root.join(".servicing");
+    // The write-ahead log is the file SQLite writes first.
+    let _ = fs::remove_file(servicing.join("inventory.db-wal"));
+    symlink(&victim, servicing.join("inventory.db-wal")).expect("plant");
+    let out = hotfix(&root, [Path::new("install"), &kb1(&kit)]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("inventory.db-wal"), "{}", out.stderr);
+    assert_canary(&victim);
+    fs::remove_file(servicing.join("inventory.db-wal")).expect("remove the link");
+    // A hard link from the inventory to a file elsewhere.
+    let copy = kit.path().join("outside-inventory");
+    fs::hard_link(servicing.join("inventory.db"), &copy).expect("hard link");
+    let before = fs::read(&copy).expect("read");
+    let out = hotfix(&root, [Path::new("install"), &kb1(&kit)]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("hard link"), "{}", out.stderr);
+    assert_eq!(fs::read(&copy).expect("read"), before);
+    fs::remove_file(&copy).expect("unlink the other name");
+    hotfix(&root, [Path::new("install"), &kb1(&kit)]).expect_code(0);
+}
