@@ -196,9 +196,15 @@ impl Dir {
     /// through a link: a stale entry of that name (a leftover, or a link someone planted)
     /// is removed by name first, and the file is created exclusively.
     pub fn create_new(&self, name: &str) -> io::Result<File> {
-        self.remove_file(name)?;
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rfs::openat(&self.fd, os(name), flags, Mode::from_raw_mode(0o600))?;
+        let fd = match rfs::openat(&self.fd, os(name), flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::EXIST) => {
+                self.remove_file(name)?;
+                rfs::openat(&self.fd, os(name), flags, Mode::from_raw_mode(0o600))?
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(File::from(fd))
     }
 
@@ -217,7 +223,7 @@ impl Dir {
         if entry.kind != Kind::File {
             return Err(not_a("a regular file", entry.kind.describe()));
         }
-        rfs::fcntl_setfl(&fd, OFlags::empty())?;
+        // O_NONBLOCK stays: it changes nothing for a regular file.
         Ok(Some((File::from(fd), entry)))
     }
 

@@ -4,10 +4,11 @@
 //! the live tree, unless this very process wrote or checked it.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use hotfix_schema::Digest;
 use pkgtool::read::integrity_of;
@@ -67,6 +68,8 @@ const COPY_BUF: usize = 1 << 18;
 #[derive(Debug)]
 pub struct Store {
     dir: Dir,
+    /// Shard directories opened so far (at most 256 exist).
+    shards: RefCell<HashMap<String, Rc<Dir>>>,
     /// Blobs this process found or wrote with the right size and hash (and holds the
     /// root's lock meanwhile): placing them needs no second hash.
     checked: RefCell<HashSet<Digest>>,
@@ -82,7 +85,7 @@ impl Store {
     pub fn open(layout: &Layout) -> Result<Store> {
         let servicing = layout.servicing_dir_required()?;
         let (dir, _) = servicing.create_sub("store", 0o755).map_err(Error::io(&layout.store()))?;
-        Ok(Store { dir, checked: RefCell::default() })
+        Ok(Store { dir, shards: RefCell::default(), checked: RefCell::default() })
     }
 
     /// Where blob `d` lives (for messages).
@@ -96,7 +99,7 @@ impl Store {
     fn open_blob(&self, d: &Digest) -> Result<Option<File>> {
         let (shard, hex) = shard_of(d);
         let path = self.path_of(d);
-        let Some(dir) = self.dir.sub_if_any(&shard).map_err(Error::io(&path))? else { return Ok(None) };
+        let Some(dir) = self.shard(&shard).map_err(Error::io(&path))? else { return Ok(None) };
         match dir.open_file(&hex) {
             Ok(found) => Ok(found.map(|(f, _)| f)),
             Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
@@ -104,6 +107,18 @@ impl Store {
             }
             Err(e) => Err(Error::Io { path, source: e }),
         }
+    }
+
+    /// The shard directory `name`, if it is there (kept open once found).
+    fn shard(&self, name: &str) -> io::Result<Option<Rc<Dir>>> {
+        if let Some(d) = self.shards.borrow().get(name) {
+            return Ok(Some(Rc::clone(d)));
+        }
+        let found = self.dir.sub_if_any(name)?.map(Rc::new);
+        if let Some(d) = &found {
+            self.shards.borrow_mut().insert(name.to_string(), Rc::clone(d));
+        }
+        Ok(found)
     }
 
     /// Checks blob `d` (size and hash), reading at most `size` + 1 bytes of it.
@@ -132,6 +147,7 @@ impl Store {
     pub fn staging(&self) -> Staging<'_> {
         Staging {
             store: self,
+            dir: None,
             staged: Staged {
                 dirs: fsutil::DirSync::default(),
                 flusher: fsutil::Flusher::new(FSYNC_THREADS),
@@ -144,9 +160,9 @@ impl Store {
     }
 
     /// The shard directory of `d`, created if missing.
-    fn shard_dir(&self, d: &Digest, dirs: &mut fsutil::DirSync) -> Result<Dir> {
+    fn shard_dir(&self, d: &Digest, dirs: &mut fsutil::DirSync) -> Result<Rc<Dir>> {
         let (shard, _) = shard_of(d);
-        if let Some(dir) = self.dir.sub_if_any(&shard).map_err(Error::io(&self.dir.join(&shard)))? {
+        if let Some(dir) = self.shard(&shard).map_err(Error::io(&self.dir.join(&shard)))? {
             return Ok(dir);
         }
         crash::step("store shard mkdir");
@@ -154,6 +170,8 @@ impl Store {
         if made {
             dirs.changed(&[]);
         }
+        let dir = Rc::new(dir);
+        self.shards.borrow_mut().insert(shard, Rc::clone(&dir));
         Ok(dir)
     }
 
@@ -216,6 +234,7 @@ impl Store {
                     dirs.changed(&[shard.as_str()]);
                 }
                 if dir.is_empty().unwrap_or(false) && self.dir.remove_dir(&shard).unwrap_or(false) {
+                    self.shards.borrow_mut().remove(&shard);
                     dirs.changed(&[]);
                 }
             }
@@ -274,6 +293,7 @@ impl Store {
             }
             if dir.is_empty().unwrap_or(false) {
                 self.dir.remove_dir(&shard).map_err(Error::io(&self.dir.join(&shard)))?;
+                self.shards.borrow_mut().remove(&shard);
             }
         }
         self.dir.sync().map_err(Error::io(self.dir.path()))?;
@@ -288,6 +308,8 @@ impl Store {
 /// directory fsynced once. Dropped uncommitted, it removes what it wrote.
 pub struct Staging<'s> {
     store: &'s Store,
+    /// The staging directory, once opened.
+    dir: Option<Dir>,
     staged: Staged,
     buf: Vec<u8>,
     report: Ingested,
@@ -368,13 +390,16 @@ impl pkgtool::read::ContentSink for Staging<'_> {
     }
 
     fn take(&mut self, digest: &Digest, size: u64, content: &mut dyn Read) -> io::Result<()> {
-        let dir = match self.store.staging_dir() {
-            Ok(dir) => dir,
-            Err(e) => {
-                self.failed = Some(e);
-                return Err(io::Error::other("store write failed"));
+        if self.dir.is_none() {
+            match self.store.staging_dir() {
+                Ok(dir) => self.dir = Some(dir),
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Err(io::Error::other("store write failed"));
+                }
             }
-        };
+        }
+        let Some(dir) = &self.dir else { return Err(io::Error::other("no staging directory")) };
         let temp = digest.to_hex();
         let temp_path = dir.join(&temp);
         let written = dir.create_new(&temp).and_then(|f| fsutil::fill(f, content, 0o444, &mut self.buf));
