@@ -171,8 +171,12 @@ impl LiveTree {
         let (_, name) = split(path);
         let temp = fsutil::temp_name(name);
         let mut buf = vec![0u8; 1 << 16];
-        let file = store.write_copy(sha, size, mode, &dir, &temp, &mut buf)?;
         let shown = self.show(path);
+        let file = store.write_copy(sha, size, mode, &dir, &temp, &mut buf).map_err(|e| match e {
+            // Name the file being restored, not its temporary name.
+            Error::Io { source, .. } => Error::Io { path: shown.clone(), source },
+            other => other,
+        })?;
         if let Err(e) = file.sync_all() {
             let _ = dir.remove_file(&temp);
             return Err(Error::Io { path: shown, source: e });
