@@ -282,7 +282,7 @@ impl Dir {
     }
 
     /// The names in this directory (not `.` and `..`) with their types as the directory
-    /// lists them.
+    /// lists them; a name that is not UTF-8 is listed as [`Kind::Special`].
     pub fn list(&self) -> io::Result<Vec<(String, Kind)>> {
         let mut out = Vec::new();
         for entry in rfs::Dir::read_from(&self.fd)? {
@@ -291,12 +291,17 @@ impl Dir {
             if name == b"." || name == b".." {
                 continue;
             }
-            let name = OsStr::from_bytes(name).to_string_lossy().into_owned();
+            // The runtime never makes a name that is not UTF-8: such an entry is listed
+            // (lossily) as special, so that no caller acts on it by a name it does not have.
+            let Ok(name) = std::str::from_utf8(name) else {
+                out.push((OsStr::from_bytes(name).to_string_lossy().into_owned(), Kind::Special));
+                continue;
+            };
             let kind = match entry.file_type() {
-                FileType::Unknown => self.entry(&name)?.map_or(Kind::Special, |e| e.kind),
+                FileType::Unknown => self.entry(name)?.map_or(Kind::Special, |e| e.kind),
                 t => Kind::of(t),
             };
-            out.push((name, kind));
+            out.push((name.to_string(), kind));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
@@ -379,5 +384,16 @@ mod tests {
         let root = Dir::open(t.path()).expect("open");
         let err = root.open_file("fifo").expect_err("a FIFO is not a file");
         assert!(err.to_string().contains("FIFO"), "{err}");
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_listed_as_special() {
+        let t = tempfile::tempdir().expect("tempdir");
+        std::fs::write(t.path().join(OsStr::from_bytes(b"bad\xff")), b"x").expect("write");
+        std::fs::write(t.path().join("good"), b"x").expect("write");
+        let listed = Dir::open(t.path()).expect("open").list().expect("list");
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|(n, k)| n.starts_with("bad") && *k == Kind::Special));
+        assert!(listed.contains(&("good".to_string(), Kind::File)));
     }
 }

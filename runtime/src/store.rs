@@ -249,7 +249,11 @@ impl Store {
         let Some(dir) = self.dir.sub_if_any(STAGING_DIR).map_err(Error::io(&self.dir.join(STAGING_DIR)))? else {
             return Ok(found);
         };
-        for (name, _) in dir.list().map_err(Error::io(dir.path()))? {
+        for (name, kind) in dir.list().map_err(Error::io(dir.path()))? {
+            // Staged contents are regular files; anything else here is not the runtime's.
+            if kind != Kind::File {
+                continue;
+            }
             found.files += 1;
             found.bytes += dir.entry(&name).ok().flatten().map_or(0, |e| e.size);
             if remove {
@@ -280,7 +284,10 @@ impl Store {
                 continue;
             }
             let dir = self.dir.sub(&shard).map_err(Error::io(&self.dir.join(&shard)))?;
-            for (name, _) in dir.list().map_err(Error::io(dir.path()))? {
+            for (name, kind) in dir.list().map_err(Error::io(dir.path()))? {
+                if kind == Kind::Special || kind == Kind::Dir {
+                    continue;
+                }
                 let digest = Digest::from_hex(&name);
                 let keep_it = digest.as_ref().is_ok_and(|d| keep.contains(d));
                 if keep_it || !(digest.is_ok() || name.starts_with(TMP_PREFIX)) {
