@@ -48,12 +48,14 @@ pub struct Ingested {
 const STAGING_DIR: &str = "tmp";
 
 /// Leftovers of an interrupted write found in the store.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Leftovers {
     /// Temporary files.
     pub files: usize,
     /// Their bytes.
     pub bytes: u64,
+    /// Whether they were removed (they are not while another process holds the lock).
+    pub removed: bool,
 }
 
 /// Worker threads that fsync the files an install writes (see [`fsutil::Flusher`]): the
@@ -262,6 +264,7 @@ impl Store {
         }
         if remove && found.files > 0 {
             dir.sync().map_err(Error::io(dir.path()))?;
+            found.removed = true;
         }
         Ok(found)
     }

@@ -304,3 +304,19 @@ fn inventory_files_that_are_links_are_refused_not_written_through() {
     fs::remove_file(&copy).expect("unlink the other name");
     hotfix(&root, [Path::new("install"), &kb1(&kit)]).expect_code(0);
 }
+
+#[test]
+fn staging_left_by_a_killed_install_is_removed_by_the_next_command_and_reported_by_check() {
+    let kit = Kit::new("staging_left_by_a_killed_install_is_removed_by_the_next_command_and_reported_by_check");
+    let root = at_rtm(&kit);
+    let staging = root.join(".servicing/store/tmp");
+    fs::create_dir_all(&staging).expect("staging dir");
+    fs::write(staging.join("a".repeat(64)), vec![0u8; 4096]).expect("leftover");
+    fs::write(staging.join("b".repeat(64)), vec![0u8; 100]).expect("leftover");
+    let out = hotfix(&root, ["check"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("Removed 2 files (4196 bytes)"), "{}", out.stdout);
+    assert_eq!(fs::read_dir(&staging).expect("staging").count(), 0);
+    let out = hotfix(&root, ["check"]);
+    assert!(!out.stdout.contains("Removed"), "{}", out.stdout);
+}

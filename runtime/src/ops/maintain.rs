@@ -41,6 +41,9 @@ pub struct CheckReport {
     pub differences: Vec<Difference>,
     /// Problems with the store or the inventory, which `--repair` cannot fix.
     pub problems: Vec<String>,
+    /// Files an interrupted install left in the store's staging directory (removed when
+    /// the root's lock was free).
+    pub leftovers: crate::store::Leftovers,
 }
 
 impl CheckReport {
@@ -53,6 +56,18 @@ impl CheckReport {
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = &self.leftovers;
+        if l.files > 0 {
+            let what = format!(
+                "{} files ({} bytes) an interrupted install left in the store's staging directory",
+                l.files, l.bytes
+            );
+            if l.removed {
+                writeln!(f, "Removed {what}.")?;
+            } else {
+                writeln!(f, "Found {what}; the next servicing command removes them (another one holds the root now).")?;
+            }
+        }
         for d in &self.differences {
             let fixed = if d.repaired { " — repaired from the store" } else { "" };
             writeln!(f, "{}: {}{fixed}", d.path, d.problem)?;
@@ -92,7 +107,7 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
     let snap = s.snapshot()?;
     let installed = snap.installed();
     let files = s.inv.files()?;
-    let mut report = CheckReport { files: files.len(), ..CheckReport::default() };
+    let mut report = CheckReport { files: files.len(), leftovers: s.leftovers, ..CheckReport::default() };
     let expected = active_files(&active_state(&inputs(&snap, &installed, snap.policy))?)?;
     if expected != files {
         report

@@ -171,11 +171,11 @@ impl Session {
         if s.leftovers.files > 0 {
             match access {
                 Access::Write { .. } => {
-                    s.store.leftovers(true)?;
+                    s.leftovers.removed = s.store.leftovers(true)?.removed;
                 }
                 Access::Read => {
                     if let Ok(Some(l)) = lock::try_acquire(&s.layout, "clean up") {
-                        s.store.leftovers(true)?;
+                        s.leftovers.removed = s.store.leftovers(true)?.removed;
                         drop(l);
                     }
                 }
