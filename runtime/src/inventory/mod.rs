@@ -152,7 +152,9 @@ impl Inventory {
     }
 
     fn connect(path: &Path, flags: OpenFlags) -> Result<Inventory> {
-        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(db_err(path))?;
+        // NOFOLLOW: a link planted at the inventory is refused, never written through.
+        let flags = flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags).map_err(db_err(path))?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err(path))?;
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(db_err(path))?;

@@ -79,8 +79,19 @@ fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeRe
         return Err(staging.take_failure().unwrap_or_else(|| verify_error(s, source)));
     }
     let Planned { change, headline, scope } = plan_install(s, &verified, req)?;
-    staging.commit()?;
-    finish(s, change, headline, Some(&verified.manifest), scope.as_ref())
+    let ingested = staging.commit()?;
+    let id = verified.manifest.package.id.clone();
+    let done = finish(s, change, headline, Some(&verified.manifest), scope.as_ref());
+    if done.is_err() {
+        // The package did not become installed, so nothing refers to the blobs this
+        // install added (a rollback needs only the old files' blobs): the store is left
+        // as it was found.
+        let installed = s.inv.headers().map(|h| h.iter().any(|p| p.installed.manifest.package.id == id));
+        if matches!(installed, Ok(false)) {
+            s.store.take_back(&ingested.digests);
+        }
+    }
+    done
 }
 
 /// `--what-if`: everything `install` decides about the package `verified` (see [`verify`])

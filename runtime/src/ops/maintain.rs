@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::fs;
 
 use hotfix_schema::{Digest, Name};
 use serde::Serialize;
@@ -14,11 +13,11 @@ use super::{Session, Snapshot, inputs};
 use crate::crash;
 use crate::engine::{ActiveState, Installed, active_files, active_state};
 use crate::error::{Error, Result};
-use crate::fsutil::{self, Live};
 use crate::inventory::Commit;
 use crate::oplog;
+use crate::rootfs::Kind;
 use crate::store::BlobState;
-use crate::txn::{check_ancestors, set_mode};
+use crate::txn::live::LiveTree;
 
 /// One live file that differs from the inventory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -42,6 +41,9 @@ pub struct CheckReport {
     pub differences: Vec<Difference>,
     /// Problems with the store or the inventory, which `--repair` cannot fix.
     pub problems: Vec<String>,
+    /// Files an interrupted install left in the store's staging directory (removed when
+    /// the root's lock was free).
+    pub leftovers: crate::store::Leftovers,
 }
 
 impl CheckReport {
@@ -54,6 +56,18 @@ impl CheckReport {
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = &self.leftovers;
+        if l.files > 0 {
+            let what = format!(
+                "{} files ({} bytes) an interrupted install left in the store's staging directory",
+                l.files, l.bytes
+            );
+            if l.removed {
+                writeln!(f, "Removed {what}.")?;
+            } else {
+                writeln!(f, "Found {what}; the next servicing command removes them (another one holds the root now).")?;
+            }
+        }
         for d in &self.differences {
             let fixed = if d.repaired { " — repaired from the store" } else { "" };
             writeln!(f, "{}: {}{fixed}", d.path, d.problem)?;
@@ -93,7 +107,7 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
     let snap = s.snapshot()?;
     let installed = snap.installed();
     let files = s.inv.files()?;
-    let mut report = CheckReport { files: files.len(), ..CheckReport::default() };
+    let mut report = CheckReport { files: files.len(), leftovers: s.leftovers, ..CheckReport::default() };
     let expected = active_files(&active_state(&inputs(&snap, &installed, snap.policy))?)?;
     if expected != files {
         report
@@ -107,39 +121,48 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
             files.len()
         ));
     }
+    let tree = LiveTree::open(&s.layout)?;
     for (path, f) in &files {
-        check_ancestors(&s.layout, path)?;
-        let live = s.layout.live(path);
-        let problem = match Live::of(&live).map_err(Error::io(&live))? {
-            Live::Absent => Some(("missing".to_string(), true)),
-            Live::File { mode } => {
-                let (sha, size) = fsutil::hash_file(&live).map_err(Error::io(&live))?;
+        let problem = match tree.entry(path) {
+            Err(Error::Conflict { path: at, why }) => {
+                Some((format!("{} {why} (not repaired: move it away first)", at.display()), false))
+            }
+            Err(e) => return Err(e),
+            Ok(None) => Some(("missing".to_string(), true)),
+            Ok(Some(e)) if e.kind == Kind::File => {
+                let Some((sha, size)) = tree.hash(path, f.size.saturating_add(1))? else {
+                    report.differences.push(Difference {
+                        path: path.to_string(),
+                        problem: "missing".into(),
+                        repaired: false,
+                    });
+                    continue;
+                };
                 if sha != f.sha256 || size != f.size {
+                    let shown =
+                        if size > f.size { format!("more than {} bytes", f.size) } else { format!("{size} bytes") };
                     Some((
-                        format!(
-                            "content differs ({size} bytes, SHA-256 {sha}; expected {} bytes, {})",
-                            f.size, f.sha256
-                        ),
+                        format!("content differs ({shown}, SHA-256 {sha}; expected {} bytes, {})", f.size, f.sha256),
                         true,
                     ))
-                } else if mode != f.mode.bits() {
-                    Some((format!("mode {mode:04o}, expected {}", f.mode), true))
+                } else if e.mode != f.mode.bits() {
+                    Some((format!("mode {:04o}, expected {}", e.mode, f.mode), true))
                 } else {
                     None
                 }
             }
-            other => Some((format!("is {}, not a file (not repaired: move it away first)", other.describe()), false)),
+            Ok(Some(e)) => {
+                Some((format!("is {}, not a file (not repaired: move it away first)", e.kind.describe()), false))
+            }
         };
         let Some((problem, fixable)) = problem else { continue };
         let mut repaired = false;
         if repair && fixable {
+            let (sha, size, mode) = (&f.sha256, f.size, f.mode.bits());
             if problem.starts_with("mode") {
-                set_mode(&live, f.mode.bits())?;
+                tree.set_mode(&s.store, path, sha, size, mode)?;
             } else {
-                if let Some(parent) = live.parent() {
-                    fs::create_dir_all(parent).map_err(Error::io(parent))?;
-                }
-                s.store.place(&f.sha256, f.size, f.mode.bits(), &live)?;
+                tree.restore(&s.store, path, sha, size, mode)?;
             }
             repaired = true;
         }
