@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use hotfix_schema::{Digest, Limits};
 use hotfix_tests::craft::{RawPackage, forge};
-use hotfix_tests::root::{Kit, Node, Tree, hotfix, installed_ids, run_installer, tree};
+use hotfix_tests::root::{Kit, Tree, hotfix, installed_ids, run_installer, tree};
 use hotfix_tests::run::pkgtool;
 use pkgtool::read::ContentSink;
 use pkgtool::{Error, TrustedKey};
@@ -97,11 +97,7 @@ struct Watched {
 }
 
 fn watched(root: &Path, canary: &Path) -> Watched {
-    // The store's files, byte for byte. Not its shard directories: a decode pass that
-    // stages a content creates the content's shard, and a refused install leaves it empty
-    // (the store's own cleanup, issue #10 §3, not the order of the passes).
-    let mut store = tree(&root.join(".servicing/store"));
-    store.retain(|_, node| *node != Node::Dir);
+    let store = tree(&root.join(".servicing/store"));
     Watched { live: tree(root), store, installed: installed_ids(root), canary: fs::read(canary).expect("the canary") }
 }
 
