@@ -23,7 +23,17 @@ pub fn acquire(layout: &Layout, what: &str, wait: bool) -> Result<RootLock> {
     let servicing = layout.servicing_dir_required()?;
     // Never through a link or into a file with other names: anything but the runtime's
     // own plain file is replaced (see `rootfs::Dir::open_own`).
-    let mut file = servicing.open_own("lock", false).map_err(Error::io(&path))?;
+    let mut file = match servicing.open_own("lock", false) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {
+            return Err(Error::Refused(format!(
+                "{} is on a read-only file system: `hotfix {what}` changes the root and cannot run there \
+                 (status, list, query and check can); mount it writable first",
+                layout.shown()
+            )));
+        }
+        Err(e) => return Err(Error::Io { path, source: e }),
+    };
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) if wait => file.lock().map_err(Error::io(&path))?,

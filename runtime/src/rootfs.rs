@@ -275,6 +275,11 @@ impl Dir {
         Ok(())
     }
 
+    /// Whether the directory is on a file system mounted read-only.
+    pub fn read_only(&self) -> io::Result<bool> {
+        Ok(rfs::fstatvfs(&self.fd)?.f_flag.contains(rfs::StatVfsMountFlags::RDONLY))
+    }
+
     /// Flushes the directory's entries to disk.
     pub fn sync(&self) -> io::Result<()> {
         rfs::fsync(&self.fd)?;

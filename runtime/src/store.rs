@@ -86,7 +86,10 @@ impl Store {
     /// The store of the root `layout`, created if missing.
     pub fn open(layout: &Layout) -> Result<Store> {
         let servicing = layout.servicing_dir_required()?;
-        let (dir, _) = servicing.create_sub("store", 0o755).map_err(Error::io(&layout.store()))?;
+        let dir = match servicing.sub_if_any("store").map_err(Error::io(&layout.store()))? {
+            Some(dir) => dir,
+            None => servicing.create_sub("store", 0o755).map_err(Error::io(&layout.store()))?.0,
+        };
         Ok(Store { dir, shards: RefCell::default(), checked: RefCell::default() })
     }
 

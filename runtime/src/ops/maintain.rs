@@ -44,6 +44,60 @@ pub struct CheckReport {
     /// Files an interrupted install left in the store's staging directory (removed when
     /// the root's lock was free).
     pub leftovers: crate::store::Leftovers,
+    /// Packages whose blobs `--from` put back into the store.
+    pub reseeded: Vec<Reseeded>,
+}
+
+/// What `check --repair --from PKG` put back into the store from one package file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reseeded {
+    /// The package file.
+    pub file: String,
+    /// The installed package it carries.
+    pub package: String,
+    /// Blobs written (missing or damaged before).
+    pub blobs: usize,
+}
+
+/// Puts back every blob of the installed packages in `files` that the store lacks or holds
+/// damaged: each file is authenticated against the root's trusted keys, must carry a
+/// package installed here (the same manifest), and is decoded into the store's staging,
+/// each content checked against its hash before it replaces anything.
+pub fn reseed(s: &mut Session, files: &[std::path::PathBuf]) -> Result<Vec<Reseeded>> {
+    let keys = crate::trust::keys(&s.layout)?;
+    let limits = hotfix_schema::Limits::default();
+    let mut out = Vec::new();
+    for file in files {
+        let package_error = |source: pkgtool::Error| Error::Package {
+            source: Box::new(source),
+            hint: ". Nothing was written; --from takes the publisher's file of an installed package".into(),
+        };
+        let verified = pkgtool::read::verify(file, &keys, &limits, &mut |_, _| {}).map_err(package_error)?;
+        let id = verified.manifest.package.id.clone();
+        match s.inv.manifest(&id)? {
+            Some(m) if m == verified.manifest => {}
+            Some(_) => {
+                return Err(Error::Refused(format!(
+                    "{} carries a package {id} that differs from the installed {id}; nothing was written",
+                    file.display()
+                )));
+            }
+            None => {
+                return Err(Error::Refused(format!(
+                    "{} carries {id}, which is not installed on this root; nothing was written (install it \
+                     instead)",
+                    file.display()
+                )));
+            }
+        }
+        let mut staging = s.store.staging();
+        if let Err(e) = verified.decode_into(&limits, &mut |_, _| {}, &mut staging) {
+            return Err(staging.take_failure().unwrap_or_else(|| package_error(e)));
+        }
+        let ingested = staging.commit()?;
+        out.push(Reseeded { file: file.display().to_string(), package: id.to_string(), blobs: ingested.added });
+    }
+    Ok(out)
 }
 
 impl CheckReport {
@@ -56,6 +110,9 @@ impl CheckReport {
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.reseeded {
+            writeln!(f, "Put back {} store blobs of {} from {}.", r.blobs, r.package, r.file)?;
+        }
         let l = &self.leftovers;
         if l.files > 0 {
             let what = format!(
@@ -179,8 +236,10 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
                 BlobState::Bad(w) => format!("is damaged ({w})"),
             };
             report.problems.push(format!(
-                "store blob {} of {} {why}; uninstall {} and install it again from its package file",
-                digest, m.package.id, m.package.id
+                "store blob {digest} of {id} {why}; put it back from {id}'s package file: hotfix --root {root} \
+                 check --repair --from {id}.pkg",
+                id = m.package.id,
+                root = s.layout.shown()
             ));
         }
     }

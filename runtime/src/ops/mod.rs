@@ -154,7 +154,10 @@ impl Session {
             Access::Write { wait } => Some(lock::acquire(&layout, what, wait)?),
             Access::Read => None,
         };
-        let inv = Inventory::open(&layout.db())?;
+        // A root on a read-only file system (a mounted image, a snapshot) is read as it is:
+        // nothing is recovered or cleaned up there, and nothing could be.
+        let read_only = access == Access::Read && layout.servicing_dir_required()?.read_only().unwrap_or(false);
+        let inv = if read_only { Inventory::open_read_only(&layout.db())? } else { Inventory::open(&layout.db())? };
         let store = Store::open(&layout)?;
         let mut s = Session {
             layout,
@@ -168,6 +171,9 @@ impl Session {
         // Temporary files of a process killed while it staged a package: removed by the
         // next command that can take the lock, counted (for `check`) by the others.
         s.leftovers = s.store.leftovers(false)?;
+        if read_only {
+            return Ok(s);
+        }
         if s.leftovers.files > 0 {
             match access {
                 Access::Write { .. } => {
