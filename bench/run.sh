@@ -4,6 +4,7 @@
 #   bench/run.sh                 fast: the Debian security pairs (a few minutes at most)
 #   BENCH_FULL=1 bench/run.sh    + the ~1 GiB synthetic package, the 100,000-file root
 #                                  and the profiles of verify and build
+#   BENCH_ONLY=verify bench/run.sh   only the verify rows (packages built untimed if absent)
 #
 # Environment (all optional):
 #   BENCH_BIN_DIR    where pkgtool and hotfix are      (default: <repo>/target/release)
@@ -13,6 +14,7 @@
 #   BENCH_REPS       repetitions of each fast timing   (default: 3; the median is reported)
 #   BENCH_BUILD_REPS repetitions of each Debian build  (default: 3)
 #   BENCH_PROFILE    1 = profile verify/build (default: BENCH_FULL)
+#   BENCH_ONLY       verify = only `verify`, `verify --deep` and their peers (default: all)
 #   BENCH_SYNTH_COMPONENTS  components of the synthetic set (default: 22 -> ~1.03 GiB package)
 #   BENCH_SCALE_FILES       files in the big root of the scaling test (default: 100000)
 #
@@ -29,6 +31,8 @@ FULL=${BENCH_FULL:-0}
 REPS=${BENCH_REPS:-3}
 BUILD_REPS=${BENCH_BUILD_REPS:-3}
 PROFILE=${BENCH_PROFILE:-$FULL}
+ONLY=${BENCH_ONLY:-}
+[[ -z $ONLY || $ONLY == verify ]] || die "BENCH_ONLY=$ONLY: only 'verify' is known"
 SYNTH_COMPONENTS=${BENCH_SYNTH_COMPONENTS:-22}
 SCALE_FILES=${BENCH_SCALE_FILES:-100000}
 
@@ -90,7 +94,7 @@ printf 'label\truns\twall_median_s\twall_min_s\tcpu_median_s\tmax_rss_kib\n' >"$
     echo "pkgtool: $PKGTOOL ($(stat -c %y "$PKGTOOL" | cut -d. -f1))"
     echo "hotfix: $([[ $HAVE_HOTFIX == 1 ]] && echo "$HOTFIX" || echo absent)"
     echo "zstd: $(zstd --version | grep -o 'v[0-9.]*')  dpkg: $(dpkg-deb --version | grep -o '[0-9][0-9.]*' | head -1)  zip: $(zip -v | sed -n 2p | awk '{print $4}')"
-    echo "mode: FULL=$FULL REPS=$REPS BUILD_REPS=$BUILD_REPS"
+    echo "mode: FULL=$FULL REPS=$REPS BUILD_REPS=$BUILD_REPS ONLY=${ONLY:-all}"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$RES/env.txt"
 
@@ -216,53 +220,89 @@ say "Debian pairs: $(wc -l <"$DEB/versions.tsv") packages, $payload_files files,
 
 # ---------------------------------------------------------------- Debian pairs: build
 O=$BENCH_DIR/out/debian
-rm -rf "$O"
-mkdir -p "$O"
-warm_tree "$DEB/payload"
-say "build (median of $BUILD_REPS, alternating)"
-cd "$DEB"
 TAR=(tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf -)
-OURS=("$PKGTOOL" build spec.toml --key "$KEY.key" -o "$O/update.pkg" -q)
-PEER=(bash -c '"$@" payload | zstd -q -19 --long=27 -T2 -f -o "$0"' "$O/trees.tar.zst" "${TAR[@]}")
-measure_ab "$BUILD_REPS" "debian: pkgtool build" "" OURS "debian: tar | zstd -19 --long=27 -T2" "" PEER
-measure "debian: zip -9 -r" 1 "rm -f '$O/trees.zip'" zip -q -9 -r "$O/trees.zip" payload
-zip_build=$M_WALL
-measure "debian: dpkg-deb --build (xz)" 1 "" dpkg-deb --root-owner-group -Zxz --build debroot "$O/trees.deb"
-deb_build=$M_WALL
-# information: one tree alone (what a perfect delta would approach)
-bash -c '"$@" payload/*/gdr | zstd -q -19 --long=27 -T2 -f -o "$0"' "$O/gdr.tar.zst" "${TAR[@]}"
-cd - >/dev/null
-"$PKGTOOL" build "$DEB/base/spec.toml" --key "$KEY.key" -o "$O/base.pkg" -q
+if [[ -z $ONLY ]]; then
+    rm -rf "$O"
+    mkdir -p "$O"
+    warm_tree "$DEB/payload"
+    say "build (median of $BUILD_REPS, alternating)"
+    cd "$DEB"
+    OURS=("$PKGTOOL" build spec.toml --key "$KEY.key" -o "$O/update.pkg" -q)
+    PEER=(bash -c '"$@" payload | zstd -q -19 --long=27 -T2 -f -o "$0"' "$O/trees.tar.zst" "${TAR[@]}")
+    measure_ab "$BUILD_REPS" "debian: pkgtool build" "" OURS "debian: tar | zstd -19 --long=27 -T2" "" PEER
+    measure "debian: zip -9 -r" 1 "rm -f '$O/trees.zip'" zip -q -9 -r "$O/trees.zip" payload
+    zip_build=$M_WALL
+    measure "debian: dpkg-deb --build (xz)" 1 "" dpkg-deb --root-owner-group -Zxz --build debroot "$O/trees.deb"
+    deb_build=$M_WALL
+    # information: one tree alone (what a perfect delta would approach)
+    bash -c '"$@" payload/*/gdr | zstd -q -19 --long=27 -T2 -f -o "$0"' "$O/gdr.tar.zst" "${TAR[@]}"
+    cd - >/dev/null
+    "$PKGTOOL" build "$DEB/base/spec.toml" --key "$KEY.key" -o "$O/base.pkg" -q
 
-ours_size=$(size "$O/update.pkg")
-result debian "package size" "$ours_size" "tar+zstd-19-long" "$(size "$O/trees.tar.zst")" bytes "ratio<=0.90"
-result debian "package size" "$ours_size" "zip -9" "$(size "$O/trees.zip")" bytes
-result debian "package size" "$ours_size" "deb (xz)" "$(size "$O/trees.deb")" bytes
-result debian "package size" "$ours_size" "GDR tree alone, tar+zstd" "$(size "$O/gdr.tar.zst")" bytes
-result debian "build time" "$A_WALL" "tar+zstd-19-long" "$B_WALL" s "ratio<=1.0"
-result debian "build CPU time" "$A_CPU" "tar+zstd-19-long" "$B_CPU" s
-result debian "build peak RSS" "$A_RSS" "tar+zstd-19-long" "$B_RSS" KiB
-result debian "build time" "$A_WALL" "zip -9" "$zip_build" s
-result debian "build time" "$A_WALL" "dpkg-deb (xz)" "$deb_build" s
+    ours_size=$(size "$O/update.pkg")
+    result debian "package size" "$ours_size" "tar+zstd-19-long" "$(size "$O/trees.tar.zst")" bytes "ratio<=0.90"
+    result debian "package size" "$ours_size" "zip -9" "$(size "$O/trees.zip")" bytes
+    result debian "package size" "$ours_size" "deb (xz)" "$(size "$O/trees.deb")" bytes
+    result debian "package size" "$ours_size" "GDR tree alone, tar+zstd" "$(size "$O/gdr.tar.zst")" bytes
+    result debian "build time" "$A_WALL" "tar+zstd-19-long" "$B_WALL" s "ratio<=1.0"
+    result debian "build CPU time" "$A_CPU" "tar+zstd-19-long" "$B_CPU" s
+    result debian "build peak RSS" "$A_RSS" "tar+zstd-19-long" "$B_RSS" KiB
+    result debian "build time" "$A_WALL" "zip -9" "$zip_build" s
+    result debian "build time" "$A_WALL" "dpkg-deb (xz)" "$deb_build" s
+else # the packages and peers the verify rows read, built untimed when absent
+    mkdir -p "$O"
+    (
+        cd "$DEB"
+        [[ -f $O/update.pkg ]] || "$PKGTOOL" build spec.toml --key "$KEY.key" -o "$O/update.pkg" -q
+        [[ -f $O/update-fast-decode.pkg ]] ||
+            "$PKGTOOL" build spec.toml --key "$KEY.key" -o "$O/update-fast-decode.pkg" -q --fast-decode
+        [[ -f $O/trees.tar.zst ]] || "${TAR[@]}" payload | zstd -q -19 --long=27 -T2 -f -o "$O/trees.tar.zst"
+    )
+fi
+# the xz peer of verify --deep: the same tar, xz -6 (untimed, once)
+[[ -f $O/trees.tar.xz ]] || (cd "$DEB" && "${TAR[@]}" payload | xz -6 -T2 -c >"$O/trees.tar.xz.part" && mv "$O/trees.tar.xz.part" "$O/trees.tar.xz")
 
 # ---------------------------------------------------------------- verify
-verify_vs_sha() { # verify_vs_sha SET PKG TIME_TARGET [RSS_TARGET]
-    warm "$2"
-    local OURS=("$PKGTOOL" verify "$2" --trust "$KEY.pub") PEER=(sha256sum "$2") mb
-    mb=$(awk -v b="$(size "$2")" 'BEGIN{printf "%.0f MB", b/1e6}')
-    measure_ab "$REPS" "$1: pkgtool verify" "" OURS "$1: sha256sum" "" PEER
-    result "$1" "verify time ($mb)" "$A_WALL" "sha256sum" "$B_WALL" s "$3"
-    result "$1" "verify CPU time" "$A_CPU" "sha256sum" "$B_CPU" s
-    result "$1" "verify peak RSS" "$A_RSS" "sha256sum" "$B_RSS" KiB "${4:-}"
+# `pkgtool verify` is the authentication pass (FORMAT.md §8 steps 1-13): every byte hashed
+# and the signature checked, no blob decoded. Its peer is hashing the file: sha256sum.
+verify_vs_sha() { # verify_vs_sha SET LABEL PKG TIME_TARGET [RSS_TARGET]
+    warm "$3"
+    local OURS=("$PKGTOOL" verify "$3" --trust "$KEY.pub") PEER=(sha256sum "$3") mb
+    mb=$(awk -v b="$(size "$3")" 'BEGIN{printf "%.0f MB", b/1e6}')
+    measure_ab "$REPS" "$1: pkgtool verify$2" "" OURS "$1: sha256sum$2" "" PEER
+    result "$1" "verify$2 time ($mb)" "$A_WALL" "sha256sum" "$B_WALL" s "$4"
+    result "$1" "verify$2 CPU time" "$A_CPU" "sha256sum" "$B_CPU" s
+    result "$1" "verify$2 peak RSS" "$A_RSS" "sha256sum" "$B_RSS" KiB "${5:-}"
     if command -v openssl >/dev/null; then # information: a SHA-NI hash of the same file
         local t=$A_WALL
-        measure "$1: openssl dgst -sha256" "$REPS" "" openssl dgst -sha256 "$2"
-        result "$1" "verify time" "$t" "openssl dgst -sha256" "$M_WALL" s
+        measure "$1: openssl dgst -sha256$2" "$REPS" "" openssl dgst -sha256 "$3"
+        result "$1" "verify$2 time" "$t" "openssl dgst -sha256" "$M_WALL" s
+    fi
+}
+# `pkgtool verify --deep` adds the decode pass (step 14): every blob decoded and hashed.
+# Its peers decompress the same payload as one tar: zstd -d of a tar+zstd --long=27
+# archive, and xz -d of an xz -6 one (each to /dev/null, no hash).
+deep_vs_decoders() { # deep_vs_decoders SET LABEL PKG TAR_ZST ZST_NAME [TAR_XZ]
+    warm "$3" "$4" ${6:+"$6"}
+    local OURS=("$PKGTOOL" verify --deep "$3" --trust "$KEY.pub") PEER=(zstd -d -q --long=27 -f -o /dev/null "$4")
+    measure_ab "$REPS" "$1: pkgtool verify --deep$2" "" OURS "$1: zstd -d --long=27 ($5)$2" "" PEER
+    result "$1" "verify --deep$2 time" "$A_WALL" "zstd -d of $5" "$B_WALL" s
+    result "$1" "verify --deep$2 CPU time" "$A_CPU" "zstd -d of $5" "$B_CPU" s
+    result "$1" "verify --deep$2 peak RSS" "$A_RSS" "zstd -d of $5" "$B_RSS" KiB
+    if [[ -n ${6:-} ]]; then
+        local t=$A_WALL
+        measure "$1: xz -d (tar.xz -6)$2" "$REPS" "" bash -c 'xz -d -c "$0" >/dev/null' "$6"
+        result "$1" "verify --deep$2 time" "$t" "xz -d of tar.xz -6" "$M_WALL" s
     fi
 }
 say "verify (median of $REPS, alternating)"
-verify_vs_sha debian "$O/update.pkg" ""   # the 1.1x target is for >= 500 MB (full mode)
+verify_vs_sha debian "" "$O/update.pkg" "ratio<=1.1"   # with LZMA blobs
+verify_vs_sha debian ", --fast-decode package" "$O/update-fast-decode.pkg" "ratio<=1.1"
+say "verify --deep (median of $REPS, alternating)"
+deep_vs_decoders debian "" "$O/update.pkg" "$O/trees.tar.zst" "tar+zstd-19-long" "$O/trees.tar.xz"
+deep_vs_decoders debian ", --fast-decode package" "$O/update-fast-decode.pkg" "$O/trees.tar.zst" "tar+zstd-19-long" "$O/trees.tar.xz"
 
+if [[ -z $ONLY ]]; then
 # ---------------------------------------------------------------- install
 install_vs_dpkg() { # install_vs_dpkg SET PRODUCT BASE_PKG PKG DEB [RSS_TARGET]
     local set=$1 product=$2 base=$3 pkg=$4 deb=$5 memtarget=${6:-} hr=$BENCH_DIR/tmp/hroot dr=$BENCH_DIR/tmp/droot
@@ -305,6 +345,7 @@ say "ablation: the same package without packs, and with Zstandard only"
 tzs=$(size "$O/trees.tar.zst")
 result debian "package size, --no-pack" "$(size "$O/update-no-pack.pkg")" "tar+zstd-19-long" "$tzs" bytes
 result debian "package size, --fast-decode (no LZMA)" "$(size "$O/update-fast-decode.pkg")" "tar+zstd-19-long" "$tzs" bytes
+fi
 
 # ---------------------------------------------------------------- full mode: the large set
 if [[ $FULL == 1 ]]; then
@@ -341,40 +382,51 @@ PY
     warm_tree payload
     OURS=("$PKGTOOL" build spec.toml --key "$KEY.key" -o "$OS/update.pkg" -q)
     PEER=(bash -c '"$@" payload | zstd -q -19 --long=27 -T2 -f -o "$0"' "$OS/trees.tar.zst" "${TAR[@]}")
-    measure_ab 1 "synth: pkgtool build" "" OURS "synth: tar | zstd -19 --long=27 -T2" "" PEER
-    result synth "package size" "$(size "$OS/update.pkg")" "tar+zstd-19-long" "$(size "$OS/trees.tar.zst")" bytes "ratio<=0.90"
-    result synth "build time" "$A_WALL" "tar+zstd-19-long" "$B_WALL" s "ratio<=1.0"
-    result synth "build CPU time" "$A_CPU" "tar+zstd-19-long" "$B_CPU" s
-    result synth "build peak RSS" "$A_RSS" "tar+zstd-19-long" "$B_RSS" KiB
+    if [[ -z $ONLY ]]; then
+        measure_ab 1 "synth: pkgtool build" "" OURS "synth: tar | zstd -19 --long=27 -T2" "" PEER
+        result synth "package size" "$(size "$OS/update.pkg")" "tar+zstd-19-long" "$(size "$OS/trees.tar.zst")" bytes "ratio<=0.90"
+        result synth "build time" "$A_WALL" "tar+zstd-19-long" "$B_WALL" s "ratio<=1.0"
+        result synth "build CPU time" "$A_CPU" "tar+zstd-19-long" "$B_CPU" s
+        result synth "build peak RSS" "$A_RSS" "tar+zstd-19-long" "$B_RSS" KiB
+    else # untimed, once
+        # the zstd peer at -6, not -19 (an hour of CPU here): zstd decodes both about as fast
+        [[ -f $OS/update.pkg && $OS/update.pkg -nt $SYN/.stamp ]] || "${OURS[@]}"
+        [[ -f $OS/trees.tar.zst && $OS/trees.tar.zst -nt $SYN/.stamp ]] ||
+            bash -c '"$@" payload | zstd -q -6 --long=27 -T2 -f -o "$0"' "$OS/trees.tar.zst" "${TAR[@]}"
+    fi
     # the equivalent .deb, compressed with zstd -3 rather than xz so that it builds in
     # reasonable time (and installs faster: a stricter peer for the install figure)
-    if [[ ! -f $OS/trees.deb || $OS/trees.deb -ot $SYN/.stamp ]]; then
+    if [[ -z $ONLY ]] && [[ ! -f $OS/trees.deb || $OS/trees.deb -ot $SYN/.stamp ]]; then
         dpkg-deb --root-owner-group -Zzstd -z3 --build debroot "$OS/trees.deb" >/dev/null
     fi
-    "$PKGTOOL" build base/spec.toml --key "$KEY.key" -o "$OS/base.pkg" -q
+    [[ -n $ONLY ]] || "$PKGTOOL" build base/spec.toml --key "$KEY.key" -o "$OS/base.pkg" -q
     cd - >/dev/null
     pkgsize=$(size "$OS/update.pkg")
     ((pkgsize >= 500 * 1000 * 1000)) || note "the synthetic package is only $pkgsize bytes (< 500 MB): raise BENCH_SYNTH_COMPONENTS"
     ((pkgsize >= 1 << 30)) || note "the synthetic package is $pkgsize bytes (< 1 GiB): the memory target wants 1 GiB"
     say "verify (median of $REPS)"
-    verify_vs_sha synth "$OS/update.pkg" "ratio<=1.1" "abs<=65536"
-    say "install (median of $REPS)"
-    install_vs_dpkg synth bench "$OS/base.pkg" "$OS/update.pkg" "$OS/trees.deb" "abs<=65536"
+    verify_vs_sha synth "" "$OS/update.pkg" "ratio<=1.1" "abs<=65536"
+    say "verify --deep (median of $REPS)"
+    deep_vs_decoders synth "" "$OS/update.pkg" "$OS/trees.tar.zst" "tar+zstd --long=27"
+    if [[ -z $ONLY ]]; then
+        say "install (median of $REPS)"
+        install_vs_dpkg synth bench "$OS/base.pkg" "$OS/update.pkg" "$OS/trees.deb" "abs<=65536"
 
-    # ------------------------------------------------------------ scaling: root of N files
-    if [[ $HAVE_HOTFIX == 1 ]]; then
-        say "scaling: one-component hotfix into a root of 10 vs $SCALE_FILES files"
-        if "$here/scaling.sh" "$PKGTOOL" "$HOTFIX" "$KEY" "$BENCH_DIR/scale" "$SCALE_FILES" "$REPS" "$RES/scaling.tsv" >&2; then
-            small=$(awk -F'\t' '$1=="small"{print $2}' "$RES/scaling.tsv")
-            big=$(awk -F'\t' '$1=="big"{print $2}' "$RES/scaling.tsv")
-            result scaling "hotfix install, root of $SCALE_FILES files" "$big" "same, root of 10 files" "$small" s "ratio<=2.0"
+        # ------------------------------------------------------------ scaling: root of N files
+        if [[ $HAVE_HOTFIX == 1 ]]; then
+            say "scaling: one-component hotfix into a root of 10 vs $SCALE_FILES files"
+            if "$here/scaling.sh" "$PKGTOOL" "$HOTFIX" "$KEY" "$BENCH_DIR/scale" "$SCALE_FILES" "$REPS" "$RES/scaling.tsv" >&2; then
+                small=$(awk -F'\t' '$1=="small"{print $2}' "$RES/scaling.tsv")
+                big=$(awk -F'\t' '$1=="big"{print $2}' "$RES/scaling.tsv")
+                result scaling "hotfix install, root of $SCALE_FILES files" "$big" "same, root of 10 files" "$small" s "ratio<=2.0"
+            else
+                note "the scaling test failed; see above"
+                result scaling "hotfix install, root of $SCALE_FILES files" "-" "same, root of 10 files" "-" s "skipped: failed"
+            fi
         else
-            note "the scaling test failed; see above"
-            result scaling "hotfix install, root of $SCALE_FILES files" "-" "same, root of 10 files" "-" s "skipped: failed"
+            result scaling "hotfix install, root of $SCALE_FILES files" "-" "same, root of 10 files" "-" s "skipped: no hotfix"
         fi
-    else
-        result scaling "hotfix install, root of $SCALE_FILES files" "-" "same, root of 10 files" "-" s "skipped: no hotfix"
-    fi
+    fi # not BENCH_ONLY
 fi
 
 if [[ $PROFILE == 1 ]]; then

@@ -2,14 +2,16 @@
 //! `DIR/<baseline>/<branch>/<component>/<path>` (`base` stands for the branch of a
 //! baseline package's variants, which count on both).
 //!
-//! The package is verified in full first; then every blob is decoded again, hash-checked
-//! as it is written, into a fresh temporary directory beside `DIR`, which is renamed to
-//! `DIR` only when everything checked out. Paths come from validated manifest names, so
-//! nothing can be written outside the target.
+//! The package is authenticated first (every byte against the signature, the manifest
+//! and structure checked; nothing decoded, nothing written). Then the decode pass reads
+//! the same open file and writes each content, checked against the authenticated
+//! manifest's size and hash as it is written, into a fresh temporary directory beside
+//! `DIR`, which is renamed to `DIR` only when everything checked out. Paths come from
+//! validated manifest names, so nothing can be written outside the target.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,7 @@ use hotfix_schema::{Digest, Limits, Mode};
 
 use crate::error::{Error, Result};
 use crate::keys::TrustedKey;
-use crate::read::{self, Verified};
+use crate::read::{self, ContentSink, Verified};
 
 /// The directory segment used for a baseline package's variants, which have no branch.
 pub const BASELINE_BRANCH_DIR: &str = "base";
@@ -33,7 +35,8 @@ pub struct ExtractReport {
     pub bytes: u64,
 }
 
-/// Verifies `pkg` and extracts it into `dir`, which must not exist or be empty.
+/// Authenticates `pkg`, then decodes and extracts it into `dir`, which must not exist or
+/// be empty. `progress` sees the authentication pass, then the decode pass.
 pub fn extract(
     pkg: &Path,
     dir: &Path,
@@ -73,56 +76,13 @@ pub fn extract(
         }
     }
 
-    // Blob by blob, in package order; a pack's members as they stream by.
-    let mut pkg_file = File::open(pkg).map_err(Error::io(pkg))?;
-    let (mut files, mut bytes) = (0u64, 0u64);
-    let mut write = |digest: &Digest, reader: &mut dyn Read| -> Result<()> {
-        let Some(((first, first_mode), rest)) = dests.get(digest).and_then(|t| t.split_first()) else {
-            return Ok(());
-        };
-        let first_abs = tmp.path().join(first);
-        create_parent(&first_abs)?;
-        let mut out =
-            OpenOptions::new().write(true).create_new(true).open(&first_abs).map_err(Error::io(&first_abs))?;
-        let n = io::copy(reader, &mut out).map_err(|e| {
-            if read::integrity_of(&e).is_some() {
-                verified.blob_error(e)
-            } else {
-                Error::Io { path: first_abs.clone(), source: e }
-            }
-        })?;
-        drop(out);
-        set_mode(&first_abs, *first_mode)?;
-        files += 1;
-        bytes += n;
-        for (rel, mode) in rest {
-            let abs = tmp.path().join(rel);
-            create_parent(&abs)?;
-            fs::copy(&first_abs, &abs).map_err(Error::io(&abs))?;
-            set_mode(&abs, *mode)?;
-            files += 1;
-            bytes += n;
-        }
-        Ok(())
-    };
-    for (i, blob) in m.blobs.iter().enumerate() {
-        let mut reader = verified.open_blob(&mut pkg_file, i, limits)?;
-        if !blob.is_pack() {
-            write(&blob.sha256, &mut reader)?;
-            continue;
-        }
-        let mut failed = None;
-        let split = read::for_each_member(&mut reader, blob, |member, r| {
-            write(&member.sha256, r).map_err(|e| {
-                failed = Some(e);
-                io::Error::other("extraction failed")
-            })
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        split.map_err(|e| verified.blob_error(e))?;
+    // The decode pass, from the file the authentication pass read: each content written
+    // as it is decoded and checked against the authenticated manifest.
+    let mut writer = Writer { dir: tmp.path(), dests, files: 0, bytes: 0, failed: None };
+    if let Err(e) = verified.decode_into(limits, progress, &mut writer) {
+        return Err(writer.failed.take().unwrap_or(e));
     }
+    let (files, bytes) = (writer.files, writer.bytes);
 
     let kept = tmp.keep();
     if dir.exists() {
@@ -133,6 +93,72 @@ pub fn extract(
         return Err(Error::Io { path: dir.to_path_buf(), source: e });
     }
     Ok(ExtractReport { verified, files, bytes })
+}
+
+/// Writes each content to its destinations under `dir` as the decode pass hands it over.
+struct Writer<'d> {
+    dir: &'d Path,
+    dests: HashMap<Digest, Vec<(PathBuf, Mode)>>,
+    files: u64,
+    bytes: u64,
+    /// A failure of this side (not the package's), reported instead of the decode error.
+    failed: Option<Error>,
+}
+
+impl Writer<'_> {
+    fn write(&mut self, digest: &Digest, reader: &mut dyn Read) -> io::Result<()> {
+        let Some(((first, first_mode), rest)) = self.dests.get(digest).and_then(|t| t.split_first()) else {
+            return Ok(());
+        };
+        let mine = |e: Error, failed: &mut Option<Error>| {
+            *failed = Some(e);
+            io::Error::other("extraction failed")
+        };
+        let first_abs = self.dir.join(first);
+        create_parent(&first_abs).map_err(|e| mine(e, &mut self.failed))?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&first_abs)
+            .map_err(|e| mine(Error::Io { path: first_abs.clone(), source: e }, &mut self.failed))?;
+        // The package's own failures (size, CRC, hash) come back from `reader` and go up as
+        // they are; a failure to write is this side's.
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        loop {
+            let k = reader.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            out.write_all(&buf[..k])
+                .map_err(|e| mine(Error::Io { path: first_abs.clone(), source: e }, &mut self.failed))?;
+            n += k as u64;
+        }
+        drop(out);
+        set_mode(&first_abs, *first_mode).map_err(|e| mine(e, &mut self.failed))?;
+        self.files += 1;
+        self.bytes += n;
+        for (rel, mode) in rest {
+            let abs = self.dir.join(rel);
+            create_parent(&abs).map_err(|e| mine(e, &mut self.failed))?;
+            fs::copy(&first_abs, &abs)
+                .map_err(|e| mine(Error::Io { path: abs.clone(), source: e }, &mut self.failed))?;
+            set_mode(&abs, *mode).map_err(|e| mine(e, &mut self.failed))?;
+            self.files += 1;
+            self.bytes += n;
+        }
+        Ok(())
+    }
+}
+
+impl ContentSink for Writer<'_> {
+    fn wants(&mut self, digest: &Digest, _: u64) -> io::Result<bool> {
+        Ok(self.dests.contains_key(digest))
+    }
+
+    fn take(&mut self, digest: &Digest, _: u64, content: &mut dyn Read) -> io::Result<()> {
+        self.write(digest, content)
+    }
 }
 
 fn create_parent(path: &Path) -> Result<()> {

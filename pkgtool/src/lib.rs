@@ -2,7 +2,8 @@
 //! verification, inspection and extraction (`schema/FORMAT.md` is the format).
 //!
 //! The `pkgtool` binary is a thin command line over this library; the runtime uses the
-//! reading half ([`read::verify`], [`read::Verified::open_blob`]) to install packages.
+//! reading half ([`read::verify`] to authenticate, [`read::Verified::decode_into`] to decode) to
+//! install packages.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

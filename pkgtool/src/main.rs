@@ -9,7 +9,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
@@ -68,13 +67,18 @@ enum Cmd {
         #[arg(long)]
         fast_decode: bool,
     },
-    /// Check every byte of a package: signature, manifest, every blob.
+    /// Authenticate a package: the signature over every byte, the structure and the manifest, at
+    /// the speed of hashing the file. With --deep, also decode every blob against the manifest.
     Verify {
         /// The package.
         pkg: PathBuf,
         /// A trusted public key (SPKI PEM); give several to trust several.
         #[arg(long = "trust", required = true)]
         trust: Vec<PathBuf>,
+        /// Also decode every blob and check it against the manifest's size and SHA-256 (what a
+        /// release pipeline runs before publishing; install and extract always do it).
+        #[arg(long)]
+        deep: bool,
     },
     /// Describe a package: kind, baselines, variants, fixes, sizes, signer.
     Inspect {
@@ -84,7 +88,8 @@ enum Cmd {
         #[arg(long = "trust")]
         trust: Vec<PathBuf>,
     },
-    /// Verify a package, then write every variant to DIR/<baseline>/<branch>/<component>/.
+    /// Authenticate a package, then decode every blob and write every variant to
+    /// DIR/<baseline>/<branch>/<component>/.
     Extract {
         /// The package.
         pkg: PathBuf,
@@ -130,16 +135,16 @@ fn say(quiet: bool, text: &str) {
     }
 }
 
-/// A progress bar on standard error while a package is verified (then, for an extraction,
-/// a spinner while it is written); nothing when quiet, with JSON, or when standard error is
-/// not a terminal. Cleared when dropped.
+/// A progress bar on standard error while a package is authenticated (then, for an
+/// extraction or `verify --deep`, while it is decoded); nothing when quiet, with JSON, or
+/// when standard error is not a terminal. Cleared when dropped.
 struct Progress {
     bar: Option<ProgressBar>,
     then: Option<&'static str>,
 }
 
 impl Progress {
-    /// A bar for verification; `then` labels a spinner shown once verification is done.
+    /// A bar for authentication; `then` labels the decode pass that follows it, if any.
     fn new(cli: &Cli, then: Option<&'static str>) -> Progress {
         let show = !cli.quiet && !cli.json && std::io::stderr().is_terminal();
         let bar = show.then(|| {
@@ -159,12 +164,8 @@ impl Progress {
         if done >= total
             && let Some(label) = self.then.take()
         {
-            bar.set_style(
-                ProgressStyle::with_template("{msg:>12} {spinner}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
             bar.set_message(label);
-            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_position(0);
             return;
         }
         bar.set_length(total);
@@ -314,10 +315,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 );
             }
         }
-        Cmd::Verify { pkg, trust } => {
+        Cmd::Verify { pkg, trust, deep } => {
             let keys = load_trust(trust)?;
-            let mut bar = Progress::new(cli, None);
-            let v = read::verify(pkg, &keys, &limits, &mut |d, t| bar.update(d, t));
+            let depth = if *deep { read::Depth::Deep } else { read::Depth::Authenticate };
+            let mut bar = Progress::new(cli, deep.then_some("decoding"));
+            let v = read::check(pkg, &keys, &limits, depth, &mut |d, t| bar.update(d, t));
             drop(bar);
             let v = v?;
             let m = &v.manifest;
@@ -325,22 +327,29 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 say(
                     quiet,
                     &json_line(&serde_json::json!({
-                        "package": pkg, "verified": true, "id": m.package.id, "kind": m.package.kind,
+                        "package": pkg, "verified": true, "deep": deep, "id": m.package.id, "kind": m.package.kind,
                         "signer_key_id": v.signer.id_hex(), "signer_key_file": v.signer.source,
                         "variants": m.variants.len(), "blobs": m.blobs.len(), "file_size": v.archive.len,
                     })),
                 );
             } else {
+                let checked = if *deep {
+                    format!("every byte, the manifest and {} blobs decoded and checked", m.blobs.len())
+                } else {
+                    format!(
+                        "every byte and the manifest checked; {} blobs not decoded (--deep decodes them)",
+                        m.blobs.len()
+                    )
+                };
                 say(
                     quiet,
                     &format!(
-                        "{}: OK — {} ({}) signed by key {} ({}); every byte, the manifest and {} blobs checked\n",
+                        "{}: OK — {} ({}) signed by key {} ({}); {checked}\n",
                         pkg.display(),
                         m.package.id,
                         m.package.kind,
                         v.signer.id_hex(),
                         v.signer.source.display(),
-                        m.blobs.len()
                     ),
                 );
             }

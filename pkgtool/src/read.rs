@@ -1,15 +1,22 @@
-//! Reading packages: one streaming pass that checks every byte against the signature and
-//! every entry against the manifest (FORMAT.md §8), and a verifying blob reader for
-//! extraction and installation.
+//! Reading packages in two passes over one open file (FORMAT.md §8). The authentication
+//! pass ([`verify`]) hashes every byte and checks the signature, comparing the local
+//! headers and keeping the manifest's stored bytes on the way but decoding nothing; only
+//! then is the manifest decoded and checked. The decode pass ([`Verified::decode_into`])
+//! decodes every blob of the authenticated manifest and checks it against that manifest's
+//! sizes and hashes, handing the contents to a sink (the runtime's store, an extraction).
+//! Nothing is decompressed before the signature checked out, and nothing is written by
+//! this module at all.
 //!
-//! The pass reads the file front to back exactly once after the small tail and central
+//! Each pass reads the file front to back once after the small tail and central
 //! directory; memory stays bounded by the manifest limit and the decoder window, never by
 //! the package's size.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Take};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hotfix_schema::sigblock::{SIGNATURE_LEN, key_id_hex, signed_message};
 use hotfix_schema::{BLOB_PREFIX, Blob, ContentLoc, Digest, Encoding, Limits, Manifest, ManifestError, Member};
@@ -20,15 +27,17 @@ use crate::keys::TrustedKey;
 use crate::zipfmt::{Archive, CentralEntry, METHOD_DEFLATE, METHOD_LZMA, METHOD_STORED, METHOD_ZSTD, ReadError};
 
 const BUF: usize = 1 << 20;
-/// Largest LZMA entry [`verify`] decodes on its second thread (it is held in memory).
+/// Largest LZMA entry [`Verified::decode_into`] decodes on its second thread (it is held in memory).
 const OFFLOAD_MAX_BYTES: u64 = 16 << 20;
 
-/// A package whose every byte was checked against a trusted signature.
+/// A package whose every byte was checked against a trusted signature, and whose manifest
+/// and structure passed their checks (FORMAT.md §8 steps 1–13). Its blobs are not decoded
+/// yet: [`Verified::decode_into`] does that, from the same open file.
 #[derive(Clone, Debug)]
 pub struct Verified {
     /// The package file.
     pub path: PathBuf,
-    /// Its manifest.
+    /// Its manifest, decoded from the authenticated bytes.
     pub manifest: Manifest,
     /// Its archive structure.
     pub archive: Archive,
@@ -36,6 +45,8 @@ pub struct Verified {
     pub signer: TrustedKey,
     /// Where each content is (see [`Manifest::content_index`]).
     contents: HashMap<Digest, ContentLoc>,
+    /// The file the authentication pass read, held open for the decode pass.
+    file: Arc<File>,
 }
 
 /// A package read without checking its signature: for `inspect` without `--trust`.
@@ -102,8 +113,6 @@ enum Decode<'p, R: BufRead> {
     Stored(Take<R>),
     Zstd(Box<zstd::stream::read::Decoder<'p, Take<R>>>),
     Lzma(Box<liblzma::bufread::XzDecoder<Take<R>>>),
-    /// Content decoded and checked already (a delta blob opened for random access).
-    Checked(io::Cursor<Vec<u8>>),
     /// Content decoded in memory (a bsdiff delta), still to be checked as it is read.
     Memory(io::Cursor<Vec<u8>>),
 }
@@ -212,7 +221,6 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 io::copy(t, &mut io::sink())?;
                 left
             }
-            Decode::Checked(_) => return Ok(()),
             Decode::Memory(_) => 0,
         };
         if left != 0 {
@@ -257,7 +265,7 @@ impl<R: BufRead> Read for BlobReader<'_, R> {
         let want = buf.len().min(usize::try_from(allowed).unwrap_or(usize::MAX));
         let n = match &mut self.decode {
             Decode::Stored(t) => t.read(&mut buf[..want])?,
-            Decode::Checked(c) | Decode::Memory(c) => c.read(&mut buf[..want])?,
+            Decode::Memory(c) => c.read(&mut buf[..want])?,
             Decode::Zstd(d) => d.read(&mut buf[..want]).map_err(|e| self.decode_error(e))?,
             Decode::Lzma(d) => d.read(&mut buf[..want]).map_err(|e| self.decode_error(e))?,
         };
@@ -483,9 +491,12 @@ fn match_entries(archive: &Archive, manifest: &Manifest) -> std::result::Result<
     Ok(())
 }
 
-/// Where [`verify_into`] hands contents as they are verified, so that a caller that stores
-/// them (the runtime's store) decodes the package once. Nothing handed over may be
-/// trusted until `verify_into` returns `Ok`: the signature is checked last.
+/// Where [`Verified::decode_into`] hands contents as it decodes them, so that a caller that
+/// stores them (the runtime's store, an extraction) decodes the package once. The package
+/// is authenticated before anything is handed over; a content handed over is checked
+/// against the manifest's size and hash as its last byte is read (a pack member right
+/// after [`ContentSink::take`] returns), so nothing handed over may be used until
+/// `decode_into` returns `Ok`.
 pub trait ContentSink {
     /// Whether the sink wants content `digest` of `size` bytes.
     fn wants(&mut self, digest: &Digest, size: u64) -> io::Result<bool>;
@@ -495,7 +506,7 @@ pub trait ContentSink {
     fn take(&mut self, digest: &Digest, size: u64, content: &mut dyn Read) -> io::Result<()>;
 }
 
-/// The sink of plain [`verify`]: wants nothing.
+/// The sink of [`check`] with [`Depth::Deep`]: wants nothing.
 struct NoSink;
 
 impl ContentSink for NoSink {
@@ -507,26 +518,47 @@ impl ContentSink for NoSink {
     }
 }
 
-/// Verifies a package (FORMAT.md §8): structure, a trusted signer, then one pass over every
-/// byte — local headers, the manifest, every blob decoded within its declared size and
-/// hashed — ending with the signature over the whole file. `progress` is called with the
-/// number of bytes read so far.
+/// How deeply [`check`] looks at a package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// The authentication pass only (FORMAT.md §8 steps 1–13): the signature over every
+    /// byte and the structure, at the speed of hashing the file.
+    Authenticate,
+    /// Then every blob decoded against the authenticated manifest (step 14): what a release
+    /// pipeline runs before it publishes a package.
+    Deep,
+}
+
+/// Reads `n` bytes from `r` into its hash, without copying them anywhere.
+fn hash_through<R: BufRead>(r: &mut HashingReader<R>, mut n: u64) -> io::Result<()> {
+    while n > 0 {
+        let buf = r.inner.fill_buf()?;
+        if buf.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let k = buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+        r.hasher.update(&buf[..k]);
+        r.inner.consume(k);
+        r.pos += k as u64;
+        n -= k as u64;
+    }
+    Ok(())
+}
+
+/// Authenticates a package (FORMAT.md §8 steps 1–13): its structure and a trusted signer;
+/// then one pass that hashes every byte — comparing each local header with the directory
+/// and keeping the manifest's stored bytes, decoding nothing — and checks the signature
+/// over the whole file; only then is the manifest decoded, parsed, validated and matched
+/// against the entries. No blob is decoded: that is [`Verified::decode_into`] (or
+/// [`check`] with [`Depth::Deep`]). `progress` is called with the bytes read so far.
+///
+/// The returned [`Verified`] keeps the file open, so that a decode pass reads the very
+/// file that was authenticated, never one put at the same path since.
 pub fn verify(
     path: &Path,
     trusted: &[TrustedKey],
     limits: &Limits,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Verified> {
-    verify_into(path, trusted, limits, progress, &mut NoSink)
-}
-
-/// [`verify`], handing every content `sink` wants to it as the pass decodes it.
-pub fn verify_into(
-    path: &Path,
-    trusted: &[TrustedKey],
-    limits: &Limits,
-    progress: &mut dyn FnMut(u64, u64),
-    sink: &mut dyn ContentSink,
 ) -> Result<Verified> {
     let mut file = File::open(path).map_err(Error::io(path))?;
     // Steps 1–9: tail, signature block, central directory, layout.
@@ -544,121 +576,39 @@ pub fn verify_into(
         ));
     };
     file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
-    let mut r = HashingReader { inner: BufReader::with_capacity(BUF, file), hasher: Sha256::new(), pos: 0 };
+    let mut r = HashingReader { inner: BufReader::with_capacity(BUF, &file), hasher: Sha256::new(), pos: 0 };
     let total = archive.len;
     let to_io = io_or_integrity(path);
 
-    // Step 11: the stub, if any, is only hashed.
-    io::copy(&mut (&mut r).take(archive.prefix_len), &mut io::sink()).map_err(&to_io)?;
-    let mut manifest: Option<Manifest> = None;
-    let mut refs = References::default();
-    // LZMA decodes about ten times slower than Zstandard: a plain LZMA blob that no later
-    // blob needs is read into memory and decoded on a second thread while this one goes
-    // on with the next entries. One at a time; its error, if any, is the one reported
-    // when an earlier blob than the failing one failed.
-    std::thread::scope(|scope| -> Result<()> {
-        let mut pending: Option<std::thread::ScopedJoinHandle<'_, Result<()>>> = None;
-        let join = |p: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| -> Result<()> {
-            match p.map(|h| h.join()) {
-                Some(Ok(r)) => r,
-                Some(Err(_)) => {
-                    Err(Error::integrity(path, Integrity::MalformedArchive("a decoding thread failed".into())))
-                }
-                None => Ok(()),
-            }
-        };
-        let outcome = (|| -> Result<()> {
-            for (i, entry) in archive.entries.iter().enumerate() {
-                // Step 12: each local header is byte for byte the one the directory implies.
-                let expected = entry.local_header();
-                let mut header = vec![0u8; expected.len()];
-                r.read_exact(&mut header).map_err(&to_io)?;
-                if header != expected {
-                    return Err(Error::integrity(
-                        path,
-                        Integrity::MalformedArchive(format!(
-                            "local header of {:?} does not match the central directory",
-                            entry.name
-                        )),
-                    ));
-                }
-                if i == 0 {
-                    // Step 13: the manifest, then the entries it implies.
-                    let m = decode_manifest((&mut r).take(entry.compressed), entry, limits).map_err(read_err(path))?;
-                    match_entries(&archive, &m).map_err(|k| Error::integrity(path, k))?;
-                    refs = References::of(&m);
-                    manifest = Some(m);
-                    continue;
-                }
-                // Step 14: every blob decodes within its size to its hash; a delta blob against the
-                // decoded content of its (earlier) reference, kept only while a later blob needs it.
-                let Some(m) = manifest.as_ref() else {
-                    return Err(Error::integrity(path, Integrity::MalformedArchive("no manifest".into())));
-                };
-                let Some(blob) = m.blobs.get(i - 1) else {
-                    return Err(Error::integrity(path, Integrity::EntryNotInManifest(entry.name.clone())));
-                };
-                let keep = refs.needed_after(&blob.sha256, i - 1);
-                let want = !blob.is_pack() && sink.wants(&blob.sha256, blob.size).map_err(&to_io)?;
-                let offload = matches!(blob.encoding, Encoding::Lzma | Encoding::LzmaX86)
-                    && !keep
-                    && !want
-                    && !blob.is_pack()
-                    && entry.compressed <= OFFLOAD_MAX_BYTES;
-                if offload {
-                    let mut data = Vec::with_capacity(usize::try_from(entry.compressed).unwrap_or(0));
-                    (&mut r).take(entry.compressed).read_to_end(&mut data).map_err(&to_io)?;
-                    join(pending.take())?;
-                    let (entry, blob, limits, path) = (entry.clone(), blob.clone(), limits.clone(), path.to_path_buf());
-                    pending = Some(scope.spawn(move || {
-                        let to_io = io_or_integrity(&path);
-                        let mut br = BlobReader::new(&data[..], &entry, &blob, &limits, None).map_err(&to_io)?;
-                        io::copy(&mut br, &mut io::sink()).map(drop).map_err(&to_io)
-                    }));
-                    progress(r.pos, total);
-                    continue;
-                }
-                let prefix = blob.reference.as_ref().and_then(|d| refs.content.get(d)).cloned();
-                let mut br = BlobReader::new(&mut r, entry, blob, limits, prefix.as_ref().map(|p| p.as_slice()))
-                    .map_err(&to_io)?;
-                if blob.is_pack() && keep {
-                    // A later pack is a delta against this one: keep it whole, then split it.
-                    let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
-                    io::copy(&mut br, &mut content).map_err(&to_io)?;
-                    for_each_member(&mut io::Cursor::new(&content), blob, |m, member| {
-                        refs.keep_member(sink, i - 1, m, member)
-                    })
-                    .map_err(&to_io)?;
-                    refs.content.insert(blob.sha256, std::rc::Rc::new(content));
-                } else if blob.is_pack() {
-                    // Each member is hashed as it streams by; those a later delta uses are kept.
-                    for_each_member(&mut br, blob, |m, member| refs.keep_member(sink, i - 1, m, member))
-                        .map_err(&to_io)?;
-                } else if keep {
-                    let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
-                    io::copy(&mut br, &mut content).map_err(&to_io)?;
-                    if want {
-                        sink.take(&blob.sha256, blob.size, &mut &content[..]).map_err(&to_io)?;
-                    }
-                    refs.content.insert(blob.sha256, std::rc::Rc::new(content));
-                } else {
-                    if want {
-                        sink.take(&blob.sha256, blob.size, &mut br).map_err(&to_io)?;
-                    }
-                    // To the end, so that the reader's checks run whatever the sink read.
-                    io::copy(&mut br, &mut io::sink()).map_err(&to_io)?;
-                }
-                drop(br);
-                refs.release_after(i - 1);
-                progress(r.pos, total);
-            }
-            Ok(())
-        })();
-        // An error of the blob on the other thread comes first: it is the earlier blob.
-        let other = join(pending.take());
-        other.and(outcome)
-    })?;
-    // Step 15: the central directory and tail are the bytes parsed in steps 2–9.
+    // Step 11: every byte is hashed in one pass, front to back — the stub; each local
+    // header, compared with the one its directory record implies; the manifest's stored
+    // bytes, kept (within the manifest limit, step 9) to be decoded once authenticated;
+    // each blob's stored bytes, only hashed.
+    hash_through(&mut r, archive.prefix_len).map_err(&to_io)?;
+    let mut manifest_data = Vec::new();
+    for (i, entry) in archive.entries.iter().enumerate() {
+        let expected = entry.local_header();
+        let mut header = vec![0u8; expected.len()];
+        r.read_exact(&mut header).map_err(&to_io)?;
+        if header != expected {
+            return Err(Error::integrity(
+                path,
+                Integrity::MalformedArchive(format!(
+                    "local header of {:?} does not match the central directory",
+                    entry.name
+                )),
+            ));
+        }
+        if i == 0 {
+            manifest_data = vec![0u8; usize::try_from(entry.compressed).unwrap_or(0)];
+            r.read_exact(&mut manifest_data).map_err(&to_io)?;
+        } else {
+            hash_through(&mut r, entry.compressed).map_err(&to_io)?;
+        }
+        progress(r.pos, total);
+    }
+    // The central directory and tail hashed here are the bytes parsed in steps 2–9 (a file
+    // changed while it was read is rejected).
     let mut cd = vec![0u8; archive.cd_bytes.len()];
     r.read_exact(&mut cd).map_err(&to_io)?;
     let covered_tail = archive.tail.len() - SIGNATURE_LEN;
@@ -671,16 +621,194 @@ pub fn verify_into(
         ));
     }
     progress(total, total);
-    // Step 16: the signature over every byte before it.
+    // Step 12: the signature over every byte before it.
     let digest: [u8; 32] = r.hasher.finalize().into();
     let signature = ed25519_dalek::Signature::from_bytes(&archive.sig.signature);
     signer
         .key
         .verify_strict(&signed_message(&digest), &signature)
         .map_err(|_| Error::integrity(path, Integrity::BadSignature))?;
-    let manifest = manifest.ok_or_else(|| Error::integrity(path, Integrity::MalformedArchive("no manifest".into())))?;
+    // Step 13: the authenticated manifest is decoded, parsed and checked, then the entries
+    // it implies.
+    let Some(first) = archive.entries.first() else {
+        return Err(Error::integrity(path, Integrity::MalformedArchive("no manifest".into())));
+    };
+    let manifest = decode_manifest(&manifest_data[..], first, limits).map_err(read_err(path))?;
+    match_entries(&archive, &manifest).map_err(|k| Error::integrity(path, k))?;
     let contents = manifest.content_index();
-    Ok(Verified { path: path.to_path_buf(), manifest, archive, signer: signer.clone(), contents })
+    Ok(Verified { path: path.to_path_buf(), manifest, archive, signer: signer.clone(), contents, file: Arc::new(file) })
+}
+
+/// [`verify`], then, with [`Depth::Deep`], [`Verified::decode_into`] with a sink that
+/// keeps nothing: every blob decoded and checked against the authenticated manifest.
+pub fn check(
+    path: &Path,
+    trusted: &[TrustedKey],
+    limits: &Limits,
+    depth: Depth,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Verified> {
+    let verified = verify(path, trusted, limits, progress)?;
+    if depth == Depth::Deep {
+        verified.decode_into(limits, progress, &mut NoSink)?;
+    }
+    Ok(verified)
+}
+
+/// [`verify`], then [`Verified::decode_into`] `sink`: the package is authenticated in full
+/// before its first blob is decoded, and decoded once. `progress` sees both passes.
+pub fn verify_into(
+    path: &Path,
+    trusted: &[TrustedKey],
+    limits: &Limits,
+    progress: &mut dyn FnMut(u64, u64),
+    sink: &mut dyn ContentSink,
+) -> Result<Verified> {
+    let verified = verify(path, trusted, limits, progress)?;
+    verified.decode_into(limits, progress, sink)?;
+    Ok(verified)
+}
+
+/// Reads a file at a position of its own, through a shared handle (`pread`): the decode
+/// pass and the second thread read the authenticated file without sharing an offset.
+struct ReadAt<'f> {
+    file: &'f File,
+    pos: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Verified {
+    /// A buffered reader of entry `entry`'s stored bytes, from the authenticated file.
+    fn entry_data(&self, entry: &CentralEntry) -> Take<BufReader<ReadAt<'_>>> {
+        let cap = usize::try_from(entry.compressed).unwrap_or(BUF).clamp(1 << 13, BUF);
+        BufReader::with_capacity(cap, ReadAt { file: &self.file, pos: entry.data_offset() }).take(entry.compressed)
+    }
+
+    /// The decode pass (FORMAT.md §8 step 14), for a package [`verify`] authenticated:
+    /// every blob is read again from the same open file, at the offsets of the
+    /// authenticated directory, and decoded within the authenticated manifest's declared
+    /// size to its CRC-32 and SHA-256 (a pack's members to theirs); a delta blob against
+    /// its reference's content, kept from when that earlier blob was decoded. Every
+    /// content `sink` wants is handed to it as it is decoded; its hash is checked as its
+    /// last byte is read. Bytes changed in the file since it was authenticated therefore
+    /// fail a check here, and reach `sink` only as a content that then fails.
+    pub fn decode_into(
+        &self,
+        limits: &Limits,
+        progress: &mut dyn FnMut(u64, u64),
+        sink: &mut dyn ContentSink,
+    ) -> Result<()> {
+        let path = &self.path;
+        let m = &self.manifest;
+        let total = self.archive.len;
+        let mut refs = References::of(m);
+        // LZMA decodes about ten times slower than Zstandard: a plain LZMA blob that no later
+        // blob needs is read into memory and decoded on a second thread while this one goes
+        // on with the next entries. One at a time; its error, if any, is the one reported
+        // when an earlier blob than the failing one failed.
+        std::thread::scope(|scope| -> Result<()> {
+            let mut pending: Option<std::thread::ScopedJoinHandle<'_, Result<()>>> = None;
+            let join = |p: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| -> Result<()> {
+                match p.map(|h| h.join()) {
+                    Some(Ok(r)) => r,
+                    Some(Err(_)) => {
+                        Err(Error::integrity(path, Integrity::MalformedArchive("a decoding thread failed".into())))
+                    }
+                    None => Ok(()),
+                }
+            };
+            let outcome = (|| -> Result<()> {
+                let to_io = io_or_integrity(path);
+                for (i, blob) in m.blobs.iter().enumerate() {
+                    let Some(entry) = self.archive.entries.get(i + 1) else {
+                        return Err(Error::integrity(path, Integrity::EntryMissing(blob.sha256.to_hex())));
+                    };
+                    let keep = refs.needed_after(&blob.sha256, i);
+                    let want = !blob.is_pack() && sink.wants(&blob.sha256, blob.size).map_err(&to_io)?;
+                    let offload = matches!(blob.encoding, Encoding::Lzma | Encoding::LzmaX86)
+                        && !keep
+                        && !want
+                        && !blob.is_pack()
+                        && entry.compressed <= OFFLOAD_MAX_BYTES;
+                    if offload {
+                        let mut data = Vec::with_capacity(usize::try_from(entry.compressed).unwrap_or(0));
+                        self.entry_data(entry).read_to_end(&mut data).map_err(&to_io)?;
+                        join(pending.take())?;
+                        let (entry, blob, limits) = (entry.clone(), blob.clone(), limits.clone());
+                        pending = Some(scope.spawn(move || {
+                            let to_io = io_or_integrity(path);
+                            let mut br = BlobReader::new(&data[..], &entry, &blob, &limits, None).map_err(&to_io)?;
+                            io::copy(&mut br, &mut io::sink()).map(drop).map_err(&to_io)
+                        }));
+                        progress(entry_end(&self.archive, i), total);
+                        continue;
+                    }
+                    let prefix = blob.reference.as_ref().and_then(|d| refs.content.get(d)).cloned();
+                    let data = self.entry_data(entry);
+                    let mut br = BlobReader::new(data, entry, blob, limits, prefix.as_ref().map(|p| p.as_slice()))
+                        .map_err(&to_io)?;
+                    if blob.is_pack() && keep {
+                        // A later pack is a delta against this one: keep it whole, then split it.
+                        let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
+                        io::copy(&mut br, &mut content).map_err(&to_io)?;
+                        for_each_member(&mut io::Cursor::new(&content), blob, |mb, member| {
+                            refs.keep_member(sink, i, mb, member)
+                        })
+                        .map_err(&to_io)?;
+                        refs.content.insert(blob.sha256, std::rc::Rc::new(content));
+                    } else if blob.is_pack() {
+                        // Each member is hashed as it streams by; those a later delta uses are kept.
+                        for_each_member(&mut br, blob, |mb, member| refs.keep_member(sink, i, mb, member))
+                            .map_err(&to_io)?;
+                    } else if keep {
+                        let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
+                        io::copy(&mut br, &mut content).map_err(&to_io)?;
+                        if want {
+                            sink.take(&blob.sha256, blob.size, &mut &content[..]).map_err(&to_io)?;
+                        }
+                        refs.content.insert(blob.sha256, std::rc::Rc::new(content));
+                    } else {
+                        if want {
+                            sink.take(&blob.sha256, blob.size, &mut br).map_err(&to_io)?;
+                        }
+                        // To the end, so that the reader's checks run whatever the sink read.
+                        io::copy(&mut br, &mut io::sink()).map_err(&to_io)?;
+                    }
+                    drop(br);
+                    refs.release_after(i);
+                    progress(entry_end(&self.archive, i), total);
+                }
+                Ok(())
+            })();
+            // An error of the blob on the other thread comes first: it is the earlier blob.
+            let other = join(pending.take());
+            other.and(outcome)
+        })?;
+        progress(total, total);
+        Ok(())
+    }
+
+    /// Where content `digest` is: a blob, or a member of a pack.
+    pub fn locate(&self, digest: &Digest) -> Option<ContentLoc> {
+        self.contents.get(digest).copied()
+    }
+
+    /// Maps an error from a [`BlobReader`] of this package to an [`Error`].
+    pub fn blob_error(&self, e: io::Error) -> Error {
+        io_or_integrity(&self.path)(e)
+    }
+}
+
+/// Where blob `index`'s entry ends in the file (for progress).
+fn entry_end(archive: &Archive, index: usize) -> u64 {
+    archive.entries.get(index + 1).map_or(archive.len, CentralEntry::end)
 }
 
 /// Reads the structure and manifest without checking the signature or the blobs.
@@ -693,106 +821,4 @@ pub fn read_unverified(path: &Path, limits: &Limits) -> Result<Unverified> {
         decode_manifest(BufReader::new(&mut file).take(entry.compressed), entry, limits).map_err(read_err(path))?;
     match_entries(&archive, &manifest).map_err(|k| Error::integrity(path, k))?;
     Ok(Unverified { manifest, archive })
-}
-
-impl Verified {
-    /// Opens blob `index` (of `manifest.blobs`) for reading from `file` (the package,
-    /// reopened by the caller). The reader checks size, CRC and hash again as it goes, so
-    /// a file changed since verification cannot slip through. A pack reads as the
-    /// concatenation of its members ([`for_each_member`] splits it).
-    ///
-    /// A delta blob is decoded in full first (its reference chain too, at most
-    /// `limits.max_delta_depth` long), so its reader serves checked bytes from memory.
-    pub fn open_blob<'f>(
-        &self,
-        file: &'f mut File,
-        index: usize,
-        limits: &Limits,
-    ) -> Result<BlobReader<'static, BufReader<&'f mut File>>> {
-        let (entry, blob) = self.entry_of(index)?;
-        if blob.encoding.is_delta() {
-            let content = self.read_blob(file, index, limits, 0)?;
-            return Ok(BlobReader::with_decode(Decode::Checked(io::Cursor::new(content)), entry, blob));
-        }
-        file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
-        BlobReader::new(BufReader::with_capacity(BUF, file), entry, blob, limits, None).map_err(self.blob_error_fn())
-    }
-
-    /// Where content `digest` is: a blob, or a member of a pack.
-    pub fn locate(&self, digest: &Digest) -> Option<ContentLoc> {
-        self.contents.get(digest).copied()
-    }
-
-    /// Decodes content `digest` — a blob, or a member of a pack — into memory, checked.
-    pub fn read_content(&self, file: &mut File, digest: &Digest, limits: &Limits) -> Result<Vec<u8>> {
-        self.content(file, digest, limits, 0)
-    }
-
-    fn content(&self, file: &mut File, digest: &Digest, limits: &Limits, depth: u32) -> Result<Vec<u8>> {
-        let Some(loc) = self.locate(digest) else {
-            // A whole pack, referenced by a later pack's delta.
-            return match self.manifest.blobs.iter().position(|b| b.sha256 == *digest) {
-                Some(at) => self.read_blob(file, at, limits, depth),
-                None => Err(Error::integrity(
-                    &self.path,
-                    Integrity::InvalidManifest(format!("no content {digest} in the package")),
-                )),
-            };
-        };
-        let (_, blob) = self.entry_of(loc.blob)?;
-        if !blob.is_pack() {
-            return self.read_blob(file, loc.blob, limits, depth);
-        }
-        let mut pack = self.read_blob(file, loc.blob, limits, depth)?;
-        let start = usize::try_from(loc.offset).unwrap_or(usize::MAX).min(pack.len());
-        let end = usize::try_from(loc.offset.saturating_add(loc.size)).unwrap_or(usize::MAX).min(pack.len());
-        pack.truncate(end);
-        let member = pack.split_off(start);
-        let found = Digest(Sha256::digest(&member).into());
-        if found != *digest || member.len() as u64 != loc.size {
-            return Err(Error::integrity(
-                &self.path,
-                Integrity::HashMismatch {
-                    what: format!("member {digest} of {BLOB_PREFIX}{}", blob.sha256),
-                    declared: digest.to_hex(),
-                    found: found.to_hex(),
-                },
-            ));
-        }
-        Ok(member)
-    }
-
-    fn entry_of(&self, index: usize) -> Result<(&CentralEntry, &Blob)> {
-        match (self.archive.entries.get(index + 1), self.manifest.blobs.get(index)) {
-            (Some(e), Some(b)) => Ok((e, b)),
-            _ => Err(Error::integrity(&self.path, Integrity::EntryMissing(format!("blob #{index}")))),
-        }
-    }
-
-    /// Decodes blob `index` into memory, checked, resolving its delta references.
-    fn read_blob(&self, file: &mut File, index: usize, limits: &Limits, depth: u32) -> Result<Vec<u8>> {
-        let (entry, blob) = self.entry_of(index)?;
-        let prefix = match blob.reference {
-            Some(r) if depth < limits.max_delta_depth => Some(self.content(file, &r, limits, depth + 1)?),
-            Some(_) => {
-                return Err(Error::integrity(&self.path, Integrity::InvalidManifest("delta chain too long".into())));
-            }
-            None => None,
-        };
-        file.seek(SeekFrom::Start(entry.data_offset())).map_err(Error::io(&self.path))?;
-        let mut r = BlobReader::new(BufReader::with_capacity(BUF, &mut *file), entry, blob, limits, prefix.as_deref())
-            .map_err(self.blob_error_fn())?;
-        let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
-        io::copy(&mut r, &mut content).map_err(|e| self.blob_error(e))?;
-        Ok(content)
-    }
-
-    fn blob_error_fn(&self) -> impl Fn(io::Error) -> Error + '_ {
-        |e| self.blob_error(e)
-    }
-
-    /// Maps an error from a [`BlobReader`] of this package to an [`Error`].
-    pub fn blob_error(&self, e: io::Error) -> Error {
-        io_or_integrity(&self.path)(e)
-    }
 }

@@ -1,6 +1,6 @@
-//! Durable file-system primitives: write a file beside its destination under a temporary
-//! name, hash it as it is written, fsync it, rename it into place and fsync the directory;
-//! remove a file durably; and look at what a live path holds.
+//! Durable file-system primitives over [`crate::rootfs`] handles: fill a file created
+//! beside its destination under a temporary name, fsync it, rename it into place and fsync
+//! the directory; hash what a file holds, reading at most what is expected.
 //!
 //! Writing many files durably is batched the way `dpkg` does it: each file is written, its
 //! writeback started at once ([`crate::sys::start_writeback`]), and handed to a [`Flusher`]
@@ -10,71 +10,83 @@
 //! before its rename: a rename never happens before its file's fsync returned, and no
 //! commit point is reached before the directories' fsyncs returned.
 
-use std::fs::{self, File, OpenOptions};
+use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 
-use hotfix_schema::Digest;
+use hotfix_schema::{Digest, RelPath};
 use sha2::{Digest as _, Sha256};
+
+use crate::rootfs::{self, Dir};
 
 /// Prefix of the temporary files the runtime writes beside their destination.
 pub const TMP_PREFIX: &str = ".hotfix-tmp.";
 
-/// The temporary name used to write `dest`: same directory, so the rename is atomic.
-pub fn temp_beside(dest: &Path) -> PathBuf {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dest.with_file_name(format!("{TMP_PREFIX}{name}"))
+/// The temporary name used to write the file `name` in its own directory, so that the
+/// rename is atomic: `.hotfix-tmp.NAME`, or, for a name too long to take the prefix
+/// within the 255 bytes a file name may have, `.hotfix-tmp.~` and a hash of it.
+pub fn temp_name(name: &str) -> String {
+    if TMP_PREFIX.len() + name.len() <= 255 {
+        format!("{TMP_PREFIX}{name}")
+    } else {
+        format!("{TMP_PREFIX}~{}", hex_prefix(&Sha256::digest(name.as_bytes())[..16]))
+    }
+}
+
+/// The temporary name used to write `path` in one of its ancestors, when its own directory
+/// cannot exist before the old tree is removed (a file that becomes a directory, or the
+/// reverse): bounded in length and the same in every ancestor.
+pub fn temp_name_for(path: &RelPath) -> String {
+    let sha = Sha256::digest(path.as_str().as_bytes());
+    format!("{TMP_PREFIX}{}", hex_prefix(&sha[..16]))
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Directories whose entries changed (files renamed into them), each flushed once by
-/// [`DirSync::flush`]. Batching matters: an install renames hundreds of files into a few
-/// directories. The caller flushes before its next durability point (the pending record,
-/// the inventory commit); a process crash never loses a completed rename, only a power
-/// loss before the flush can, and nothing depends on those renames until then.
+/// [`DirSync::flush`], named by their components below one base directory. Batching
+/// matters: an install renames hundreds of files into a few directories. The caller
+/// flushes before its next durability point (the pending record, the inventory commit); a
+/// process crash never loses a completed rename, only a power loss before the flush can,
+/// and nothing depends on those renames until then.
 #[derive(Debug, Default)]
-pub struct DirSync(std::collections::BTreeSet<PathBuf>);
+pub struct DirSync(BTreeSet<Vec<String>>);
 
 impl DirSync {
-    /// Renames `temp` to `dest` and remembers `dest`'s directory.
-    pub fn rename(&mut self, temp: &Path, dest: &Path) -> io::Result<()> {
-        fs::rename(temp, dest)?;
-        self.changed_in(dest);
-        Ok(())
+    /// Remembers the directory `components` (below the base), whose entries changed.
+    pub fn changed(&mut self, components: &[&str]) {
+        self.0.insert(components.iter().map(|c| (*c).to_string()).collect());
     }
 
-    /// Remembers the directory holding `path`, whose entry was created or removed.
-    pub fn changed_in(&mut self, path: &Path) {
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            self.0.insert(dir.to_path_buf());
-        }
-    }
-
-    /// Removes the file at `path` and remembers its directory; `false` if it was not there.
-    pub fn remove_file(&mut self, path: &Path) -> io::Result<bool> {
-        match fs::remove_file(path) {
-            Ok(()) => {
-                self.changed_in(path);
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+    /// Remembers the directory holding `path` (below the base).
+    pub fn changed_in(&mut self, path: &RelPath) {
+        let parts: Vec<&str> = path.components().collect();
+        self.changed(&parts[..parts.len().saturating_sub(1)]);
     }
 
     /// Fsyncs every remembered directory once, several at a time (on a [`Flusher`]'s
-    /// workers). A remembered directory that was removed since is skipped: its removal is
-    /// an entry of its own parent, remembered too.
-    pub fn flush(&mut self) -> io::Result<()> {
+    /// workers), reaching each from `base` without following links. A remembered
+    /// directory that was removed since is skipped: its removal is an entry of its own
+    /// parent, remembered too.
+    pub fn flush(&mut self, base: &Dir) -> io::Result<()> {
         let dirs = std::mem::take(&mut self.0);
         let mut flusher = Flusher::new(if dirs.len() > 1 { DIR_FSYNC_THREADS } else { 0 });
         for dir in dirs {
-            match File::open(&dir) {
-                Ok(f) => flusher.push_synced(f, dir),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            let found = match base.walk(dir.iter().map(String::as_str)) {
+                Ok(found) => found,
+                // Replaced by a file or a link since: not a directory of ours to flush.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => None,
                 Err(e) => return Err(e),
+            };
+            if let Some(d) = found {
+                let path = d.path().to_path_buf();
+                let fd: std::os::fd::OwnedFd = d.into();
+                flusher.push_synced(File::from(fd), path);
             }
         }
         flusher.finish().map_err(|(_, e)| e)
@@ -176,12 +188,11 @@ impl Drop for Flusher {
     }
 }
 
-/// Creates (or truncates) `temp` with permission bits `mode` and copies `src` into it
-/// through `buf`, without syncing; returns the open file and the bytes written. The
-/// caller checks what was written (a [`pkgtool::read::BlobReader`] checks size and hash
-/// as it is read) and hands the file to a [`Flusher`].
-pub fn write_unsynced(temp: &Path, src: &mut dyn Read, mode: u32, buf: &mut [u8]) -> io::Result<(File, u64)> {
-    let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(temp)?;
+/// Copies `src` into the new, empty file `f` through `buf` and gives it permission bits
+/// `mode`, without syncing; returns the file and the bytes written. The caller checks what
+/// was written (a [`pkgtool::read::BlobReader`] checks size and hash as it is read) and
+/// hands the file to a [`Flusher`].
+pub fn fill(mut f: File, src: &mut dyn Read, mode: u32, buf: &mut [u8]) -> io::Result<(File, u64)> {
     let mut size = 0u64;
     loop {
         let n = match src.read(buf) {
@@ -193,91 +204,32 @@ pub fn write_unsynced(temp: &Path, src: &mut dyn Read, mode: u32, buf: &mut [u8]
         f.write_all(&buf[..n])?;
         size += n as u64;
     }
-    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    rootfs::set_mode(&f, mode)?;
     Ok((f, size))
 }
 
-/// Copies the open file `from` to `temp` (created or truncated) with permission bits
-/// `mode` in the kernel (`io::copy` between files uses `copy_file_range`: a reflink where
-/// the file system can share extents), without syncing; returns the open file and the
-/// bytes copied.
-pub fn copy_unsynced(from: &mut File, temp: &Path, mode: u32) -> io::Result<(File, u64)> {
-    let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(temp)?;
-    let size = io::copy(from, &mut f)?;
-    f.set_permissions(fs::Permissions::from_mode(mode))?;
+/// Copies at most `limit` bytes of the open file `from` into the new, empty file `f` in
+/// the kernel (`io::copy` between files uses `copy_file_range`: a reflink where the file
+/// system can share extents) and gives it permission bits `mode`, without syncing;
+/// returns the file and the bytes copied.
+pub fn copy_into(from: &mut File, mut f: File, limit: u64, mode: u32) -> io::Result<(File, u64)> {
+    let size = io::copy(&mut from.take(limit), &mut f)?;
+    rootfs::set_mode(&f, mode)?;
     Ok((f, size))
 }
 
 /// Workers of [`DirSync::flush`]: the fsync of a directory is one small write and a wait.
 const DIR_FSYNC_THREADS: usize = 4;
 
-/// Flushes a directory's entries (a rename or removal in it) to disk.
-pub fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Fsyncs the directory holding `path`.
-pub fn fsync_parent(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => fsync_dir(p),
-        _ => Ok(()),
-    }
-}
-
-/// Writes everything `src` yields to `temp` (created or truncated) with permission bits
-/// `mode`, fsyncs it, and returns the SHA-256 and size of what was written.
-pub fn write_temp(temp: &Path, src: &mut dyn Read, mode: u32) -> io::Result<(Digest, u64)> {
-    let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(temp)?;
+/// SHA-256 and size of what `f` holds, reading at most `limit` bytes (a file longer than
+/// that reports `limit` bytes and the hash of those: not what was expected either way).
+pub fn hash_at_most(f: &mut File, limit: u64) -> io::Result<(Digest, u64)> {
     let mut sha = Sha256::new();
     let mut size = 0u64;
     let mut buf = vec![0u8; 1 << 16];
+    let mut r = f.take(limit);
     loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        sha.update(&buf[..n]);
-        f.write_all(&buf[..n])?;
-        size += n as u64;
-    }
-    f.set_permissions(fs::Permissions::from_mode(mode))?;
-    f.sync_all()?;
-    Ok((Digest(sha.finalize().into()), size))
-}
-
-/// Renames `temp` over `dest` and fsyncs the directory.
-pub fn rename_durably(temp: &Path, dest: &Path) -> io::Result<()> {
-    fs::rename(temp, dest)?;
-    fsync_parent(dest)
-}
-
-/// Removes the file at `path` and fsyncs its directory; `false` if it was not there.
-pub fn remove_durably(path: &Path) -> io::Result<bool> {
-    match fs::remove_file(path) {
-        Ok(()) => fsync_parent(path).map(|()| true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Removes `temp` if it is there (a leftover of an interrupted write).
-pub fn remove_temp(temp: &Path) -> io::Result<()> {
-    match fs::remove_file(temp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// SHA-256 and size of a file's content.
-pub fn hash_file(path: &Path) -> io::Result<(Digest, u64)> {
-    let mut f = File::open(path)?;
-    let mut sha = Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match f.read(&mut buf) {
+        let n = match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -287,127 +239,80 @@ pub fn hash_file(path: &Path) -> io::Result<(Digest, u64)> {
         size += n as u64;
     }
     Ok((Digest(sha.finalize().into()), size))
-}
-
-/// What a live path holds, without following a symbolic link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Live {
-    /// Nothing.
-    Absent,
-    /// A regular file with these permission bits.
-    File {
-        /// Permission bits.
-        mode: u32,
-    },
-    /// A directory.
-    Dir,
-    /// A symbolic link, device, socket or pipe.
-    Other,
-}
-
-impl Live {
-    /// Looks at `path`.
-    pub fn of(path: &Path) -> io::Result<Live> {
-        match fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_file() => Ok(Live::File { mode: m.permissions().mode() & 0o777 }),
-            Ok(m) if m.file_type().is_dir() => Ok(Live::Dir),
-            Ok(_) => Ok(Live::Other),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Live::Absent),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// A word for messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Live::Absent => "nothing",
-            Live::File { .. } => "a file",
-            Live::Dir => "a directory",
-            Live::Other => "a symbolic link or special file",
-        }
-    }
-}
-
-/// Whether `dir` is an empty directory.
-pub fn is_empty_dir(dir: &Path) -> io::Result<bool> {
-    match fs::read_dir(dir) {
-        Ok(mut it) => Ok(it.next().is_none()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("hotfix-fsutil-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("scratch dir");
-        dir
-    }
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn flushed_files_are_complete_and_renamed_after_every_fsync() {
         for threads in [0, 1, 3] {
-            let dir = scratch(&format!("flush{threads}"));
+            let t = tempfile::tempdir().expect("tempdir");
+            let dir = Dir::open(t.path()).expect("open");
             let mut flusher = Flusher::new(threads);
             let mut buf = vec![0u8; 7];
             let mut written = Vec::new();
             // More files than the queue holds, so that pushing waits for the workers.
             for n in 0..Flusher::QUEUE * 2 + 5 {
-                let temp = dir.join(format!("{TMP_PREFIX}{n}"));
+                let temp = temp_name(&format!("f{n}"));
                 let body = format!("file {n} ").repeat(n + 1);
-                let (file, size) = write_unsynced(&temp, &mut body.as_bytes(), 0o640, &mut buf).expect("write");
+                let f = dir.create_new(&temp).expect("create");
+                let (file, size) = fill(f, &mut body.as_bytes(), 0o640, &mut buf).expect("write");
                 assert_eq!(size, body.len() as u64);
-                flusher.push(file, temp.clone());
-                written.push((temp, dir.join(format!("f{n}")), body));
+                flusher.push(file, dir.join(&temp));
+                written.push((temp, format!("f{n}"), body));
             }
             flusher.finish().expect("every fsync succeeds");
             let mut dirs = DirSync::default();
             for (temp, dest, _) in &written {
-                dirs.rename(temp, dest).expect("rename");
+                dir.rename(temp, &dir, dest).expect("rename");
+                dirs.changed(&[]);
             }
-            dirs.flush().expect("directory fsync");
+            dirs.flush(&dir).expect("directory fsync");
             for (temp, dest, body) in &written {
-                assert!(!temp.exists());
-                assert_eq!(fs::read_to_string(dest).expect("read"), *body);
-                assert_eq!(fs::metadata(dest).expect("stat").permissions().mode() & 0o777, 0o640);
+                assert!(!t.path().join(temp).exists());
+                assert_eq!(fs::read_to_string(t.path().join(dest)).expect("read"), *body);
+                let mode = fs::metadata(t.path().join(dest)).expect("stat").permissions().mode();
+                assert_eq!(mode & 0o777, 0o640);
             }
-            fs::remove_dir_all(&dir).expect("clean up");
         }
     }
 
     #[test]
     fn a_flusher_dropped_early_waits_for_its_workers() {
-        let dir = scratch("drop");
+        let t = tempfile::tempdir().expect("tempdir");
+        let dir = Dir::open(t.path()).expect("open");
         let mut flusher = Flusher::new(2);
-        let temp = dir.join("a");
-        let (file, _) = write_unsynced(&temp, &mut &b"abc"[..], 0o600, &mut [0u8; 2]).expect("write");
-        flusher.push(file, temp.clone());
+        let f = dir.create_new("a").expect("create");
+        let (file, _) = fill(f, &mut &b"abc"[..], 0o600, &mut [0u8; 2]).expect("write");
+        flusher.push(file, dir.join("a"));
         drop(flusher);
-        fs::remove_file(&temp).expect("nothing holds the file");
-        fs::remove_dir_all(&dir).expect("clean up");
+        assert!(dir.remove_file("a").expect("nothing holds the file"));
     }
 
     #[test]
     fn dir_sync_skips_directories_removed_since_and_copies_keep_the_mode() {
-        let dir = scratch("dirsync");
-        let sub = dir.join("sub");
-        fs::create_dir(&sub).expect("mkdir");
-        let src = dir.join("src");
-        fs::write(&src, b"content").expect("write");
-        let mut dirs = DirSync::default();
-        let (file, n) = copy_unsynced(&mut File::open(&src).expect("open"), &sub.join("copy"), 0o444).expect("copy");
+        let t = tempfile::tempdir().expect("tempdir");
+        let dir = Dir::open(t.path()).expect("open");
+        let (sub, created) = dir.create_sub("sub", 0o755).expect("mkdir");
+        assert!(created);
+        fs::write(t.path().join("src"), b"content").expect("write");
+        let (mut src, _) = dir.open_file("src").expect("open").expect("there");
+        let (file, n) = copy_into(&mut src, sub.create_new("copy").expect("create"), 100, 0o444).expect("copy");
         file.sync_all().expect("fsync");
         assert_eq!(n, 7);
-        assert_eq!(fs::metadata(sub.join("copy")).expect("stat").permissions().mode() & 0o777, 0o444);
-        assert!(dirs.remove_file(&sub.join("copy")).expect("remove"));
-        assert!(!dirs.remove_file(&sub.join("copy")).expect("already gone"));
-        fs::remove_dir(&sub).expect("rmdir");
-        dirs.changed_in(&sub);
-        dirs.flush().expect("a removed directory is skipped");
-        fs::remove_dir_all(&dir).expect("clean up");
+        let mode = fs::metadata(t.path().join("sub/copy")).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o444);
+        let (mut again, _) = sub.open_file("copy").expect("open").expect("there");
+        assert_eq!(hash_at_most(&mut again, 3).expect("hash").1, 3, "reads at most the limit");
+        assert!(sub.remove_file("copy").expect("remove"));
+        assert!(!sub.remove_file("copy").expect("already gone"));
+        assert!(dir.remove_dir("sub").expect("rmdir"));
+        let mut dirs = DirSync::default();
+        dirs.changed(&["sub"]);
+        dirs.flush(&dir).expect("a removed directory is skipped");
     }
 }

@@ -7,6 +7,8 @@
 //!
 //! - [`layout`]: where the servicing state lives (`ROOT/.servicing/`);
 //! - [`inventory`]: the SQLite inventory (packages, active files, the pending transaction);
+//! - [`rootfs`]: directory handles that never follow a link: the only way to a root's files;
+//! - [`fsutil`]: durable writes, batched fsyncs and bounded hashing over those handles;
 //! - [`store`]: the content-addressed blob store, the stash included;
 //! - [`txn`]: applying a plan as a crash-safe transaction, and rolling it back;
 //! - [`lock`], [`trust`], [`oplog`]: one operation at a time, trusted keys, the log;
@@ -33,6 +35,7 @@ pub mod ops;
 pub mod progress;
 pub mod report;
 pub mod rootcfg;
+pub mod rootfs;
 pub mod selfpkg;
 pub mod store;
 pub mod switches;

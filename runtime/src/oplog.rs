@@ -8,7 +8,6 @@
 //! [`LOG_PATHS`] removed (sorted); `files_omitted` says how many paths it left out. The
 //! whole list is what `--json` and `/log:FILE` show.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -122,7 +121,7 @@ pub fn append(layout: &Layout, entry: &Entry) -> Result<()> {
     let path = layout.log();
     let line = line(entry);
     crash::step("log append");
-    let mut f = OpenOptions::new().create(true).append(true).open(&path).map_err(Error::io(&path))?;
+    let mut f = open(layout).map_err(Error::io(&path))?;
     f.write_all(line.as_bytes()).and_then(|()| f.sync_data()).map_err(Error::io(&path))
 }
 
@@ -130,7 +129,7 @@ pub fn append(layout: &Layout, entry: &Entry) -> Result<()> {
 /// directory exists. Best effort: a log that cannot be written does not hide the error, and
 /// this is not a durable step of a transaction.
 pub fn append_failure(layout: &Layout, op: &str, package: Option<String>, error: &Error) {
-    if !layout.servicing.is_dir() {
+    if !matches!(layout.servicing_dir(), Ok(Some(_))) {
         return;
     }
     let package = package.or_else(|| match error {
@@ -141,10 +140,19 @@ pub fn append_failure(layout: &Layout, op: &str, package: Option<String>, error:
     });
     let entry = Entry { package, result: format!("failed: {error}"), exit_code: error.exit_code(), ..Entry::new(op) };
     let line = line(&entry);
-    let path = layout.log();
-    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&path) {
+    if let Ok(mut f) = open(layout) {
         let _ = f.write_all(line.as_bytes()).and_then(|()| f.sync_data());
     }
+}
+
+/// Opens the log for appending, never through a link or into a file with other names
+/// (see [`crate::rootfs::Dir::open_own`]).
+fn open(layout: &Layout) -> std::io::Result<std::fs::File> {
+    let servicing = layout
+        .servicing_dir()
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no servicing directory"))?;
+    servicing.open_own("log", true)
 }
 
 /// The current time as RFC 3339 in UTC, to the second.

@@ -2,7 +2,8 @@
 //! §3.2). The binary recognises that it carries a package when its own executable file
 //! ends like one — with a zip end-of-central-directory record whose comment is a signature
 //! block — which a plain `hotfix` binary never does. Recognising is not trusting: every
-//! action of the installer verifies the whole file, stub included, first.
+//! action of the installer authenticates the whole file, stub included, before it decodes
+//! anything in it (FORMAT.md §8).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};

@@ -3,7 +3,7 @@
 //! and again when it is loaded.
 
 use std::fs;
-use std::io;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use hotfix_schema::Name;
@@ -12,6 +12,7 @@ use pkgtool::TrustedKey;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::layout::Layout;
+use crate::rootfs::{Dir, Kind};
 
 /// A trusted key and its name in the root.
 #[derive(Clone, Debug)]
@@ -26,22 +27,26 @@ fn key_error(source: pkgtool::Error) -> Error {
     Error::Package { source: Box::new(source), hint: String::new() }
 }
 
-/// Every trusted key, sorted by name.
+/// The trust directory, if there is one (never through a link).
+fn trust_dir(layout: &Layout) -> Result<Option<Dir>> {
+    match layout.servicing_dir()? {
+        Some(s) => s.sub_if_any("trust").map_err(Error::io(&layout.trust())),
+        None => Ok(None),
+    }
+}
+
+/// Every trusted key, sorted by name. Only regular files count: a link or anything else
+/// in the trust directory is ignored.
 pub fn list(layout: &Layout) -> Result<Vec<Entry>> {
-    let dir = layout.trust();
     let mut out = Vec::new();
-    let entries = match fs::read_dir(&dir) {
-        Ok(it) => it,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::Io { path: dir, source: e }),
-    };
-    for entry in entries {
-        let path = entry.map_err(Error::io(&dir))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".pub")) else {
+    let Some(dir) = trust_dir(layout)? else { return Ok(out) };
+    for (file, kind) in dir.list().map_err(Error::io(dir.path()))? {
+        let Some(name) = file.strip_suffix(".pub") else { continue };
+        if kind != Kind::File {
             continue;
-        };
+        }
         let name = name.to_string();
-        out.push(Entry { name, key: TrustedKey::load(&path).map_err(key_error)? });
+        out.push(Entry { name, key: TrustedKey::load(&dir.join(&file)).map_err(key_error)? });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -71,13 +76,22 @@ pub fn add(layout: &Layout, source: &Path) -> Result<Added> {
     let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("key");
     let base = Name::new(stem).map(|n| n.to_string()).unwrap_or_else(|_| "key".to_string());
     let name = if existing.iter().any(|e| e.name == base) { format!("{base}-{}", key.id_hex()) } else { base };
-    let dir = layout.trust();
-    fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-    let dest = dir.join(format!("{name}.pub"));
-    let temp = fsutil::temp_beside(&dest);
+    let servicing = layout.servicing_dir_required()?;
+    let (dir, _) = servicing.create_sub("trust", 0o755).map_err(Error::io(&layout.trust()))?;
+    let file = format!("{name}.pub");
+    let dest = dir.join(&file);
+    let temp = fsutil::temp_name(&file);
     let mut src = fs::File::open(source).map_err(Error::io(source))?;
-    fsutil::write_temp(&temp, &mut src, 0o644).map_err(Error::io(&temp))?;
-    fsutil::rename_durably(&temp, &dest).map_err(Error::io(&dest))?;
+    let written = dir
+        .create_new(&temp)
+        .and_then(|f| fsutil::fill(f, &mut (&mut src).take(1 << 16), 0o644, &mut [0u8; 1 << 13]))
+        .and_then(|(f, _)| f.sync_all())
+        .and_then(|()| dir.rename(&temp, &dir, &file))
+        .and_then(|()| dir.sync());
+    if let Err(e) = written {
+        let _ = dir.remove_file(&temp);
+        return Err(Error::Io { path: dest, source: e });
+    }
     let key = TrustedKey::load(&dest).map_err(key_error)?;
     Ok(Added::New(Entry { name, key }))
 }
@@ -93,6 +107,8 @@ pub fn remove(layout: &Layout, which: &str) -> Result<Entry> {
         )));
     };
     let path: PathBuf = layout.trust().join(format!("{}.pub", e.name));
-    fsutil::remove_durably(&path).map_err(Error::io(&path))?;
+    if let Some(dir) = trust_dir(layout)? {
+        dir.remove_file(&format!("{}.pub", e.name)).and_then(|_| dir.sync()).map_err(Error::io(&path))?;
+    }
     Ok(e.clone())
 }

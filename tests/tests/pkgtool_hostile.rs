@@ -111,7 +111,7 @@ fn extracting_any_hostile_vector_writes_nothing_anywhere() {
     for e in fs::read_dir(&dir).unwrap().flatten() {
         let path = e.path();
         let expect = fs::read_to_string(path.with_extension("expect")).unwrap_or_default();
-        if path.extension().is_none_or(|x| x != "pkg") || expect.starts_with("expect: ok") {
+        if path.extension().is_none_or(|x| x != "pkg") || expect.contains("verify --deep: ok") {
             continue;
         }
         let t = tempfile::tempdir().unwrap();

@@ -133,3 +133,107 @@ fn every_crash_point_of_install_uninstall_and_service_pack_leaves_the_old_or_the
         &packages,
     );
 }
+
+/// Every name under `root` (the servicing directory included) that is a temporary file of
+/// the runtime's, or a file in the store's staging directory.
+fn temporaries(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let in_staging = d.ends_with(".servicing/store/tmp");
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            } else if in_staging || e.file_name().to_string_lossy().starts_with(".hotfix-tmp.") {
+                found.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+/// Trials per operation of the `kill -9` sweep: a quick default, `HOTFIX_KILL9_TRIALS`
+/// for the long run.
+fn kill9_trials() -> u64 {
+    std::env::var("HOTFIX_KILL9_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(25)
+}
+
+/// Kills `op` with SIGKILL after a random delay, `trials` times; then the next command
+/// (`recover`) must leave exactly the state before or after, a clean `check`, a complete
+/// store and no temporary file anywhere.
+fn kill9_sweep(kit: &Kit, name: &str, setup: &[&Path], op: &[OsString], packages: &BTreeMap<String, PathBuf>) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let template = kit.root(&format!("{name}-k9-template"));
+    for p in setup {
+        run_ok(&template, &[OsString::from("install"), p.as_os_str().to_owned()]);
+    }
+    let before = state(&template);
+    let reference = kit.path().join(format!("{name}-k9-reference"));
+    copy_tree(&template, &reference);
+    let start = Instant::now();
+    run_ok(&reference, op);
+    let took = start.elapsed();
+    let after = state(&reference);
+    // Delays up to 1.5 times an uninterrupted run, so that some trials complete.
+    let window = (took.as_micros() as u64 * 3 / 2).max(1000);
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ name.len() as u64;
+    let (mut killed, mut completed) = (0, 0);
+    for trial in 0..kill9_trials() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_micros(seed % window);
+        let root = kit.path().join(format!("{name}-k9-{trial}"));
+        copy_tree(&template, &root);
+        let mut child = Command::new(hotfix_tests::run::bin("hotfix"))
+            .arg("--root")
+            .arg(&root)
+            .args(op)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env_remove("HOTFIX_CRASH_AT")
+            .spawn()
+            .expect("hotfix runs");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        if status.success() {
+            completed += 1
+        } else {
+            killed += 1
+        }
+        let at = format!("{name}, kill -9 after {delay:?} (trial {trial})");
+        let rec = hotfix(&root, ["recover"]);
+        assert_eq!(rec.code, 0, "{at}: recover: {rec:?}");
+        let now = state(&root);
+        assert!(
+            now == before || now == after,
+            "{at}: neither before ({}) nor after ({})",
+            diff(&now, &before),
+            diff(&now, &after)
+        );
+        let check = hotfix(&root, ["check"]);
+        assert_eq!(check.code, 0, "{at}: check: {check:?}");
+        assert_store_complete(&root, packages, &at);
+        assert!(temporaries(&root).is_empty(), "{at}: temporaries left: {:?}", temporaries(&root));
+        fs::remove_dir_all(&root).ok();
+    }
+    eprintln!("{name}: kill -9 sweep, {killed} killed and {completed} completed, each the state before or after");
+}
+
+#[test]
+fn kill9_at_random_moments_of_install_uninstall_and_service_pack_leaves_the_old_or_the_new_root() {
+    let kit = Kit::new("kill9_at_random_moments");
+    let (rtm, kb4, sp1, kb1) = (kit.contoso("rtm"), kit.contoso("kb4"), kit.contoso("sp1"), kb1(&kit));
+    let packages: BTreeMap<String, PathBuf> =
+        [("contoso-rtm", &rtm), ("KB4", &kb4), ("contoso-sp1", &sp1), ("KB1", &kb1)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+    let install = |p: &Path| args(&["install".as_ref(), p.as_os_str()]);
+    kill9_sweep(&kit, "install-update", &[&rtm], &install(&kb4), &packages);
+    kill9_sweep(&kit, "uninstall-hotfix", &[&rtm, &kb1], &args(&["uninstall".as_ref(), "KB1".as_ref()]), &packages);
+    kill9_sweep(&kit, "install-service-pack", &[&rtm, &kb4, &kb1], &install(&sp1), &packages);
+}

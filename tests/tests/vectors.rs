@@ -1,17 +1,43 @@
 //! Test vectors (`schema/vectors/`): every run regenerates them and compares them byte for
 //! byte with the committed files — which pins the generator, the builder's output and its
-//! reproducibility — then runs each through `pkgtool verify` and checks the verdict its
-//! `.expect` file names. `UPDATE_VECTORS=1` rewrites the committed files.
+//! reproducibility — then runs each through `pkgtool verify`, `pkgtool verify --deep` and
+//! `pkgtool extract` and checks the two verdicts its `.expect` file names (extract has the
+//! deep one, and writes nothing when it refuses). `UPDATE_VECTORS=1` rewrites the
+//! committed files.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use hotfix_tests::craft::{RawPackage, patch_all};
+use hotfix_tests::craft::{RawPackage, forge, patch_all};
 use hotfix_tests::fixtures;
 use hotfix_tests::run::pkgtool;
 use pkgtool::build::{BuildOptions, build, resign};
+
+/// A vector: its bytes, the verdict of `verify` (the authentication pass), the verdict of
+/// `verify --deep` (every blob decoded too), and what it is.
+struct Vector {
+    bytes: Vec<u8>,
+    verify: &'static str,
+    deep: &'static str,
+    what: &'static str,
+}
+
+impl Vector {
+    /// The `.expect` file: both verdicts, then the description.
+    fn expect_text(&self) -> String {
+        format!("verify: {}\nverify --deep: {}\n# {}\n", self.verify, self.deep, self.what)
+    }
+}
+
+/// The two verdicts an `.expect` file names.
+fn parse_expect(text: &str) -> Option<(&str, &str)> {
+    let mut lines = text.lines();
+    let verify = lines.next()?.strip_prefix("verify: ")?.trim();
+    let deep = lines.next()?.strip_prefix("verify --deep: ")?.trim();
+    Some((verify, deep))
+}
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/vectors")
@@ -30,8 +56,8 @@ fn built_with(spec: &Path, key: &SigningKey, stub: Option<&Path>, pack: bool) ->
     fs::read(out).expect("read package")
 }
 
-/// Every vector: name -> (bytes, expected class, description).
-fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
+/// Every vector by name.
+fn generate() -> BTreeMap<String, Vector> {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let (_, _, key) = fixtures::key_pair(dir, "vectors", 1);
@@ -43,38 +69,59 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
     let stubbed = built(&dir.join("kb4.toml"), &key, Some(&stub));
     let untrusted = built(&dir.join("kb4.toml"), &other, None);
 
-    let mut v: BTreeMap<String, (Vec<u8>, &'static str, &'static str)> = BTreeMap::new();
-    let mut add = |name: &str, bytes: Vec<u8>, expect: &'static str, what: &'static str| {
-        v.insert(name.to_string(), (bytes, expect, what));
-    };
+    let mut v: BTreeMap<String, Vector> = BTreeMap::new();
+    // One verdict for both: authentication already finds the defect (or none).
+    macro_rules! add {
+        ($name:expr, $bytes:expr, $expect:expr, $what:expr $(,)?) => {
+            v.insert($name.to_string(), Vector { bytes: $bytes, verify: $expect, deep: $expect, what: $what })
+        };
+    }
+    // Authentic but broken: correctly signed, so `verify` accepts it; decoding a blob finds
+    // the defect, so `verify --deep`, extract and install refuse it.
+    macro_rules! deep_only {
+        ($name:expr, $bytes:expr, $deep:expr, $what:expr $(,)?) => {
+            v.insert($name.to_string(), Vector { bytes: $bytes, verify: "ok", deep: $deep, what: $what })
+        };
+    }
     let raw = RawPackage::parse(&update);
     let blob = |i: usize| raw.entries[i].clone();
 
-    add("valid_update", update.clone(), "ok", "an update: one component, gdr and ldr, one shared file");
-    add("valid_baseline", baseline.clone(), "ok", "a baseline package (RTM)");
-    add("valid_with_stub", stubbed.clone(), "ok", "an update preceded by an installer stub");
+    add!("valid_update", update.clone(), "ok", "an update: one component, gdr and ldr, one shared file");
+    add!("valid_baseline", baseline.clone(), "ok", "a baseline package (RTM)");
+    add!("valid_with_stub", stubbed.clone(), "ok", "an update preceded by an installer stub");
 
     // Signature and signer.
     let mut b = stubbed.clone();
     b[20] ^= 0x01;
-    add("signature_stub_bit_flipped", b, "bad-signature", "one bit of the stub flipped: covered by the signature");
+    add!("signature_stub_bit_flipped", b, "bad-signature", "one bit of the stub flipped: covered by the signature");
     let mut b = update.clone();
     let n = b.len();
     b[n - 1] = if b[n - 1] == b'0' { b'1' } else { b'0' };
-    add("signature_digit_changed", b, "bad-signature", "the last hex digit of the signature changed");
-    add("signature_untrusted_key", untrusted, "untrusted-key", "signed by a key that is not trusted");
-    add(
+    add!("signature_digit_changed", b, "bad-signature", "the last hex digit of the signature changed");
+    add!("signature_untrusted_key", untrusted, "untrusted-key", "signed by a key that is not trusted");
+    add!(
         "signature_unknown_algorithm",
         patch_all(&update, b"ed25519-sha256", b"ed25519-sha512", &key),
         "unknown-signature-algorithm",
         "the signature block names an algorithm this reader does not know",
     );
 
+    // The attack authentication comes first for: the vendor's key id, a signature by
+    // another key, and one small zstd frame that decodes to 256 MiB (which the forged
+    // manifest declares). A reader that decoded before checking the signature would
+    // produce 256 MiB and then report a hash mismatch; this one reads 9 KB and stops.
+    add!(
+        "signature_forged_zstd_bomb",
+        forged_bomb(&raw, &key, &other),
+        "bad-signature",
+        "the vendor's key id, signed by another key; one blob is a 9 KB zstd frame of 256 MiB of zeros",
+    );
+
     // File-level damage.
-    add("file_truncated", update[..update.len() - 40].to_vec(), "truncated", "the last 40 bytes cut off");
+    add!("file_truncated", update[..update.len() - 40].to_vec(), "truncated", "the last 40 bytes cut off");
     let mut b = update.clone();
     b.extend_from_slice(b"appended");
-    add("file_trailing_bytes", b, "truncated", "bytes appended after the signature");
+    add!("file_trailing_bytes", b, "truncated", "bytes appended after the signature");
 
     // Entries.
     let mut r = raw.clone();
@@ -87,7 +134,7 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
         data: content.to_vec(),
         external_attrs: 0o100_644 << 16,
     });
-    add(
+    add!(
         "entry_not_in_manifest",
         r.write(&key, |_| {}),
         "entry-not-in-manifest",
@@ -97,20 +144,20 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
     let mut e = blob(1);
     e.name = b"evil.txt".to_vec();
     r.entries.push(e);
-    add("entry_unknown_name", r.write(&key, |_| {}), "entry-not-in-manifest", "a signed extra entry evil.txt");
+    add!("entry_unknown_name", r.write(&key, |_| {}), "entry-not-in-manifest", "a signed extra entry evil.txt");
     let mut r = raw.clone();
     r.entries.pop();
-    add("entry_missing", r.write(&key, |_| {}), "entry-missing", "a blob the manifest lists is not in the archive");
+    add!("entry_missing", r.write(&key, |_| {}), "entry-missing", "a blob the manifest lists is not in the archive");
     let mut r = raw.clone();
     r.entries.push(blob(1));
-    add("entry_duplicate_name", r.write(&key, |_| {}), "duplicate-entry", "the same blob entry twice");
-    add(
+    add!("entry_duplicate_name", r.write(&key, |_| {}), "duplicate-entry", "the same blob entry twice");
+    add!(
         "entry_overlapping",
         raw.write(&key, |cd| cd[2].offset = cd[1].offset),
         "overlapping-entries",
         "two directory records point at the same local entry",
     );
-    add(
+    add!(
         "entry_gap",
         raw.write(&key, |cd| cd[1].compressed -= 1),
         "unaccounted-bytes",
@@ -124,22 +171,22 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
     ] {
         let mut r = raw.clone();
         r.entries[1].name = bad;
-        add(name, r.write(&key, |_| {}), "bad-entry-name", what);
+        add!(name, r.write(&key, |_| {}), "bad-entry-name", what);
     }
     let mut r = raw.clone();
     r.entries[1].external_attrs = 0o120_777 << 16;
-    add("entry_symlink", r.write(&key, |_| {}), "symlink-entry", "a blob entry marked as a symbolic link");
+    add!("entry_symlink", r.write(&key, |_| {}), "symlink-entry", "a blob entry marked as a symbolic link");
     let mut b = raw.write(&key, |_| {});
     let at = raw.prefix.len() + 30 + raw.entries[0].name.len() + raw.entries[0].data.len() + 10;
     b[at] ^= 0x01;
     resign(&mut b, &key);
-    add("entry_local_header_mismatch", b, "malformed-archive", "a local header that disagrees with the directory");
+    add!("entry_local_header_mismatch", b, "malformed-archive", "a local header that disagrees with the directory");
 
     // Blob content.
     let mut r = raw.clone();
     let bomb = zstd::bulk::compress(&vec![0u8; 1 << 20], 19).expect("compress");
     r.entries[1].data = bomb;
-    add(
+    deep_only!(
         "blob_decompression_bomb",
         r.write(&key, |_| {}),
         "size-mismatch",
@@ -150,7 +197,7 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
     let other_content = vec![b'x'; size];
     r.entries[1].data = zstd::bulk::compress(&other_content, 19).expect("compress");
     r.entries[1].crc32 = crc32fast::hash(&other_content);
-    add(
+    deep_only!(
         "blob_hash_mismatch",
         r.write(&key, |_| {}),
         "hash-mismatch",
@@ -172,19 +219,19 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
         r.set_manifest(&m);
         r.write(&key, |_| {})
     };
-    add(
+    add!(
         "delta_reference_not_a_blob",
         with_blob(&|b| b["reference"] = "ab".repeat(32).into()),
         "invalid-manifest",
         "a delta blob whose reference is not in the package",
     );
-    add(
+    add!(
         "delta_reference_to_itself",
         with_blob(&|b| b["reference"] = b["sha256"].clone()),
         "invalid-manifest",
         "a delta blob that references itself (references must be earlier blobs)",
     );
-    add(
+    add!(
         "delta_without_reference",
         with_blob(&|b| {
             b.as_object_mut().unwrap().remove("reference");
@@ -208,32 +255,32 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
         ("manifest_path_nul", "bin/kernel\u{0}.dll"),
         ("manifest_path_servicing", ".servicing/inventory.db"),
     ] {
-        add(
+        add!(
             name,
             with(&|m| m["variants"][0]["files"][0]["path"] = path.into()),
             "malformed-manifest",
             "a file path that would leave the root or touch the runtime's state",
         );
     }
-    add(
+    add!(
         "manifest_format_version_2",
         with(&|m| m["format_version"] = 2.into()),
         "unknown-format-version",
         "format_version 2",
     );
-    add(
+    add!(
         "manifest_hotfix_with_gdr",
         with(&|m| m["package"]["kind"] = "hotfix".into()),
         "invalid-manifest",
         "a hotfix that carries a gdr variant",
     );
-    add(
+    add!(
         "manifest_file_and_directory",
         with(&|m| m["variants"][0]["files"][1]["path"] = "bin/kernel.dll/kernel.conf".into()),
         "file-and-directory",
         "one variant with both bin/kernel.dll and bin/kernel.dll/kernel.conf: a root cannot hold both",
     );
-    add(
+    add!(
         "manifest_mode_setuid",
         with(&|m| m["variants"][0]["files"][0]["mode"] = "4755".into()),
         "malformed-manifest",
@@ -241,7 +288,7 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
     );
     // Packs and LZMA entries.
     let packed = built_with(&dir.join("kb4.toml"), &key, None, true);
-    add(
+    add!(
         "valid_update_packed",
         packed.clone(),
         "ok",
@@ -254,7 +301,7 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
     let json = serde_json::to_string(&pm).unwrap().replace(&member, &"cd".repeat(32));
     let mut r = praw.clone();
     r.set_manifest_bytes(json.as_bytes());
-    add(
+    deep_only!(
         "pack_member_hash_mismatch",
         r.write(&key, |_| {}),
         "hash-mismatch",
@@ -265,7 +312,7 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
     m2["blobs"][pack_at]["members"][0]["size"] = (size + 1).into();
     let mut r = praw.clone();
     r.set_manifest(&m2);
-    add(
+    add!(
         "pack_member_sizes_wrong",
         r.write(&key, |_| {}),
         "invalid-manifest",
@@ -291,14 +338,14 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
         r.entries[pack_at + 1].data = data;
         r.write(&key, |_| {})
     };
-    add("valid_lzma_blob", as_lzma(false, None), "ok", "the pack as an lzma entry (zip method 14)");
-    add(
+    add!("valid_lzma_blob", as_lzma(false, None), "ok", "the pack as an lzma entry (zip method 14)");
+    add!(
         "valid_lzma_x86_blob",
         as_lzma(true, None),
         "ok",
         "the pack as an lzma-x86 entry (x86 branch filter, then LZMA)",
     );
-    add(
+    deep_only!(
         "blob_lzma_dictionary_too_large",
         as_lzma(false, Some(1 << 28)),
         "bad-compressed-data",
@@ -307,20 +354,34 @@ fn generate() -> BTreeMap<String, (Vec<u8>, &'static str, &'static str)> {
 
     let mut r = raw.clone();
     r.set_manifest_bytes(b"this is not json");
-    add("manifest_not_json", r.write(&key, |_| {}), "malformed-manifest", "a manifest that is not JSON");
+    add!("manifest_not_json", r.write(&key, |_| {}), "malformed-manifest", "a manifest that is not JSON");
     let mut r = raw.clone();
     let mut big = serde_json::to_vec(&m).expect("json");
     big.truncate(big.len() - 1);
     big.extend(std::iter::repeat_n(b' ', 65 << 20));
     big.push(b'}');
     r.set_manifest_bytes(&big);
-    add(
+    add!(
         "manifest_too_large",
         r.write(&key, |_| {}),
         "manifest-too-large",
         "a 65 MiB manifest (limit 64 MiB), deflated to 64 KB",
     );
     v
+}
+
+/// Decoded size of the forged bomb blob.
+const BOMB: u64 = 256 << 20;
+
+/// `raw` with its last blob replaced by one zstd frame of [`BOMB`] zero bytes that the
+/// manifest declares, written with the key id of `vendor` and signed by `forger`.
+fn forged_bomb(raw: &RawPackage, vendor: &SigningKey, forger: &SigningKey) -> Vec<u8> {
+    let zeros = vec![0u8; BOMB as usize];
+    let mut r = raw.clone();
+    r.replace_last_blob(zstd::bulk::compress(&zeros, 3).expect("compress"), BOMB, crc32fast::hash(&zeros));
+    let mut b = r.write(vendor, |_| {});
+    forge(&mut b, forger);
+    b
 }
 
 fn sha(data: &[u8]) -> [u8; 32] {
@@ -342,10 +403,9 @@ fn committed_vectors_match_the_generator_byte_for_byte() {
         }
         fs::create_dir_all(&dir).expect("vectors dir");
         fs::copy(&public, dir.join("vectors.pub")).expect("write key");
-        for (name, (bytes, expect, what)) in &vectors {
-            fs::write(dir.join(format!("{name}.pkg")), bytes).expect("write vector");
-            fs::write(dir.join(format!("{name}.expect")), format!("expect: {expect}\n# {what}\n"))
-                .expect("write expect");
+        for (name, v) in &vectors {
+            fs::write(dir.join(format!("{name}.pkg")), &v.bytes).expect("write vector");
+            fs::write(dir.join(format!("{name}.expect")), v.expect_text()).expect("write expect");
         }
     }
     assert_eq!(
@@ -362,40 +422,70 @@ fn committed_vectors_match_the_generator_byte_for_byte() {
     committed_sorted.sort();
     let generated: Vec<String> = vectors.keys().cloned().collect();
     assert_eq!(committed_sorted, generated, "the set of vectors changed; run with UPDATE_VECTORS=1 and commit");
-    for (name, (bytes, expect, _)) in &vectors {
+    for (name, v) in &vectors {
         let on_disk = fs::read(dir.join(format!("{name}.pkg"))).expect("vector");
-        assert!(&on_disk == bytes, "{name}.pkg differs from what the generator makes now (not reproducible?)");
+        assert!(on_disk == v.bytes, "{name}.pkg differs from what the generator makes now (not reproducible?)");
         let exp = fs::read_to_string(dir.join(format!("{name}.expect"))).expect("expect file");
-        assert!(exp.starts_with(&format!("expect: {expect}\n")), "{name}.expect does not say {expect}");
+        assert_eq!(exp, v.expect_text(), "{name}.expect differs; run with UPDATE_VECTORS=1");
+    }
+}
+
+/// Checks that `out` is `expect`: exit 0 for `ok`, otherwise exit 6 naming the class and the file.
+#[track_caller]
+fn assert_verdict(out: &hotfix_tests::run::Outcome, expect: &str, path: &Path, what: &str) {
+    if expect == "ok" {
+        assert_eq!(out.code, 0, "{} ({what}): expected success, got: {}", path.display(), out.stderr);
+    } else {
+        assert_eq!(out.code, 6, "{} ({what}): expected exit 6 [{expect}], got: {}", path.display(), out.stderr);
+        assert!(
+            out.stderr.contains(&format!("[{expect}]")),
+            "{} ({what}): expected [{expect}], got: {}",
+            path.display(),
+            out.stderr
+        );
+        assert!(out.stderr.contains(&*path.to_string_lossy()), "the message names the file: {}", out.stderr);
     }
 }
 
 #[test]
-fn every_committed_vector_gets_its_verdict_from_pkgtool_verify() {
+fn every_committed_vector_gets_its_verdicts_from_verify_verify_deep_and_extract() {
     let dir = vectors_dir();
     let key = dir.join("vectors.pub");
     let mut checked = 0;
+    let mut authentic_but_broken = 0;
     for e in fs::read_dir(&dir).expect("schema/vectors exists").flatten() {
         let path = e.path();
         if path.extension().is_none_or(|x| x != "pkg") {
             continue;
         }
         let expect_text = fs::read_to_string(path.with_extension("expect")).expect("every vector has an .expect file");
-        let expect = expect_text.lines().next().and_then(|l| l.strip_prefix("expect: ")).expect("expect: line").trim();
-        let out = pkgtool(["verify".as_ref(), path.as_os_str(), "--trust".as_ref(), key.as_os_str()]);
-        if expect == "ok" {
-            out.expect_code(0);
-        } else {
-            out.expect_code(6);
-            assert!(
-                out.stderr.contains(&format!("[{expect}]")),
-                "{}: expected [{expect}], got: {}",
-                path.display(),
-                out.stderr
+        let (verify, deep) = parse_expect(&expect_text).expect("verify: and verify --deep: lines");
+        let args = |extra: &[&'static str]| {
+            let mut a = vec!["verify".as_ref(), path.as_os_str(), "--trust".as_ref(), key.as_os_str()];
+            a.extend(extra.iter().map(|x| std::ffi::OsStr::new(*x)));
+            a
+        };
+        assert_verdict(&pkgtool(args(&[])), verify, &path, "verify");
+        assert_verdict(&pkgtool(args(&["--deep"])), deep, &path, "verify --deep");
+        // Extraction decodes every blob: the deep verdict, and nothing written when refused.
+        let t = tempfile::tempdir().expect("tempdir");
+        let target = t.path().join("x");
+        let out =
+            pkgtool(["extract".as_ref(), path.as_os_str(), target.as_os_str(), "--trust".as_ref(), key.as_os_str()]);
+        assert_verdict(&out, deep, &path, "extract");
+        if deep != "ok" {
+            assert_eq!(
+                fs::read_dir(t.path()).expect("tempdir").count(),
+                0,
+                "{}: extract wrote something",
+                path.display()
             );
-            assert!(out.stderr.contains(&*path.to_string_lossy()), "the message names the file: {}", out.stderr);
+        }
+        if verify == "ok" && deep != "ok" {
+            authentic_but_broken += 1;
         }
         checked += 1;
     }
     assert!(checked >= 30, "only {checked} vectors found");
+    assert!(authentic_but_broken >= 3, "only {authentic_but_broken} vectors tell verify and verify --deep apart");
 }

@@ -150,6 +150,10 @@ pub enum Cmd {
         /// Restore differing files from the store.
         #[arg(long)]
         repair: bool,
+        /// With --repair: first put back the store blobs of this installed package that are
+        /// missing or damaged, from its package file (verified against the root's keys).
+        #[arg(long, value_name = "PKG", requires = "repair")]
+        from: Vec<PathBuf>,
     },
     /// Delete store blobs no installed package references.
     Cleanup {

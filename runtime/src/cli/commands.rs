@@ -133,9 +133,12 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
             let mut s = open(root, &format!("policy branch {policy}"), write, c)?;
             Ok(change_output(change::set_policy(&mut s, policy)?, c))
         }
-        Cmd::Check { repair } => {
+        Cmd::Check { repair, from } => {
             let access = if *repair { write } else { Access::Read };
-            let report = maintain::check(&open(root, "check", access, c)?, *repair)?;
+            let mut s = open(root, "check", access, c)?;
+            let reseeded = maintain::reseed(&mut s, from)?;
+            let mut report = maintain::check(&s, *repair)?;
+            report.reseeded = reseeded;
             let code = report.exit_code();
             Ok(Output::shown(&report, code))
         }

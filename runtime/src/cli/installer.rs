@@ -95,7 +95,9 @@ fn qfe(common: &Common, opts: &PackageOpts) -> Result<QfeOverride> {
 }
 
 /// The package's product, read without verification, to find its configured root; `None`
-/// when the file cannot be read (verification reports why later).
+/// when the file cannot be read (verification reports why later). The one read before
+/// authentication (FORMAT.md §8): bounded by the format's limits, it writes nothing and
+/// only chooses the root whose keys then authenticate the file before anything else.
 fn product_of(pkg: &Path) -> Option<Name> {
     pkgtool::read::read_unverified(pkg, &Limits::default()).ok().map(|u| u.manifest.package.product)
 }

@@ -193,10 +193,55 @@ impl Inventory {
         Ok(inv)
     }
 
+    /// Opens the inventory of a root on a read-only file system (a mounted image, a
+    /// snapshot), for reading: SQLite cannot make the shared-memory file a WAL database
+    /// needs, so the database is opened immutable. That is exact only when every commit is
+    /// in the database file itself, so a write-ahead log with content is refused, and so is
+    /// a schema this version would have to migrate.
+    pub fn open_read_only(path: &Path) -> Result<Inventory> {
+        let wal = path.with_file_name(format!(
+            "{}-wal",
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        ));
+        if std::fs::symlink_metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            return Err(Error::Refused(format!(
+                "{} holds commits that SQLite cannot read on a read-only file system; mount the root \
+                 writable once (any hotfix command then folds them in), or read a copy of it",
+                wal.display()
+            )));
+        }
+        let mut uri = String::from("file:");
+        for c in path.to_string_lossy().chars() {
+            match c {
+                '%' => uri.push_str("%25"),
+                '?' => uri.push_str("%3f"),
+                '#' => uri.push_str("%23"),
+                c => uri.push(c),
+            }
+        }
+        uri.push_str("?mode=ro&immutable=1");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(&uri, flags).map_err(db_err(path))?;
+        let inv = Inventory { conn, path: path.to_path_buf(), reads: Cell::new(Reads::default()) };
+        let version = inv.meta("schema")?;
+        if version != SCHEMA_VERSION {
+            return Err(inv.corrupt(format!(
+                "schema version {version}, and this hotfix reads {SCHEMA_VERSION}: on a read-only file system \
+                 it cannot migrate it; mount the root writable once"
+            )));
+        }
+        Ok(inv)
+    }
+
     /// Opens the database; a `fresh` one (no table yet) is set to incremental auto-vacuum,
     /// which is only possible before anything else is written, the journal mode included.
     fn connect(path: &Path, flags: OpenFlags, fresh: bool) -> Result<Inventory> {
-        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(db_err(path))?;
+        // NOFOLLOW: a link planted at the inventory is refused, never written through.
+        let flags = flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags).map_err(db_err(path))?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err(path))?;
         if fresh {
             conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(db_err(path))?;

@@ -37,7 +37,9 @@ struct Planned {
     scope: Option<Scope>,
 }
 
-/// Verifies the package at `path` with the root's trusted keys, showing progress.
+/// Authenticates the package at `path` with the root's trusted keys, showing progress: the
+/// signature over every byte, the manifest and the structure. Its blobs are not decoded
+/// (install does that next, from the same open file).
 pub fn verify(s: &mut Session, path: &Path) -> Result<Verified> {
     let keys = trust::keys(&s.layout)?;
     let progress = &mut s.progress;
@@ -48,7 +50,8 @@ pub fn verify(s: &mut Session, path: &Path) -> Result<Verified> {
     verified.map_err(|source| verify_error(s, source))
 }
 
-/// `hotfix install`: verify every byte, decide, store every blob, apply the transition.
+/// `hotfix install`: authenticate every byte, decode and stage every blob, decide, store
+/// the blobs, apply the transition.
 pub fn install(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport> {
     let result = install_planned(s, req);
     if let Err(e) = &result {
@@ -58,27 +61,37 @@ pub fn install(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport
 }
 
 fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeReport> {
-    // One pass decodes the package: every content the store lacks is written under a
-    // temporary name as it is verified, and becomes a store blob only once the signature
-    // checked out and the install is planned.
-    let keys = trust::keys(&s.layout)?;
+    // First the authentication pass: every byte against the signature, the manifest and
+    // the structure checked; nothing decoded, nothing written (FORMAT.md §8). Then the
+    // decode pass over the same open file: every content the store lacks is written under
+    // a temporary name as it is decoded and checked against the authenticated manifest,
+    // and becomes a store blob only once every blob checked out and the install is planned.
+    let verified = verify(s, req.package)?;
     let mut staging = s.store.staging();
     let progress = &mut s.progress;
-    let verified = pkgtool::read::verify_into(
-        req.package,
-        &keys,
+    let decoded = verified.decode_into(
         &Limits::default(),
-        &mut |done, total| progress.update(progress::VERIFY, done, total),
+        &mut |done, total| progress.update(progress::STORE, done, total),
         &mut staging,
     );
     s.progress.clear();
-    let verified = match verified {
-        Ok(v) => v,
-        Err(source) => return Err(staging.take_failure().unwrap_or_else(|| verify_error(s, source))),
-    };
+    if let Err(source) = decoded {
+        return Err(staging.take_failure().unwrap_or_else(|| verify_error(s, source)));
+    }
     let Planned { change, headline, scope } = plan_install(s, &verified, req)?;
-    staging.commit()?;
-    finish(s, change, headline, Some(&verified.manifest), scope.as_ref())
+    let ingested = staging.commit()?;
+    let id = verified.manifest.package.id.clone();
+    let done = finish(s, change, headline, Some(&verified.manifest), scope.as_ref());
+    if done.is_err() {
+        // The package did not become installed, so nothing refers to the blobs this
+        // install added (a rollback needs only the old files' blobs): the store is left
+        // as it was found.
+        let installed = s.inv.headers().map(|h| h.iter().any(|p| p.installed.manifest.package.id == id));
+        if matches!(installed, Ok(false)) {
+            s.store.take_back(&ingested.digests);
+        }
+    }
+    done
 }
 
 /// `--what-if`: everything `install` decides about the package `verified` (see [`verify`])

@@ -4,7 +4,7 @@ use std::fmt;
 use std::fs;
 use std::path::Path;
 
-use hotfix_schema::Name;
+use hotfix_schema::{Name, RESERVED_DIR};
 use pkgtool::TrustedKey;
 use serde::Serialize;
 
@@ -42,9 +42,12 @@ pub fn init(root: &Path, product: &Name, key: &Path) -> Result<InitView> {
     let layout = Layout::new(root);
     TrustedKey::load(key)
         .map_err(|source| Error::Package { source: Box::new(source), hint: ". Nothing was created".into() })?;
-    fs::create_dir_all(&layout.servicing).map_err(Error::io(&layout.servicing))?;
+    fs::create_dir_all(root).map_err(Error::io(root))?;
+    // `.servicing` is made (or found) without following a link: a link planted there is
+    // refused, never written through.
+    layout.root_dir()?.create_sub(RESERVED_DIR, 0o755).map_err(Error::io(&layout.servicing))?;
     let _lock = lock::acquire(&layout, "init", false)?;
-    if layout.db().exists() {
+    if layout.is_root()? {
         let product = Inventory::open(&layout.db()).and_then(|i| i.product()).map(|p| p.to_string());
         return Err(Error::Refused(format!(
             "{} is a servicing root already (product {}); nothing was changed",
@@ -52,8 +55,9 @@ pub fn init(root: &Path, product: &Name, key: &Path) -> Result<InitView> {
             product.unwrap_or_else(|_| "unreadable".into())
         )));
     }
-    for dir in [layout.store(), layout.trust()] {
-        fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    let servicing = layout.servicing_dir_required()?;
+    for (name, mode) in [("store", 0o755), ("trust", 0o755)] {
+        servicing.create_sub(name, mode).map_err(Error::io(&layout.servicing.join(name)))?;
     }
     let entry = match trust::add(&layout, key)? {
         Added::New(e) | Added::Already(e) => e,

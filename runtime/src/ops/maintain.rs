@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::fs;
 
 use hotfix_schema::{Digest, Name};
 use serde::Serialize;
@@ -14,11 +13,11 @@ use super::{Session, Snapshot, inputs};
 use crate::crash;
 use crate::engine::{ActiveState, Installed, active_files, active_state};
 use crate::error::{Error, Result};
-use crate::fsutil::{self, Live};
 use crate::inventory::Commit;
 use crate::oplog;
+use crate::rootfs::Kind;
 use crate::store::BlobState;
-use crate::txn::{check_ancestors, set_mode};
+use crate::txn::live::LiveTree;
 
 /// One live file that differs from the inventory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -42,6 +41,63 @@ pub struct CheckReport {
     pub differences: Vec<Difference>,
     /// Problems with the store or the inventory, which `--repair` cannot fix.
     pub problems: Vec<String>,
+    /// Files an interrupted install left in the store's staging directory (removed when
+    /// the root's lock was free).
+    pub leftovers: crate::store::Leftovers,
+    /// Packages whose blobs `--from` put back into the store.
+    pub reseeded: Vec<Reseeded>,
+}
+
+/// What `check --repair --from PKG` put back into the store from one package file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reseeded {
+    /// The package file.
+    pub file: String,
+    /// The installed package it carries.
+    pub package: String,
+    /// Blobs written (missing or damaged before).
+    pub blobs: usize,
+}
+
+/// Puts back every blob of the installed packages in `files` that the store lacks or holds
+/// damaged: each file is authenticated against the root's trusted keys, must carry a
+/// package installed here (the same manifest), and is decoded into the store's staging,
+/// each content checked against its hash before it replaces anything.
+pub fn reseed(s: &mut Session, files: &[std::path::PathBuf]) -> Result<Vec<Reseeded>> {
+    let keys = crate::trust::keys(&s.layout)?;
+    let limits = hotfix_schema::Limits::default();
+    let mut out = Vec::new();
+    for file in files {
+        let package_error = |source: pkgtool::Error| Error::Package {
+            source: Box::new(source),
+            hint: ". Nothing was written; --from takes the publisher's file of an installed package".into(),
+        };
+        let verified = pkgtool::read::verify(file, &keys, &limits, &mut |_, _| {}).map_err(package_error)?;
+        let id = verified.manifest.package.id.clone();
+        match s.inv.manifest(&id)? {
+            Some(m) if m == verified.manifest => {}
+            Some(_) => {
+                return Err(Error::Refused(format!(
+                    "{} carries a package {id} that differs from the installed {id}; nothing was written",
+                    file.display()
+                )));
+            }
+            None => {
+                return Err(Error::Refused(format!(
+                    "{} carries {id}, which is not installed on this root; nothing was written (install it \
+                     instead)",
+                    file.display()
+                )));
+            }
+        }
+        let mut staging = s.store.staging();
+        if let Err(e) = verified.decode_into(&limits, &mut |_, _| {}, &mut staging) {
+            return Err(staging.take_failure().unwrap_or_else(|| package_error(e)));
+        }
+        let ingested = staging.commit()?;
+        out.push(Reseeded { file: file.display().to_string(), package: id.to_string(), blobs: ingested.added });
+    }
+    Ok(out)
 }
 
 impl CheckReport {
@@ -54,6 +110,21 @@ impl CheckReport {
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.reseeded {
+            writeln!(f, "Put back {} store blobs of {} from {}.", r.blobs, r.package, r.file)?;
+        }
+        let l = &self.leftovers;
+        if l.files > 0 {
+            let what = format!(
+                "{} files ({} bytes) an interrupted install left in the store's staging directory",
+                l.files, l.bytes
+            );
+            if l.removed {
+                writeln!(f, "Removed {what}.")?;
+            } else {
+                writeln!(f, "Found {what}; the next servicing command removes them (another one holds the root now).")?;
+            }
+        }
         for d in &self.differences {
             let fixed = if d.repaired { " — repaired from the store" } else { "" };
             writeln!(f, "{}: {}{fixed}", d.path, d.problem)?;
@@ -93,7 +164,7 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
     let snap = s.snapshot()?;
     let installed = snap.installed();
     let files = s.inv.files()?;
-    let mut report = CheckReport { files: files.len(), ..CheckReport::default() };
+    let mut report = CheckReport { files: files.len(), leftovers: s.leftovers, ..CheckReport::default() };
     let expected = active_files(&active_state(&inputs(&snap, &installed, snap.policy))?)?;
     if expected != files {
         report
@@ -107,39 +178,48 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
             files.len()
         ));
     }
+    let tree = LiveTree::open(&s.layout)?;
     for (path, f) in &files {
-        check_ancestors(&s.layout, path)?;
-        let live = s.layout.live(path);
-        let problem = match Live::of(&live).map_err(Error::io(&live))? {
-            Live::Absent => Some(("missing".to_string(), true)),
-            Live::File { mode } => {
-                let (sha, size) = fsutil::hash_file(&live).map_err(Error::io(&live))?;
+        let problem = match tree.entry(path) {
+            Err(Error::Conflict { path: at, why }) => {
+                Some((format!("{} {why} (not repaired: move it away first)", at.display()), false))
+            }
+            Err(e) => return Err(e),
+            Ok(None) => Some(("missing".to_string(), true)),
+            Ok(Some(e)) if e.kind == Kind::File => {
+                let Some((sha, size)) = tree.hash(path, f.size.saturating_add(1))? else {
+                    report.differences.push(Difference {
+                        path: path.to_string(),
+                        problem: "missing".into(),
+                        repaired: false,
+                    });
+                    continue;
+                };
                 if sha != f.sha256 || size != f.size {
+                    let shown =
+                        if size > f.size { format!("more than {} bytes", f.size) } else { format!("{size} bytes") };
                     Some((
-                        format!(
-                            "content differs ({size} bytes, SHA-256 {sha}; expected {} bytes, {})",
-                            f.size, f.sha256
-                        ),
+                        format!("content differs ({shown}, SHA-256 {sha}; expected {} bytes, {})", f.size, f.sha256),
                         true,
                     ))
-                } else if mode != f.mode.bits() {
-                    Some((format!("mode {mode:04o}, expected {}", f.mode), true))
+                } else if e.mode != f.mode.bits() {
+                    Some((format!("mode {:04o}, expected {}", e.mode, f.mode), true))
                 } else {
                     None
                 }
             }
-            other => Some((format!("is {}, not a file (not repaired: move it away first)", other.describe()), false)),
+            Ok(Some(e)) => {
+                Some((format!("is {}, not a file (not repaired: move it away first)", e.kind.describe()), false))
+            }
         };
         let Some((problem, fixable)) = problem else { continue };
         let mut repaired = false;
         if repair && fixable {
+            let (sha, size, mode) = (&f.sha256, f.size, f.mode.bits());
             if problem.starts_with("mode") {
-                set_mode(&live, f.mode.bits())?;
+                tree.set_mode(&s.store, path, sha, size, mode)?;
             } else {
-                if let Some(parent) = live.parent() {
-                    fs::create_dir_all(parent).map_err(Error::io(parent))?;
-                }
-                s.store.place(&f.sha256, f.size, f.mode.bits(), &live)?;
+                tree.restore(&s.store, path, sha, size, mode)?;
             }
             repaired = true;
         }
@@ -156,8 +236,10 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
                 BlobState::Bad(w) => format!("is damaged ({w})"),
             };
             report.problems.push(format!(
-                "store blob {} of {} {why}; uninstall {} and install it again from its package file",
-                digest, m.package.id, m.package.id
+                "store blob {digest} of {id} {why}; put it back from {id}'s package file: hotfix --root {root} \
+                 check --repair --from {id}.pkg",
+                id = m.package.id,
+                root = s.layout.shown()
             ));
         }
     }

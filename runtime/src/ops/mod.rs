@@ -57,6 +57,9 @@ pub struct Session {
     pub store: Store,
     /// The interrupted transaction rolled back on opening, if any.
     pub recovered: Option<Recovered>,
+    /// Temporary files of an interrupted write found in the store on opening (removed
+    /// unless another process held the root's lock).
+    pub leftovers: crate::store::Leftovers,
     /// Where long operations report progress; [`Silent`] unless the caller sets it.
     pub progress: Box<dyn Progress>,
     _lock: Option<RootLock>,
@@ -139,7 +142,7 @@ impl Session {
     /// Opens the root at `root` for the command `what`.
     pub fn open(root: &Path, what: &str, access: Access) -> Result<Session> {
         let layout = Layout::new(root);
-        if !layout.db().is_file() {
+        if !layout.is_root()? {
             return Err(Error::Refused(format!(
                 "{} is not a servicing root (it has no .servicing/inventory.db); make one with \
                  `hotfix --root {} init --product NAME --trust KEY.pub`",
@@ -151,9 +154,39 @@ impl Session {
             Access::Write { wait } => Some(lock::acquire(&layout, what, wait)?),
             Access::Read => None,
         };
-        let inv = Inventory::open(&layout.db())?;
-        let store = Store::new(layout.store());
-        let mut s = Session { layout, inv, store, recovered: None, progress: Box::new(Silent), _lock: lock };
+        // A root on a read-only file system (a mounted image, a snapshot) is read as it is:
+        // nothing is recovered or cleaned up there, and nothing could be.
+        let read_only = access == Access::Read && layout.servicing_dir_required()?.read_only().unwrap_or(false);
+        let inv = if read_only { Inventory::open_read_only(&layout.db())? } else { Inventory::open(&layout.db())? };
+        let store = Store::open(&layout)?;
+        let mut s = Session {
+            layout,
+            inv,
+            store,
+            recovered: None,
+            leftovers: Default::default(),
+            progress: Box::new(Silent),
+            _lock: lock,
+        };
+        // Temporary files of a process killed while it staged a package: removed by the
+        // next command that can take the lock, counted (for `check`) by the others.
+        s.leftovers = s.store.leftovers(false)?;
+        if read_only {
+            return Ok(s);
+        }
+        if s.leftovers.files > 0 {
+            match access {
+                Access::Write { .. } => {
+                    s.leftovers.removed = s.store.leftovers(true)?.removed;
+                }
+                Access::Read => {
+                    if let Ok(Some(l)) = lock::try_acquire(&s.layout, "clean up") {
+                        s.leftovers.removed = s.store.leftovers(true)?.removed;
+                        drop(l);
+                    }
+                }
+            }
+        }
         if s.inv.pending()?.is_some() {
             match access {
                 Access::Write { .. } => s.recovered = s.recover()?,

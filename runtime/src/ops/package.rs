@@ -169,11 +169,16 @@ impl fmt::Display for ExtractView {
     }
 }
 
-/// Verifies the package at `path` against `keys` and extracts every variant into `dir`
-/// (`DIR/<baseline>/<branch>/<component>/…`, as `pkgtool extract`).
+/// Authenticates the package at `path` against `keys`, then decodes it and extracts every
+/// variant into `dir` (`DIR/<baseline>/<branch>/<component>/…`, as `pkgtool extract`):
+/// nothing is written before every byte checked out against the signature.
 pub fn extract(path: &Path, dir: &Path, keys: &[TrustedKey], progress: &mut dyn Progress) -> Result<ExtractView> {
+    // The authentication pass shows as verifying; once it is done, the decode pass that
+    // writes the files as extracting.
+    let mut authenticated = false;
     let r = pkgtool::extract::extract(path, dir, keys, &Limits::default(), &mut |done, total| {
-        if done >= total {
+        authenticated |= done >= total;
+        if authenticated {
             progress.update(progress::EXTRACT, 0, 0);
         } else {
             progress.update(progress::VERIFY, done, total);
