@@ -685,6 +685,12 @@ impl Read for ReadAt<'_> {
 }
 
 impl Verified {
+    /// The authenticated manifest, once nothing more is to be decoded: without a copy of
+    /// what can be the largest structure a reader holds.
+    pub fn into_manifest(self) -> Manifest {
+        self.manifest
+    }
+
     /// A buffered reader of entry `entry`'s stored bytes, from the authenticated file.
     fn entry_data(&self, entry: &CentralEntry) -> Take<BufReader<ReadAt<'_>>> {
         let cap = usize::try_from(entry.compressed).unwrap_or(BUF).clamp(1 << 13, BUF);

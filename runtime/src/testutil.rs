@@ -50,8 +50,8 @@ pub fn commit_install(inv: &mut Inventory, m: Manifest, options: InstallOptions)
     .unwrap();
     let plan = t.plan;
     inv.commit(&Commit {
-        add: Some((new, "2024-01-01T00:00:00Z".into())),
-        put_files: plan.put.iter().chain(&plan.relabel).map(|p| (p.path.clone(), p.file.clone())).collect(),
+        add: Some((&new, "2024-01-01T00:00:00Z".into())),
+        put_files: plan.put.iter().chain(&plan.relabel).map(|p| (&p.path, &p.file)).collect(),
         remove_files: plan.remove.iter().map(|r| r.path.clone()).collect(),
         ..Commit::default()
     })

@@ -33,6 +33,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return clap_exit(&e),
     };
+    super::wants_json(cli.common.json);
     let mut ctx = Ctx::new(program, &args);
     let result = run(&cli, &mut ctx);
     finish(&ctx, &cli.common, result)

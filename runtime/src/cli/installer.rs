@@ -66,6 +66,7 @@ pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return clap_exit(&e),
     };
+    super::wants_json(cli.common.json);
     let c = &cli.common;
     let action = Action::of(&cli.opts).unwrap_or_else(|| {
         let asks = cli.install

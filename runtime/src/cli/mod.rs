@@ -71,8 +71,21 @@ struct WithCode<'a, T: Serialize> {
     exit_code: u8,
 }
 
-/// Pretty JSON of `v` (an object) with `exit_code` added.
+/// Whether this run prints JSON (`--json`): set once the command line is parsed, so that
+/// a run that prints text does not render a JSON copy of a report that may list every
+/// file of a large change.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Says whether this run prints JSON.
+pub(crate) fn wants_json(json: bool) {
+    JSON.store(json, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Pretty JSON of `v` (an object) with `exit_code` added; empty when the run prints text.
 fn json_text<T: Serialize>(v: &T, code: u8) -> String {
+    if !JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        return String::new();
+    }
     let mut s = serde_json::to_string_pretty(&WithCode { inner: v, exit_code: code }).unwrap_or_default();
     s.push('\n');
     s

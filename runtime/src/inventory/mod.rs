@@ -129,15 +129,15 @@ pub struct InstalledPackage {
 
 /// What a committed transaction changes in the inventory.
 #[derive(Clone, Debug, Default)]
-pub struct Commit {
+pub struct Commit<'a> {
     /// A package to add, with its install time.
-    pub add: Option<(Installed, String)>,
+    pub add: Option<(&'a Installed, String)>,
     /// Packages to remove.
     pub remove: Vec<Name>,
     /// A new branch policy.
     pub policy: Option<BranchPolicy>,
     /// Files to insert or replace.
-    pub put_files: Vec<(RelPath, ActiveFile)>,
+    pub put_files: Vec<(&'a RelPath, &'a ActiveFile)>,
     /// Files to delete.
     pub remove_files: Vec<RelPath>,
     /// Directories the runtime created.

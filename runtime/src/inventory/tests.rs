@@ -68,12 +68,12 @@ fn the_file_count_follows_every_insert_update_and_removal() {
     let (path, file) = files.iter().next().map(|(p, f)| (p.clone(), f.clone())).unwrap();
     // Rewriting a row (a relabel or a new build at the same path) keeps the count.
     let relabelled = ActiveFile { package: name("KB7"), restart: true, ..file };
-    inv.commit(&Commit { put_files: vec![(path.clone(), relabelled.clone())], ..Commit::default() }).unwrap();
+    inv.commit(&Commit { put_files: vec![(&path, &relabelled)], ..Commit::default() }).unwrap();
     assert_eq!(inv.file_count().unwrap(), 12);
     assert_eq!(inv.files().unwrap().get(&path), Some(&relabelled));
     inv.commit(&Commit { remove_files: vec![path.clone()], ..Commit::default() }).unwrap();
     assert_eq!(inv.file_count().unwrap(), 11);
-    inv.commit(&Commit { put_files: vec![(path, relabelled)], ..Commit::default() }).unwrap();
+    inv.commit(&Commit { put_files: vec![(&path, &relabelled)], ..Commit::default() }).unwrap();
     assert_eq!(inv.file_count().unwrap(), 12);
     assert_eq!(inv.files().unwrap().len(), 12);
 }

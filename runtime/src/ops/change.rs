@@ -78,15 +78,16 @@ fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeRe
     if let Err(source) = decoded {
         return Err(staging.take_failure().unwrap_or_else(|| verify_error(s, source)));
     }
-    let Planned { change, headline, scope } = plan_install(s, &verified, req)?;
+    let Planned { change, headline, scope } = plan_install(s, verified.into_manifest(), req)?;
     let ingested = staging.commit()?;
-    let id = verified.manifest.package.id.clone();
-    let done = finish(s, change, headline, Some(&verified.manifest), scope.as_ref());
+    let id = change.package.clone();
+    let done = finish(s, change, headline, true, scope.as_ref());
     if done.is_err() {
         // The package did not become installed, so nothing refers to the blobs this
         // install added (a rollback needs only the old files' blobs): the store is left
         // as it was found.
-        let installed = s.inv.headers().map(|h| h.iter().any(|p| p.installed.manifest.package.id == id));
+        let installed =
+            s.inv.headers().map(|h| h.iter().any(|p| Some(&p.installed.manifest.package.id) == id.as_ref()));
         if matches!(installed, Ok(false)) {
             s.store.take_back(&ingested.digests);
         }
@@ -98,7 +99,7 @@ fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeRe
 /// — policy, applicability, the transition and its conflicts — without changing anything.
 /// Its errors are the ones `install` would end with.
 pub fn what_if(s: &mut Session, verified: &Verified, req: &InstallRequest<'_>) -> Result<ChangeReport> {
-    let Planned { change, headline, scope } = plan_install(s, verified, req)?;
+    let Planned { change, headline, scope } = plan_install(s, verified.manifest.clone(), req)?;
     let headline = headline.replacen("Installed", "Installing", 1) + " would change:";
     let mut report = ChangeReport::new(&change.op, change.package.as_ref(), headline, &change.transition, false);
     report.what_if = true;
@@ -109,13 +110,13 @@ pub fn what_if(s: &mut Session, verified: &Verified, req: &InstallRequest<'_>) -
     Ok(report)
 }
 
-fn plan_install(s: &Session, verified: &Verified, req: &InstallRequest<'_>) -> Result<Planned> {
-    let m = &verified.manifest;
-    let id = m.package.id.clone();
-    if m.package.channel == Channel::Prerelease && !req.allow_prerelease {
+fn plan_install(s: &Session, manifest: Manifest, req: &InstallRequest<'_>) -> Result<Planned> {
+    let id = manifest.package.id.clone();
+    if manifest.package.channel == Channel::Prerelease && !req.allow_prerelease {
         return Err(Error::Prerelease { package: id });
     }
-    let new = Installed::new(m.clone(), InstallOptions { qfe: req.qfe.clone() });
+    let new = Installed::new(manifest, InstallOptions { qfe: req.qfe.clone() });
+    let m = &new.manifest;
     // Only what the package can change is read: its components' rows.
     let snap = s.snapshot_for(PackageChange::Add(&new))?;
     if let Some(p) = snap.package(&id) {
@@ -258,7 +259,7 @@ fn uninstall_id(s: &mut Session, id: &Name) -> Result<ChangeReport> {
         policy: None,
         transition: t,
     };
-    finish(s, change, headline, None, snap.scope.as_ref())
+    finish(s, change, headline, false, snap.scope.as_ref())
 }
 
 /// `hotfix policy branch ldr|auto`.
@@ -272,21 +273,21 @@ pub fn set_policy(s: &mut Session, policy: BranchPolicy) -> Result<ChangeReport>
         return Ok(ChangeReport::new(&op, None, headline, &t, false));
     }
     let change = Change { op, package: None, add: None, remove: Vec::new(), policy: Some(policy), transition: t };
-    finish(s, change, format!("Branch policy set to {policy}"), None, None)
+    finish(s, change, format!("Branch policy set to {policy}"), false, None)
 }
 
 fn finish(
     s: &mut Session,
     change: Change,
     headline: String,
-    stash_of: Option<&Manifest>,
+    note_stash: bool,
     scope: Option<&Scope>,
 ) -> Result<ChangeReport> {
     txn::run(&s.layout, &mut s.inv, &s.store, &change, s.progress.as_mut())?;
     s.progress.clear();
     let mut report = ChangeReport::new(&change.op, change.package.as_ref(), headline, &change.transition, true);
-    if let Some(m) = stash_of {
-        report.note_stash(m, &change.transition.after);
+    if let (true, Some(added)) = (note_stash, &change.add) {
+        report.note_stash(&added.manifest, &change.transition.after);
     }
     if let Some(scope) = scope {
         scope.complete_report(&mut report);

@@ -92,36 +92,43 @@ pub fn run(
 ) -> Result<Applied> {
     let plan = &change.transition.plan;
     let created_dirs = preflight(layout, plan)?;
-    let mut touched: Vec<Touched> = plan
-        .put
-        .iter()
-        .map(|p| Touched { path: p.path.clone(), old: p.old.as_ref().map(FileRec::from), new: Some((&p.file).into()) })
-        .chain(plan.remove.iter().map(|r| Touched { path: r.path.clone(), old: Some((&r.old).into()), new: None }))
-        .collect();
-    touched.sort_by(|a, b| a.path.cmp(&b.path));
-    let pending = Pending {
-        op: change.op.clone(),
-        started: oplog::now(),
-        package: change.package.clone(),
-        touched,
-        created_dirs: created_dirs.clone(),
-    };
     let mut removed_dirs = Vec::new();
     if !plan.is_empty() {
+        let mut touched: Vec<Touched> = plan
+            .put
+            .iter()
+            .map(|p| Touched {
+                path: p.path.clone(),
+                old: p.old.as_ref().map(FileRec::from),
+                new: Some((&p.file).into()),
+            })
+            .chain(plan.remove.iter().map(|r| Touched { path: r.path.clone(), old: Some((&r.old).into()), new: None }))
+            .collect();
+        touched.sort_by(|a, b| a.path.cmp(&b.path));
+        let pending = Pending {
+            op: change.op.clone(),
+            started: oplog::now(),
+            package: change.package.clone(),
+            touched,
+            created_dirs: created_dirs.clone(),
+        };
         crash::step("record the pending transaction");
         inv.set_pending(&pending)?;
+        // The record is in the inventory now: a rollback reads it back from there, so that
+        // a change of many files does not hold it twice while it is applied.
+        drop(pending);
         let owned_dirs =
             inv.owned_dirs(&plan.remove.iter().flat_map(|r| ancestors(&r.path)).collect::<BTreeSet<_>>())?;
         match apply(layout, store, plan, &created_dirs, &owned_dirs, progress) {
             Ok(dirs) => removed_dirs = dirs,
-            Err(e) => return Err(undo(layout, inv, store, &pending, e)),
+            Err(e) => return Err(undo(layout, inv, store, e)),
         }
     }
     let commit = Commit {
-        add: change.add.clone().map(|p| (p, oplog::now())),
+        add: change.add.as_ref().map(|p| (p, oplog::now())),
         remove: change.remove.clone(),
         policy: change.policy,
-        put_files: plan.put.iter().chain(&plan.relabel).map(|p| (p.path.clone(), p.file.clone())).collect(),
+        put_files: plan.put.iter().chain(&plan.relabel).map(|p| (&p.path, &p.file)).collect(),
         remove_files: plan.remove.iter().map(|r| r.path.clone()).collect(),
         add_dirs: created_dirs,
         remove_dirs: removed_dirs,
@@ -129,15 +136,19 @@ pub fn run(
     crash::step("commit the inventory");
     let seq = match inv.commit(&commit) {
         Ok(seq) => seq,
-        Err(e) if !plan.is_empty() => return Err(undo(layout, inv, store, &pending, e)),
+        Err(e) if !plan.is_empty() => return Err(undo(layout, inv, store, e)),
         Err(e) => return Err(e),
     };
     Ok(Applied { written: plan.put.len(), removed: plan.remove.len(), relabelled: plan.relabel.len(), seq })
 }
 
 /// Rolls back after `e` and returns the error to report.
-fn undo(layout: &Layout, inv: &mut Inventory, store: &Store, pending: &Pending, e: Error) -> Error {
-    match rollback(layout, store, pending).and_then(|_| inv.clear_pending()) {
+fn undo(layout: &Layout, inv: &mut Inventory, store: &Store, e: Error) -> Error {
+    let undone = inv.pending().and_then(|pending| match pending {
+        Some(pending) => rollback(layout, store, &pending).and_then(|_| inv.clear_pending()),
+        None => Ok(()),
+    });
+    match undone {
         Ok(()) => e,
         Err(again) => Error::Refused(format!(
             "{e}; rolling back failed too ({again}); the interrupted change is recorded, run \
@@ -356,15 +367,25 @@ fn apply(
         done += 1;
         progress.update(progress::APPLY, done, total);
     }
-    let needed: BTreeSet<RelPath> = plan.put.iter().flat_map(|p| ancestors(&p.path)).collect();
+    // Directories a removal may have emptied, less those a new file needs: built from the
+    // removals' ancestors (few), so that the puts' ancestors are never all held at once.
     let under_replaced =
         |d: &RelPath| replaced_dirs.iter().any(|r| *r == d || d.as_str().starts_with(&format!("{r}/")));
-    let mut emptied: BTreeSet<RelPath> = plan
-        .remove
-        .iter()
-        .flat_map(|r| ancestors(&r.path))
-        .filter(|d| (owned_dirs.contains(d) || under_replaced(d)) && !needed.contains(d))
-        .collect();
+    let mut emptied: BTreeSet<RelPath> = BTreeSet::new();
+    for r in &plan.remove {
+        for d in ancestors(&r.path) {
+            if owned_dirs.contains(&d) || under_replaced(&d) {
+                emptied.insert(d);
+            }
+        }
+    }
+    if !emptied.is_empty() {
+        for p in &plan.put {
+            for d in ancestors(&p.path) {
+                emptied.remove(&d);
+            }
+        }
+    }
     emptied.extend(replaced_dirs.iter().map(|d| (*d).clone()));
     let mut removed_dirs = Vec::new();
     for dir in emptied.iter().rev() {
