@@ -11,9 +11,11 @@ repo="$(cd "$here/../.." && pwd)"
 out="${1:-$(mktemp -d -t contoso-XXXXXX)}"
 mkdir -p "$out"
 
-cargo build --quiet --release --locked --manifest-path "$repo/Cargo.toml" --bins
-pkgtool="$repo/target/release/pkgtool"
-hotfix="$repo/target/release/hotfix"
+# The same build as scripts/test.sh (dev profile, target/debug), shown as it goes: the
+# first one takes minutes (see the README), later ones seconds.
+cargo build --locked --manifest-path "$repo/Cargo.toml" --workspace --bins
+pkgtool="$repo/target/debug/pkgtool"
+hotfix="$repo/target/debug/hotfix"
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -1,9 +1,10 @@
 //! `pkgtool`: the packager's command line. Parses flags, calls the library, prints, and
 //! maps every error to the documented exit code in one place (`main`).
 //!
-//! `build --self-contained` puts the `hotfix` runtime before the package as its stub (the
-//! `hotfix` next to this binary, or `--stub PATH`), so that the package is one executable
-//! installer; the signature covers the stub. A hidden `generate-docs DIR` writes man pages
+//! `build --self-contained` puts the installer stub `hotfix-installer` before the package
+//! (`--stub PATH`, or the one cargo built beside this binary — the size-minded `installer`
+//! profile's in `target/installer/` when it is as new), so that the package is one
+//! executable installer; the signature covers the stub. A hidden `generate-docs DIR` writes man pages
 //! and shell completions from these clap definitions.
 
 use std::io::{IsTerminal, Write};
@@ -50,11 +51,11 @@ enum Cmd {
         /// Where to write the package.
         #[arg(short, long)]
         out: PathBuf,
-        /// Write a self-contained installer: the `hotfix` runtime (found next to pkgtool) followed by the
-        /// package, one executable covered by the signature.
+        /// Write a self-contained installer: the installer stub `hotfix-installer` (found next to pkgtool,
+        /// or in target/installer/) followed by the package, one executable covered by the signature.
         #[arg(long)]
         self_contained: bool,
-        /// The installer stub to use instead of the `hotfix` next to pkgtool (implies --self-contained).
+        /// The installer stub to use instead of the `hotfix-installer` cargo built (implies --self-contained).
         #[arg(long, value_name = "PATH")]
         stub: Option<PathBuf>,
         /// Build even when a binary's branch tag disagrees with its variant (warns instead).
@@ -181,24 +182,35 @@ impl Drop for Progress {
     }
 }
 
-/// The installer stub for `build`: `--stub`, or `hotfix` beside this binary.
+/// The installer stub's file name.
+const STUB: &str = "hotfix-installer";
+
+/// The installer stub for `build`: `--stub`; or, pkgtool being in a cargo profile's
+/// directory (`target/<profile>/`), the size-minded `target/installer/hotfix-installer`
+/// unless the one beside pkgtool is newer (a stale release stub is not embedded); or the
+/// `hotfix-installer` beside this binary.
 fn find_stub(stub: Option<&Path>) -> Result<PathBuf, Error> {
     if let Some(s) = stub {
         check_stub(s)?;
         return Ok(s.to_path_buf());
     }
     let exe = std::env::current_exe().map_err(|e| Error::Io { path: PathBuf::from("pkgtool"), source: e })?;
-    let beside = exe.with_file_name("hotfix");
-    if beside.is_file() {
-        Ok(beside)
-    } else {
-        Err(Error::Refused {
-            path: beside,
-            msg: "no hotfix runtime next to pkgtool to use as the installer stub; nothing was built. Build it \
-                  (cargo build --bins) or pass --stub PATH"
-                .into(),
-        })
-    }
+    let beside = exe.with_file_name(STUB);
+    let sized = exe.parent().and_then(Path::parent).map(|target| target.join("installer").join(STUB));
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let chosen = match (sized.as_deref().and_then(|p| modified(p).map(|t| (p, t))), modified(&beside)) {
+        (Some((p, t)), Some(b)) if t >= b => Some(p.to_path_buf()),
+        (Some((p, _)), None) => Some(p.to_path_buf()),
+        (_, Some(_)) => Some(beside.clone()),
+        (None, None) => None,
+    };
+    chosen.ok_or_else(|| Error::Refused {
+        path: beside,
+        msg: "no installer stub (hotfix-installer) next to pkgtool or in target/installer/; nothing was built. \
+              Build it (cargo build --profile installer --bin hotfix-installer, or cargo build --bins) or pass \
+              --stub PATH"
+            .into(),
+    })
 }
 
 /// A stub must be an executable (ELF or PE), or the installer would not run.
@@ -211,7 +223,7 @@ fn check_stub(path: &Path) -> Result<(), Error> {
     }
     Err(Error::Refused {
         path: path.to_path_buf(),
-        msg: "is not an executable (ELF or PE); the installer stub is the hotfix runtime binary. Nothing was built"
+        msg: "is not an executable (ELF or PE); the installer stub is the hotfix-installer binary. Nothing was built"
             .into(),
     })
 }

@@ -62,6 +62,12 @@ pub const SWITCHES: &[Switch] = &[
         long: B_SWITCH,
         help: "/B:QFE puts the package's components on LDR; /B:<BASELINE>QFE (e.g. /B:SP1QFE) only at that baseline",
     },
+    Switch {
+        name: "whatif",
+        value: None,
+        long: "--what-if",
+        help: "say what the package is and what installing it would do, and change nothing",
+    },
     Switch { name: "help", value: None, long: "--help", help: "show the help" },
 ];
 

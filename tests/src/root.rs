@@ -290,9 +290,12 @@ dir = "KB5/sp1"
 
 impl Kit {
     /// Builds `spec` into the self-contained installer `NAME.run` in the workspace (the
-    /// `hotfix` binary as its stub, signed with the kit's key).
+    /// `hotfix-installer` stub of this build's profile, signed with the kit's key; named
+    /// explicitly so that a newer `target/installer/` stub does not change what is tested).
     pub fn installer(&self, spec: &Path, name: &str) -> PathBuf {
-        self.build_to(spec, &self.path().join(format!("{name}.run")), &["--self-contained"])
+        let stub = bin("hotfix-installer");
+        let stub = stub.to_str().expect("the target directory's path is UTF-8");
+        self.build_to(spec, &self.path().join(format!("{name}.run")), &["--self-contained", "--stub", stub])
     }
 
     /// The self-contained installer of the contoso example `NAME.toml`.

@@ -1,10 +1,11 @@
 //! The self-contained installer end to end: `pkgtool build --self-contained` writes one
 //! executable (the `hotfix` runtime as stub, then the package), which is run as a process
 //! with each switch — install (`/quiet`, `/passive`, `/log:FILE`, `/norestart`,
-//! `/forcerestart`), `/uninstall`, `/extract:DIR`, the no-argument description — and
-//! checked by exit code, files on disk, the root's log and `/log:FILE`. A changed stub byte
-//! is caught by the signature (exit 6); the root comes from `--root`, `HOTFIX_ROOT` or the
-//! product's configuration file.
+//! `/forcerestart`), `/uninstall`, `/extract:DIR`, `--what-if`, the bare run off and on a
+//! terminal — and checked by exit code, files on disk, the root's log and `/log:FILE`. A
+//! changed stub byte is caught by the signature (exit 6); a truncated, appended-to or
+//! tampered tail by the installer's check of its own file (exit 6); the root comes from
+//! `--root`, `HOTFIX_ROOT` or the product's configuration file.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -73,11 +74,12 @@ fn quiet_install_prints_nothing_installs_and_writes_both_logs() {
 }
 
 #[test]
-fn no_argument_run_describes_what_it_is_and_would_do_without_changing_anything() {
-    let (kit, root, exe) = setup("no_argument_run_describes_what_it_is_and_would_do_without_changing_anything");
+fn a_bare_run_off_a_terminal_describes_exits_2_and_changes_nothing() {
+    let (kit, root, exe) = setup("a_bare_run_off_a_terminal_describes_exits_2_and_changes_nothing");
     let before = (tree(&root), installed_ids(&root), fs::read(root.join(".servicing/log")).unwrap());
+    // No switch, no terminal: describe, exit 2, and say which switch installs.
     let out = run_installer(&exe, &kit.config_dir(), ["--root", s(&root)], &[]);
-    out.expect_code(0);
+    out.expect_code(2);
     for want in [
         "is a self-contained installer for KB4 (update): Security update for the kernel",
         "baselines RTM, SP1",
@@ -89,10 +91,16 @@ fn no_argument_run_describes_what_it_is_and_would_do_without_changing_anything()
     ] {
         assert!(out.stdout.contains(want), "lacks {want:?}:\n{}", out.stdout);
     }
+    assert!(out.stderr.contains("nothing was installed") && out.stderr.contains("/passive"), "{}", out.stderr);
     let after = (tree(&root), installed_ids(&root), fs::read(root.join(".servicing/log")).unwrap());
-    assert!(before == after, "a describing run changed the root");
+    assert!(before == after, "a bare run changed the root");
 
-    // The same as JSON, and the decision for a root where it is installed already.
+    // The explicit dry run, --what-if or /whatif, keeps "what installing would end with".
+    for what_if in ["--what-if", "/whatif", "/WhatIf"] {
+        let out = run_installer(&exe, &kit.config_dir(), ["--root", s(&root), what_if], &[]);
+        out.expect_code(0);
+        assert!(out.stdout.contains("installing it would change:"), "{what_if}: {}", out.stdout);
+    }
     let v: serde_json::Value =
         serde_json::from_str(&run_installer(&exe, &kit.config_dir(), ["--root", s(&root), "--json"], &[]).stdout)
             .unwrap();
@@ -100,18 +108,143 @@ fn no_argument_run_describes_what_it_is_and_would_do_without_changing_anything()
     assert_eq!(v["package"]["self_contained"], true);
     assert_eq!(v["package"]["verified"], true);
     assert_eq!(v["decision"]["outcome"], "would-install");
+    assert_eq!(v["decision"]["exit_code"], 0);
     assert_eq!(v["decision"]["change"]["components"][0]["after"]["version"], "5.2.3790.4");
-    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["exit_code"], 2, "a bare run is not an install, even with --json");
+    assert!(before == (tree(&root), installed_ids(&root), fs::read(root.join(".servicing/log")).unwrap()));
+
     run_installer(&exe, &kit.config_dir(), ["--root", s(&root), "/passive"], &[]).expect_code(0);
-    let out = run_installer(&exe, &kit.config_dir(), ["--root", s(&root)], &[]);
-    out.expect_code(5);
-    assert!(out.stdout.contains("it would not install (exit 5): KB4 is already installed"), "{}", out.stdout);
+    for args in [vec!["--root", s(&root)], vec!["--root", s(&root), "/whatif"]] {
+        let out = run_installer(&exe, &kit.config_dir(), &args, &[]);
+        out.expect_code(5);
+        assert!(out.stdout.contains("it would not install (exit 5): KB4 is already installed"), "{}", out.stdout);
+    }
 
     // No root anywhere: it still says what it is (unverified, and says so) and how to give one.
     let out = run_installer(&exe, &kit.config_dir(), Vec::<&str>::new(), &[]);
-    out.expect_code(0);
+    out.expect_code(2);
     assert!(out.stdout.contains("KB4 (update)") && out.stdout.contains("NOT verified"), "{}", out.stdout);
     assert!(out.stdout.contains("HOTFIX_ROOT") && out.stdout.contains("contoso.root"), "{}", out.stdout);
+    run_installer(&exe, &kit.config_dir(), ["--what-if"], &[]).expect_code(0);
+}
+
+/// Runs `exe ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`; `None`
+/// when `script` is not installed.
+fn on_a_terminal(exe: &Path, config: &Path, args: &str, answer: &str) -> Option<(i32, String)> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let line = format!("HOTFIX_CONFIG_DIR='{}' '{}' {args}", s(config), s(exe));
+    let mut child = match Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("HOTFIX_ROOT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("script does not run: {e}"),
+    };
+    child.stdin.take().expect("piped stdin").write_all(answer.as_bytes()).expect("type the answer");
+    let out = child.wait_with_output().expect("script runs");
+    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+#[test]
+fn a_bare_run_on_a_terminal_asks_and_installs_only_on_yes() {
+    let (kit, root, exe) = setup("a_bare_run_on_a_terminal_asks_and_installs_only_on_yes");
+    let before = (tree(&root), installed_ids(&root));
+    let args = format!("--root '{}'", s(&root));
+    let Some((code, screen)) = on_a_terminal(&exe, &kit.config_dir(), &args, "n\n") else {
+        eprintln!("SKIP a_bare_run_on_a_terminal_asks_and_installs_only_on_yes: util-linux `script` is not installed");
+        return;
+    };
+    assert_eq!(code, 2, "{screen}");
+    assert!(screen.contains("installing it would change:") && screen.contains("Install KB4 now? [y/N]"), "{screen}");
+    assert!(screen.contains("Nothing was installed"), "{screen}");
+    assert_eq!(before, (tree(&root), installed_ids(&root)), "declining changed the root");
+
+    let (code, screen) = on_a_terminal(&exe, &kit.config_dir(), &args, "y\n").expect("script ran before");
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Install KB4 now? [y/N]") && screen.contains("Installed KB4"), "{screen}");
+    assert_eq!(live_text(&root, "bin/kernel.dll"), payload("rtm/gdr/kernel/bin/kernel.dll"));
+    assert_eq!(installed_ids(&root), ["contoso-rtm", "KB4"]);
+}
+
+/// Copies `exe` to `dest` changed by `change`, executable.
+fn damaged_copy(exe: &Path, dest: &Path, change: impl FnOnce(&mut Vec<u8>)) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut bytes = fs::read(exe).expect("read installer");
+    change(&mut bytes);
+    fs::write(dest, &bytes).expect("write damaged installer");
+    fs::set_permissions(dest, fs::Permissions::from_mode(0o755)).expect("chmod damaged installer");
+}
+
+/// Runs the damaged installer `bad` to install, describe and extract: each exits 6 with
+/// `want` in its message and changes nothing; `--help` still answers.
+fn assert_damage_reported(kit: &Kit, root: &Path, bad: &Path, want: &[&str]) {
+    let before = (tree(root), installed_ids(root), fs::read(root.join(".servicing/log")).unwrap());
+    let x = kit.path().join("x");
+    for args in [
+        vec!["--root".to_string(), s(root).into(), "/quiet".into()],
+        vec!["--root".to_string(), s(root).into()],
+        vec![format!("/extract:{}", s(&x)), "--trust".into(), s(&kit.public).into()],
+    ] {
+        let out = run_installer(bad, &kit.config_dir(), &args, &[]);
+        out.expect_code(6);
+        for w in want {
+            assert!(out.stderr.contains(w), "{args:?}: lacks {w:?}: {}", out.stderr);
+        }
+        assert!(out.stderr.contains("fresh copy") && out.stderr.contains("pkgtool verify"), "{}", out.stderr);
+    }
+    assert!(!x.exists());
+    assert!(before == (tree(root), installed_ids(root), fs::read(root.join(".servicing/log")).unwrap()));
+    let help = run_installer(bad, &kit.config_dir(), ["--help"], &[]);
+    help.expect_code(0);
+    // The independent checks agree.
+    pkgtool(["verify", s(bad), "--trust", s(&kit.public)]).expect_code(6);
+}
+
+#[test]
+fn an_installer_truncated_by_one_byte_exits_6_naming_the_damage() {
+    let (kit, root, exe) = setup("an_installer_truncated_by_one_byte_exits_6_naming_the_damage");
+    let bad = kit.path().join("kb4-truncated.run");
+    damaged_copy(&exe, &bad, |b| {
+        b.pop();
+    });
+    assert_damage_reported(&kit, &root, &bad, &["cut short", "1 byte(s)", "[truncated]"]);
+}
+
+#[test]
+fn an_installer_with_bytes_appended_exits_6_naming_the_damage() {
+    let (kit, root, exe) = setup("an_installer_with_bytes_appended_exits_6_naming_the_damage");
+    let bad = kit.path().join("kb4-appended.run");
+    damaged_copy(&exe, &bad, |b| b.extend_from_slice(b"appended junk\n"));
+    assert_damage_reported(&kit, &root, &bad, &["14 byte(s) were appended", "[unaccounted-bytes]"]);
+}
+
+#[test]
+fn an_installer_with_a_tampered_tail_exits_6_naming_the_damage() {
+    let (kit, root, exe) = setup("an_installer_with_a_tampered_tail_exits_6_naming_the_damage");
+    // A byte of the central directory's last record (its file name), just before the
+    // end record and the signature block.
+    let bad = kit.path().join("kb4-tail.run");
+    let tail = 22 + hotfix_schema::sigblock::SIG_BLOCK_LEN;
+    damaged_copy(&exe, &bad, |b| {
+        let at = b.len() - tail - 3;
+        b[at] ^= 0x01;
+    });
+    assert_damage_reported(&kit, &root, &bad, &["kb4-tail.run"]);
+    // The signature itself changed: the shape is intact, authentication catches it.
+    let bad = kit.path().join("kb4-sig.run");
+    damaged_copy(&exe, &bad, |b| {
+        let last = b.len() - 1;
+        b[last] ^= 0x01;
+    });
+    let out = run_installer(&bad, &kit.config_dir(), ["--root", s(&root), "/quiet"], &[]);
+    out.expect_code(6);
+    assert!(out.stderr.contains("[bad-signature]"), "{}", out.stderr);
 }
 
 #[test]
@@ -336,8 +469,8 @@ fn pkgtool_and_hotfix_install_accept_the_self_contained_form() {
     let out = pkgtool(["inspect", s(&exe), "--json"]);
     out.expect_code(0);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let hotfix_len = fs::metadata(hotfix_tests::run::bin("hotfix")).unwrap().len();
-    assert_eq!(v["stub_size"].as_u64(), Some(hotfix_len), "the stub is the hotfix binary");
+    let stub_len = fs::metadata(hotfix_tests::run::bin("hotfix-installer")).unwrap().len();
+    assert_eq!(v["stub_size"].as_u64(), Some(stub_len), "the stub is the hotfix-installer binary");
     let dir = kit.path().join("x");
     pkgtool(["extract", s(&exe), s(&dir), "--trust", s(&kit.public)]).expect_code(0);
     assert!(dir.join("RTM/gdr/kernel/bin/kernel.dll").is_file());
@@ -361,6 +494,13 @@ fn build_takes_an_explicit_stub_and_reports_it() {
     assert_eq!((v["self_contained"].as_bool(), v["stub"].as_str()), (Some(true), Some(s(&stub))), "{v}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(fs::metadata(&exe).unwrap().permissions().mode() & 0o111, 0o111, "the installer is executable");
+    // Without --stub, pkgtool embeds a hotfix-installer that cargo built (beside it, or the
+    // size-minded one in target/installer/), not the full hotfix binary.
+    let found = kit.path().join("found.run");
+    let out = pkgtool(["build", s(&spec), "--key", s(&kit.key), "-o", s(&found), "--self-contained", "--json"]);
+    out.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(v["stub"].as_str().is_some_and(|p| p.ends_with("/hotfix-installer")), "{v}");
     let missing = kit.path().join("no-such-stub");
     let out =
         pkgtool(["build", s(&spec), "--key", s(&kit.key), "-o", s(&kit.path().join("b.run")), "--stub", s(&missing)]);

@@ -1,10 +1,15 @@
 //! The self-contained installer's command line, and what both command lines do with a
 //! package file ([`package_action`]): install it, uninstall the package it carries,
-//! extract it, or say what it is and what installing it would do (`--what-if`, the
-//! installer's default when no switch asks for an install).
+//! extract it, or say what it is and what installing it would do (`--what-if`, `/whatif`).
+//!
+//! The installer first checks its own file ([`selfpkg::check_own_file`]) unless asked only
+//! for help or the version. Run with no switch it never looks like success: on a terminal
+//! it describes the package and asks `Install KB4 now? [y/N]`; otherwise it describes it
+//! and exits 2, saying which switch installs.
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,7 +28,7 @@ use crate::ops::package::{self, PackageView};
 use crate::report::ChangeReport;
 use crate::rootcfg::{self, Source};
 use crate::switches::{self, Mode};
-use crate::trust;
+use crate::{selfpkg, trust};
 
 /// What to do with a package file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +58,24 @@ impl Action {
     }
 }
 
+/// Runs the installer stub with `args` (program name first): the installer of its own
+/// file, whatever that file ends with.
+pub fn stub_main(args: Vec<OsString>) -> ExitCode {
+    match std::env::current_exe() {
+        Ok(exe) => main(exe, args),
+        Err(e) => {
+            eprintln!("hotfix-installer: error: cannot find its own file (/proc/self/exe): {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Whether the (preprocessed) arguments ask only for help or the version, which need no
+/// package.
+fn asks_help_or_version(parsed: &[OsString]) -> bool {
+    parsed.iter().skip(1).any(|a| matches!(a.to_str(), Some("--help" | "-h" | "--version" | "-V")))
+}
+
 /// Runs the self-contained installer `exe` with `args` (program name first).
 pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
     let shown = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| exe.display().to_string());
@@ -61,6 +84,17 @@ pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
         Ok(a) => a,
         Err(e) => return usage_exit(&program, &e),
     };
+    if !asks_help_or_version(&parsed)
+        && let Err(e) = selfpkg::check_own_file(&exe)
+    {
+        let e = Error::Package {
+            source: Box::new(e),
+            hint: ". Nothing was changed; get a fresh copy of the installer from its publisher (`pkgtool verify \
+                   FILE --trust KEY.pub` checks a copy independently)"
+                .into(),
+        };
+        return usage_exit(&program, &e);
+    }
     let command = InstallerCli::command().display_name(program.clone()).bin_name(shown);
     let cli = match command.try_get_matches_from(parsed).and_then(|m| InstallerCli::from_arg_matches(&m)) {
         Ok(c) => c,
@@ -68,7 +102,7 @@ pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
     };
     super::wants_json(cli.common.json);
     let c = &cli.common;
-    let action = Action::of(&cli.opts).unwrap_or_else(|| {
+    let explicit = Action::of(&cli.opts).or_else(|| {
         let asks = cli.install
             || c.quiet
             || c.passive
@@ -78,11 +112,52 @@ pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
             || c.b_switch.is_some()
             || cli.opts.branch.is_some()
             || cli.opts.allow_prerelease;
-        if asks { Action::Install } else { Action::WhatIf }
+        asks.then_some(Action::Install)
     });
     let mut ctx = Ctx::new(program, &args);
-    let result = package_action(c, &exe, &cli.opts, action, &mut ctx, true);
+    let result = match explicit {
+        Some(action) => package_action(c, &exe, &cli.opts, action, &mut ctx, true),
+        None => bare_run(c, &exe, &cli.opts, &mut ctx),
+    };
     finish(&ctx, c, result)
+}
+
+/// A run with no switch that says what to do: describe, then ask on a terminal; off a
+/// terminal (or with `--json`), exit 2 saying which switch installs. A package that would
+/// not install keeps the exit code installing would end with.
+fn bare_run(c: &Common, exe: &Path, opts: &PackageOpts, ctx: &mut Ctx) -> Result<Output> {
+    ctx.package = Some(exe.to_path_buf());
+    let product = if c.root.is_none() { product_of(exe) } else { None };
+    let root = rootcfg::find(c.root.as_deref(), product.as_ref())?;
+    ctx.root = root.clone();
+    let (view, code) = what_if_view(c, exe, opts, root, product.as_ref(), ctx, true)?;
+    if code != 0 {
+        return Ok(Output::shown(&view, code));
+    }
+    let how = format!("{} /passive (or /quiet, or --install)", ctx.program_path());
+    let interactive = !c.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if !interactive || view.root.is_none() {
+        let mut o = Output::shown(&view, 2);
+        o.warnings.push(format!(
+            "nothing was installed: no switch asked for it. To install it: {how}; --what-if (/whatif) only \
+             describes it"
+        ));
+        return Ok(o);
+    }
+    super::out(&view.to_string());
+    super::out(&format!("Install {} now? [y/N] ", view.package.id));
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        answer.clear();
+    }
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        package_action(c, exe, opts, Action::Install, ctx, true)
+    } else {
+        let mut o = Output::message(format!("Nothing was installed. To install it later: {how}"));
+        o.code = 2;
+        Ok(o)
+    }
 }
 
 /// The QFE override the options ask for.
@@ -169,7 +244,10 @@ pub(crate) fn package_action(
             let view = package::extract(pkg, &dir, &keys, progress_for(c).as_mut())?;
             Ok(Output::shown(&view, 0))
         }
-        Action::WhatIf => what_if(c, pkg, opts, root, product.as_ref(), ctx, installer),
+        Action::WhatIf => {
+            let (view, code) = what_if_view(c, pkg, opts, root, product.as_ref(), ctx, installer)?;
+            Ok(Output::shown(&view, code))
+        }
     }
 }
 
@@ -239,7 +317,8 @@ impl fmt::Display for WhatIfView {
     }
 }
 
-fn what_if(
+/// The `--what-if` view of `pkg` and the exit code installing would end with.
+fn what_if_view(
     c: &Common,
     pkg: &Path,
     opts: &PackageOpts,
@@ -247,7 +326,7 @@ fn what_if(
     product: Option<&Name>,
     ctx: &Ctx,
     installer: bool,
-) -> Result<Output> {
+) -> Result<(WhatIfView, u8)> {
     let Some((root, source)) = root else {
         let keys = package::load_keys(&opts.trust)?;
         let view = package::describe(pkg, &keys, progress_for(c).as_mut())?;
@@ -255,7 +334,7 @@ fn what_if(
         let reason = rootcfg::how_to_give(product.as_ref());
         let decision = Decision { outcome: "no-root", exit_code: 0, reason: Some(reason), change: None };
         let v = WhatIfView { package: view, root: None, root_from: None, decision, install_hint: None };
-        return Ok(Output::shown(&v, 0));
+        return Ok((v, 0));
     };
     if !opts.trust.is_empty() {
         return Err(Error::Usage(
@@ -301,5 +380,5 @@ fn what_if(
     });
     let code = decision.exit_code;
     let v = WhatIfView { package: view, root: Some(root), root_from: Some(source.to_string()), decision, install_hint };
-    Ok(Output::shown(&v, code))
+    Ok((v, code))
 }

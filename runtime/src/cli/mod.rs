@@ -35,6 +35,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs the installer stub (`hotfix-installer`): always the self-contained installer's
+/// command line, whatever its file ends with — a damaged tail is reported (exit 6), never
+/// taken for `hotfix`'s own command line.
+pub fn installer_stub_main() -> ExitCode {
+    crate::sys::tune_allocator();
+    installer::stub_main(std::env::args_os().collect())
+}
+
 /// What a command prints and its exit code.
 pub(crate) struct Output {
     /// Standard output in text mode.

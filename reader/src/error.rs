@@ -1,4 +1,4 @@
-//! The packager's errors: one enum whose variants line up with the documented exit codes
+//! The package reader's (and the packager's) errors: one enum whose variants line up with the documented exit codes
 //! (DESIGN.md "Exit codes") and, for integrity failures, with the test vectors' `expect`
 //! classes (`schema/vectors/*.expect`).
 
@@ -195,11 +195,13 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    /// Wraps an I/O error with the file it concerns, for `map_err`.
+    pub fn io(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
         move |source| Error::Io { path: path.to_path_buf(), source }
     }
 
-    pub(crate) fn integrity(path: &Path, kind: Integrity) -> Error {
+    /// An integrity failure of the package at `path`.
+    pub fn integrity(path: &Path, kind: Integrity) -> Error {
         Error::Integrity { path: path.to_path_buf(), kind }
     }
 }
