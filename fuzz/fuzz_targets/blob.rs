@@ -10,14 +10,8 @@ use hotfix_schema::{Blob, Digest, Encoding, Limits};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest as _, Sha256};
 
-const ENCODINGS: [Encoding; 6] = [
-    Encoding::Stored,
-    Encoding::Zstd,
-    Encoding::Lzma,
-    Encoding::LzmaX86,
-    Encoding::ZstdDelta,
-    Encoding::BsdiffZstd,
-];
+const ENCODINGS: [Encoding; 6] =
+    [Encoding::Stored, Encoding::Zstd, Encoding::Lzma, Encoding::LzmaX86, Encoding::ZstdDelta, Encoding::BsdiffZstd];
 
 fuzz_target!(|data: &[u8]| {
     let mut c = hotfix_fuzz::Cursor(data);

@@ -5,7 +5,6 @@
 //! each member exactly its declared bytes.
 #![no_main]
 
-
 use hotfix_schema::{Blob, Digest, Encoding, Member};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest as _, Sha256};
