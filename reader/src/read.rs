@@ -828,3 +828,28 @@ pub fn read_unverified(path: &Path, limits: &Limits) -> Result<Unverified> {
     match_entries(&archive, &manifest).map_err(|k| Error::integrity(path, k))?;
     Ok(Unverified { manifest, archive })
 }
+
+/// Decodes `data` as the stored bytes of `blob` (CRC-32 `crc32`) through the same checking
+/// reader [`verify`] uses, `reference` being a delta's decoded reference, and returns the
+/// number of bytes it yielded. Not an API: the entry point of the fuzz targets (`fuzz/`)
+/// for the blob decoders, which are otherwise reachable only behind a signed package.
+#[doc(hidden)]
+pub fn decode_entry_for_fuzzing(
+    data: &[u8],
+    crc32: u32,
+    blob: &Blob,
+    limits: &Limits,
+    reference: Option<&[u8]>,
+) -> io::Result<u64> {
+    let entry = CentralEntry {
+        name: format!("{BLOB_PREFIX}{}", blob.sha256),
+        method: METHOD_STORED,
+        crc32,
+        compressed: data.len() as u64,
+        uncompressed: blob.size,
+        offset: 0,
+        time: crate::zipfmt::DosTime::from_unix(0),
+    };
+    let mut reader = BlobReader::new(data, &entry, blob, limits, reference)?;
+    io::copy(&mut reader, &mut io::sink())
+}

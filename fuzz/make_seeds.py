@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Regenerates the committed seed corpora under fuzz/seeds/ from schema/vectors/, the
+contoso specs and small hand-made inputs (zstd and xz frames made with the zstd and xz
+command-line tools). Deterministic: running it again changes nothing. The PE corpus and
+the built contoso packages are not committed; scripts/fuzz.sh adds them at run time."""
+
+import os
+import pathlib
+import shutil
+import struct
+import tempfile
+import subprocess
+import zipfile
+import zlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "fuzz" / "seeds"
+VECTORS = ROOT / "schema" / "vectors"
+MAX_PKG = 8 << 10  # small seeds only
+
+
+def put(target, name, data):
+    d = SEEDS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data)
+
+
+def tool(args, data):
+    return subprocess.run(args, input=data, capture_output=True, check=True).stdout
+
+
+def zst(data):
+    return tool(["zstd", "-q", "-c", "--no-check", "-19"], data)
+
+
+def xz(data, x86=False):
+    # An .xz stream, with the x86 BCJ filter before LZMA2 for the x86 variant.
+    args = ["xz", "-c", "-q", "--check=none"] + (["--x86", "--lzma2"] if x86 else [])
+    return tool(args, data)
+
+
+def main():
+    if SEEDS.exists():
+        shutil.rmtree(SEEDS)
+    pkgs = sorted(p for p in VECTORS.glob("*.pkg") if p.stat().st_size <= MAX_PKG)
+    for p in pkgs:
+        data = p.read_bytes()
+        put("package", p.name, data)
+        if p.name.startswith(("valid_", "entry_", "file_", "eocd_", "cd_", "signature_")):
+            put("zip", p.name, data)
+        put("sigblock", p.stem, data[-177:])
+        try:
+            with zipfile.ZipFile(p) as z:
+                put("manifest", p.stem + ".json", z.read("manifest.json"))
+        except Exception:
+            pass  # a hostile vector that no zip tool reads
+
+    # Blob decoders: selector, ref_len u16, size u32, crc u32, reference, entry.
+    content = b"hotfix " * 40 + bytes(range(256))
+    crc = zlib.crc32(content)
+    def blob(sel, entry, ref=b"", size=len(content), c=crc):
+        return bytes([sel]) + struct.pack("<HII", len(ref), size, c) + ref + entry
+    put("blob", "stored", blob(0, content))
+    put("blob", "zstd", blob(1, zst(content)))
+    put("blob", "lzma", blob(2, xz(content)))
+    put("blob", "lzma_x86", blob(3, xz(content, x86=True)))
+    reference = content[::-1] + content[:100]
+    with tempfile.TemporaryDirectory() as t:
+        (pathlib.Path(t) / "ref").write_bytes(reference)
+        (pathlib.Path(t) / "new").write_bytes(content)
+        delta = tool(["zstd", "-q", "-c", "--no-check", f"--patch-from={t}/ref", f"{t}/new"], b"")
+    put("blob", "zstd_delta", blob(4, delta, ref=reference))
+
+    # bsdiff-zstd: header (ctrl len, diff len), then ctrl, diff, extra frames.
+    ref = b"abcdefgh" * 8
+    new = bytes((b + 1) & 0xFF for b in ref[:32]) + b"EXTRA-BYTES"
+    ctrl = struct.pack("<qqq", 32, 11, 0)
+    diff = bytes((n - o) & 0xFF for n, o in zip(new[:32], ref[:32]))
+    c, d, e = zst(ctrl), zst(diff), zst(new[32:])
+    patch = struct.pack("<II", len(c), len(d)) + c + d + e
+    put("bsdiff", "add_and_extra", struct.pack("<HI", len(ref), len(new)) + ref + patch)
+    put("blob", "bsdiff", blob(5, patch, ref=ref, size=len(new), c=zlib.crc32(new)))
+
+    # Packs: count, sizes u16, content.
+    put("pack", "three", bytes([3]) + struct.pack("<HHH", 5, 0, 7) + b"helloworld!!")
+    put("pack", "short", bytes([2]) + struct.pack("<HH", 5, 9) + b"hello")
+
+    # Specs: the contoso specs, their payload directories renamed to the harness's.
+    for spec in sorted((ROOT / "examples" / "contoso").glob("*.toml")):
+        text = spec.read_text()
+        lines = [('dir = "payload"' if l.startswith("dir = ") else l) for l in text.splitlines()]
+        put("spec", spec.name, ("\n".join(lines) + "\n").encode())
+
+    # Switches: NUL-separated command lines.
+    for i, line in enumerate([
+        ["hotfix", "/quiet", "/norestart", "kb1.pkg"],
+        ["hotfix", "--root", "/srv", "install", "/extract:/tmp/x", "/log:l.txt"],
+        ["installer", "/B:SP1QFE", "/passive", "--", "/quiet"],
+        ["hotfix", "/?"],
+        ["installer", "/uninstall", "/forcerestart", "/help"],
+    ]):
+        put("switches", f"line{i}", b"\0".join(w.encode() for w in line))
+
+    # filever: a minimal ELF header and a minimal MZ/PE header (the PE corpus and the
+    # system's ELF files are added at run time by scripts/fuzz.sh).
+    elf = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 64, 0, 0, 64, 56, 0, 64, 0, 0)
+    put("filever", "elf_header", elf)
+    mz = bytearray(0x100)
+    mz[0:2] = b"MZ"
+    mz[0x3C:0x40] = struct.pack("<I", 0x80)
+    mz[0x80:0x84] = b"PE\0\0"
+    mz[0x84:0x98] = struct.pack("<HHIIIHH", 0x8664, 0, 0, 0, 0, 0xF0, 0x22)
+    put("filever", "pe_header", bytes(mz))
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()
