@@ -239,8 +239,9 @@ fn an_installer_with_a_tampered_tail_exits_6_naming_the_damage() {
     // The signature itself changed: the shape is intact, authentication catches it.
     let bad = kit.path().join("kb4-sig.run");
     damaged_copy(&exe, &bad, |b| {
+        // Another hex digit (a flipped bit could make a non-digit: a malformed block).
         let last = b.len() - 1;
-        b[last] ^= 0x01;
+        b[last] = if b[last] == b'0' { b'1' } else { b'0' };
     });
     let out = run_installer(&bad, &kit.config_dir(), ["--root", s(&root), "/quiet"], &[]);
     out.expect_code(6);
