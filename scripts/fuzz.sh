@@ -53,6 +53,25 @@ dict_of() {
 extra_seeds() {
   local target="$1" dir="$2" f
   case "$target" in
+    package | zip)
+      # The contoso example packages, built with a throwaway key (the harness re-signs).
+      local pkgtool=""
+      for f in "$repo/target/release/pkgtool" "$repo/target/debug/pkgtool"; do
+        [[ -x "$f" ]] && { pkgtool="$f"; break; }
+      done
+      if [[ -z "$pkgtool" ]]; then
+        echo "fuzz: no pkgtool binary under target/; build it (cargo build -p pkgtool) to seed with the contoso packages" >&2
+        return 0
+      fi
+      local keys
+      keys="$(mktemp -d -t hotfix-fuzz-keys-XXXXXX)"
+      "$pkgtool" keygen "$keys/k" >/dev/null
+      for spec in "$repo"/examples/contoso/*.toml; do
+        "$pkgtool" build "$spec" --key "$keys/k.key" -o "$dir/contoso_$(basename "$spec" .toml).pkg" >/dev/null ||
+          echo "fuzz: could not build $spec" >&2
+      done
+      rm -rf "$keys"
+      ;;
     filever)
       local pe="${HOTFIX_CORPUS:-$repo/../shared/corpus}/pe-branch-tags"
       if [[ -d "$pe" ]]; then
