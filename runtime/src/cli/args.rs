@@ -64,6 +64,11 @@ pub struct PackageOpts {
     /// Remove the package this file carries instead of installing it (/uninstall).
     #[arg(long, conflicts_with_all = ["extract", "what_if", "branch", "allow_prerelease"])]
     pub uninstall: bool,
+    /// Put back the installed package this file carries (the same manifest, verified against the root's
+    /// keys): write again the blobs of it the store lacks or holds damaged, then restore its live files that
+    /// differ from the inventory. The way back from a damaged store; nothing is decided again.
+    #[arg(long, conflicts_with_all = ["uninstall", "extract", "what_if", "branch", "allow_prerelease"])]
+    pub reinstall: bool,
     /// Verify the package and extract every variant to DIR/<baseline>/<branch>/<component>/ instead of
     /// installing it (/extract:DIR); verified with --trust keys or the root's.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["what_if", "branch", "allow_prerelease"])]
@@ -226,7 +231,7 @@ pub struct InstallerCli {
     pub common: Common,
     /// Install the package (implied by /quiet, /passive, /norestart, /forcerestart, /log:FILE, /B:… and
     /// --allow-prerelease).
-    #[arg(long, conflicts_with_all = ["uninstall", "extract", "what_if"])]
+    #[arg(long, conflicts_with_all = ["uninstall", "extract", "what_if", "reinstall"])]
     pub install: bool,
     /// What to do with the package.
     #[command(flatten)]

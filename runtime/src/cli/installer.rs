@@ -37,6 +37,9 @@ pub enum Action {
     Install,
     /// Uninstall the package it carries.
     Uninstall,
+    /// Put back the installed package it carries: its damaged or missing store blobs and
+    /// live files.
+    Reinstall,
     /// Extract it into a directory.
     Extract(PathBuf),
     /// Say what it is and what installing it would do.
@@ -48,6 +51,8 @@ impl Action {
     pub fn of(opts: &PackageOpts) -> Option<Action> {
         if opts.uninstall {
             Some(Action::Uninstall)
+        } else if opts.reinstall {
+            Some(Action::Reinstall)
         } else if let Some(d) = &opts.extract {
             Some(Action::Extract(d.clone()))
         } else if opts.what_if {
@@ -220,6 +225,21 @@ pub(crate) fn package_action(
                 change::uninstall_file(&mut s, pkg)?
             };
             Ok(change_output(report, c))
+        }
+        Action::Reinstall => {
+            if !opts.trust.is_empty() {
+                return Err(Error::Usage(
+                    "--trust applies to --extract and --what-if; --reinstall verifies the package with the keys the \
+                     root trusts"
+                        .into(),
+                ));
+            }
+            let (root, _) = root.ok_or_else(no_root)?;
+            let mut s =
+                open(&root, &format!("install --reinstall {}", pkg.display()), Access::Write { wait: c.wait }, c)?;
+            let report = change::reinstall(&mut s, pkg)?;
+            let code = report.exit_code();
+            Ok(Output::shown(&report, code))
         }
         Action::Extract(dir) => {
             let mut keys = package::load_keys(&opts.trust)?;

@@ -7,6 +7,7 @@ use std::path::Path;
 use hotfix_schema::{Channel, Kind, Limits, Manifest, Name};
 use pkgtool::Verified;
 
+use super::maintain::{self, CheckReport};
 use super::{PackageChange, Scope, Session, Snapshot, inputs};
 use crate::engine::{
     Applicability, BranchPolicy, InstallOptions, Installed, NotApplicableReason, QfeOverride, applicability, transition,
@@ -202,6 +203,51 @@ pub fn uninstall(s: &mut Session, id: &Name) -> Result<ChangeReport> {
         oplog::append_failure(&s.layout, &format!("uninstall {id}"), Some(id.to_string()), e);
     }
     result
+}
+
+/// `hotfix install --reinstall PKG`: puts the installed package that the file `path`
+/// carries back as it was installed — the way back from a damaged store when uninstalling
+/// is refused (the only baseline) or would need the damaged blobs itself. Not a
+/// transaction: the package keeps its place in the install order and nothing is decided
+/// again. The file is authenticated against the root's keys and must carry the installed
+/// manifest; the blobs the store lacks or holds damaged are written again from it
+/// ([`maintain::reseed`]), then the live files whose active build is that package's and
+/// that differ from the inventory are restored from the store. Exit code 1 if any of them
+/// could not be (see [`CheckReport::exit_code`]).
+pub fn reinstall(s: &mut Session, path: &Path) -> Result<CheckReport> {
+    let result = maintain::reseed(s, &[path.to_path_buf()]).and_then(|reseeded| {
+        let id = reseeded
+            .first()
+            .and_then(|r| Name::new(&r.package).ok())
+            .ok_or_else(|| Error::Refused(format!("{} carries no installed package", path.display())))?;
+        let mut report = maintain::check_of(s, true, Some(&id))?;
+        report.reseeded = reseeded;
+        Ok((id, report))
+    });
+    match result {
+        Ok((id, report)) => {
+            let open = report.differences.iter().filter(|d| !d.repaired).count();
+            let entry = oplog::Entry {
+                package: Some(id.to_string()),
+                written: report.differences.len() - open,
+                files_written: report.differences.iter().filter(|d| d.repaired).map(|d| d.path.clone()).collect(),
+                result: format!(
+                    "{} store blobs put back, {} live files repaired, {} not",
+                    report.reseeded.iter().map(|r| r.blobs).sum::<usize>(),
+                    report.differences.len() - open,
+                    open + report.problems.len()
+                ),
+                exit_code: report.exit_code(),
+                ..oplog::Entry::new(format!("install --reinstall {id}"))
+            };
+            oplog::append(&s.layout, &entry)?;
+            Ok(report)
+        }
+        Err(e) => {
+            oplog::append_failure(&s.layout, &format!("install --reinstall {}", path.display()), None, &e);
+            Err(e)
+        }
+    }
 }
 
 /// `/uninstall` of a package file (the self-contained installer's own package, or

@@ -46,6 +46,10 @@ pub struct CheckReport {
     pub leftovers: crate::store::Leftovers,
     /// Packages whose blobs `--from` put back into the store.
     pub reseeded: Vec<Reseeded>,
+    /// The one package whose live files and blobs were compared (`install --reinstall`);
+    /// `None`: the whole root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
 }
 
 /// What `check --repair --from PKG` put back into the store from one package file.
@@ -133,15 +137,19 @@ impl fmt::Display for CheckReport {
             writeln!(f, "{p}")?;
         }
         let open = self.differences.iter().filter(|d| !d.repaired).count();
+        let whose = self.package.as_ref().map(|p| format!(" of {p}")).unwrap_or_default();
+        let matches = match &self.package {
+            Some(p) => format!("the live files of {p} match the inventory now"),
+            None => "the root matches the inventory now".to_string(),
+        };
         if self.differences.is_empty() && self.problems.is_empty() {
-            writeln!(f, "OK: {} files match the inventory; {} store blobs are intact.", self.files, self.blobs)
-        } else if open == 0 && self.problems.is_empty() {
             writeln!(
                 f,
-                "Repaired {} of {} files; the root matches the inventory now.",
-                self.differences.len(),
-                self.files
+                "OK: {} files{whose} match the inventory; {} store blobs{whose} are intact.",
+                self.files, self.blobs
             )
+        } else if open == 0 && self.problems.is_empty() {
+            writeln!(f, "Repaired {} of {} files{whose}; {matches}.", self.differences.len(), self.files)
         } else {
             writeln!(
                 f,
@@ -161,22 +169,39 @@ impl fmt::Display for CheckReport {
 
 /// `hotfix check [--repair]`.
 pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
+    check_of(s, repair, None)
+}
+
+/// `check [--repair]` of the whole root, or with `only`, of the live files whose active
+/// build is that package's and of that package's blobs (what `install --reinstall` puts
+/// back; the inventory's own consistency is then left to `check`).
+pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckReport> {
     let snap = s.snapshot()?;
     let installed = snap.installed();
-    let files = s.inv.files()?;
-    let mut report = CheckReport { files: files.len(), leftovers: s.leftovers, ..CheckReport::default() };
-    let expected = active_files(&active_state(&inputs(&snap, &installed, snap.policy))?)?;
-    if expected != files {
-        report
-            .problems
-            .push("the inventory's file list disagrees with its installed packages (the inventory was edited?)".into());
+    let mut files = s.inv.files()?;
+    if let Some(id) = only {
+        files.retain(|_, f| &f.package == id);
     }
-    let counted = s.inv.file_count()?;
-    if counted != files.len() as u64 {
-        report.problems.push(format!(
-            "the inventory counts {counted} files but lists {} (the inventory was edited?)",
-            files.len()
-        ));
+    let mut report = CheckReport {
+        files: files.len(),
+        leftovers: s.leftovers,
+        package: only.map(ToString::to_string),
+        ..CheckReport::default()
+    };
+    if only.is_none() {
+        let expected = active_files(&active_state(&inputs(&snap, &installed, snap.policy))?)?;
+        if expected != files {
+            report.problems.push(
+                "the inventory's file list disagrees with its installed packages (the inventory was edited?)".into(),
+            );
+        }
+        let counted = s.inv.file_count()?;
+        if counted != files.len() as u64 {
+            report.problems.push(format!(
+                "the inventory counts {counted} files but lists {} (the inventory was edited?)",
+                files.len()
+            ));
+        }
     }
     let tree = LiveTree::open(&s.layout)?;
     for (path, f) in &files {
@@ -226,7 +251,7 @@ pub fn check(s: &Session, repair: bool) -> Result<CheckReport> {
         report.differences.push(Difference { path: path.to_string(), problem, repaired });
     }
     let mut seen: HashSet<Digest> = HashSet::new();
-    for p in &snap.packages {
+    for p in snap.packages.iter().filter(|p| only.is_none_or(|id| &p.installed.manifest.package.id == id)) {
         let m = &p.installed.manifest;
         for (digest, _, size) in m.blobs.iter().flat_map(|b| b.contents()).filter(|c| seen.insert(c.0)) {
             report.blobs += 1;
