@@ -2,13 +2,14 @@
 //! section 4): `check --repair --from PKG` puts back the blobs of an installed package from
 //! its verified file, and `check` names that command; `status`, `list`, `query` and
 //! `check` answer on a read-only mount, and the commands that change the root say why
-//! they cannot.
+//! they cannot. `install --reinstall PKG` is the same way back for one package.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hotfix_tests::root::{Kit, hotfix, kb1, manifest, store_blob, tree};
+use hotfix_tests::root::{Kit, hotfix, kb1, live_text, manifest, store_blob, tree};
 
 fn at_rtm(kit: &Kit) -> (PathBuf, PathBuf) {
     let root = kit.root("root");
@@ -72,6 +73,114 @@ fn check_repair_from_a_package_that_is_not_installed_is_refused_and_writes_nothi
     assert_eq!(fs::read_dir(root.join(".servicing/store")).expect("store").count(), store);
     // --from without --repair is a usage error.
     hotfix(&root, [Path::new("check"), Path::new("--from"), &kb4]).expect_code(2);
+}
+
+/// Every regular file under the root's store, by path, with its bytes.
+fn store_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.join(".servicing/store")];
+    while let Some(dir) = dirs.pop() {
+        for e in fs::read_dir(&dir).expect("read store dir") {
+            let e = e.expect("entry");
+            if e.file_type().expect("type").is_dir() {
+                dirs.push(e.path());
+            } else {
+                out.insert(e.path(), fs::read(e.path()).expect("read store file"));
+            }
+        }
+    }
+    out
+}
+
+/// The store blob of the file `rel` of package `pkg`.
+fn blob_of(root: &Path, pkg: &Path, rel: &str) -> PathBuf {
+    let m = manifest(pkg);
+    let f = m.variants.iter().flat_map(|v| &v.files).find(|f| f.path.as_str() == rel).expect("the package has it");
+    store_blob(root, &f.sha256.to_hex())
+}
+
+#[test]
+fn damaged_baseline_blobs_and_live_file_are_put_back_by_install_reinstall() {
+    let kit = Kit::new("damaged_baseline_blobs_and_live_file_are_put_back_by_install_reinstall");
+    let (root, rtm) = at_rtm(&kit);
+    let at_rtm_only = tree(&root);
+    hotfix(&root, [Path::new("install"), &kb1(&kit)]).expect_code(0);
+    let before = tree(&root);
+    let store_before = store_files(&root);
+    // RTM's kernel build is stashed (KB1's is live): uninstalling KB1 needs its blob. RTM's
+    // SMTP build is live: its blob and the live file are both damaged. KB1's live kernel is
+    // damaged too, and is not RTM's to put back.
+    let stashed = blob_of(&root, &rtm, "bin/kernel.dll");
+    let live_blob = blob_of(&root, &rtm, "bin/smtp.dll");
+    flip_a_byte(&stashed);
+    flip_a_byte(&live_blob);
+    fs::write(root.join("bin/smtp.dll"), b"damaged smtp").expect("damage");
+    fs::write(root.join("bin/kernel.dll"), b"damaged kernel").expect("damage");
+
+    // What failed before: installing it again is "already installed", and the only
+    // baseline cannot be uninstalled.
+    hotfix(&root, [Path::new("install"), &rtm]).expect_code(5);
+    hotfix(&root, ["uninstall", "contoso-rtm"]).expect_code(1);
+
+    let out = hotfix(&root, [Path::new("install"), Path::new("--reinstall"), &rtm]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("Put back 2 store blobs of contoso-rtm"), "{}", out.stdout);
+    assert!(out.stdout.contains("bin/smtp.dll: content differs"), "{}", out.stdout);
+    assert!(!out.stdout.contains("bin/kernel.dll"), "KB1's live file is not RTM's: {}", out.stdout);
+    assert_eq!(store_files(&root), store_before, "the store is byte for byte what it was");
+    assert_eq!(live_text(&root, "bin/kernel.dll"), "damaged kernel", "left to check --repair");
+    let log = fs::read_to_string(root.join(".servicing/log")).expect("log");
+    assert!(log.contains("install --reinstall contoso-rtm"), "{log}");
+
+    // The rest is check's: it names the live file, and --repair restores it.
+    let out = hotfix(&root, ["check"]);
+    out.expect_code(1);
+    assert!(out.stdout.contains("bin/kernel.dll") && !out.stdout.contains("store blob"), "{}", out.stdout);
+    hotfix(&root, ["check", "--repair"]).expect_code(0);
+    assert_eq!(tree(&root), before);
+    hotfix(&root, ["check"]).expect_code(0);
+    // Uninstalling the later hotfix needs RTM's stashed build: it works again.
+    hotfix(&root, ["uninstall", "KB1"]).expect_code(0);
+    assert_eq!(tree(&root), at_rtm_only);
+    hotfix(&root, ["check"]).expect_code(0);
+}
+
+#[test]
+fn reinstall_of_a_package_not_installed_or_not_the_installed_one_is_refused_and_writes_nothing() {
+    let kit = Kit::new("reinstall_of_a_package_not_installed_or_not_the_installed_one_is_refused_and_writes_nothing");
+    let (root, rtm) = at_rtm(&kit);
+    let blob = blob_of(&root, &rtm, "bin/kernel.dll");
+    flip_a_byte(&blob);
+    let (before, store_before) = (tree(&root), store_files(&root));
+    // Another package; the same id with another manifest (a changed title).
+    let kb4 = kit.contoso("kb4");
+    let spec = fs::read_to_string(hotfix_tests::root::examples().join("rtm.toml")).expect("spec");
+    let spec = spec.replace("Contoso Server RTM", "Contoso Server RTM, rebuilt");
+    let other = kit.path().join("other-rtm.toml");
+    fs::write(
+        &other,
+        spec.replace("dir = \"payload/", &format!("dir = \"{}/payload/", hotfix_tests::root::examples().display())),
+    )
+    .expect("write spec");
+    let other = kit.build(&other, "other-rtm");
+    for (pkg, why) in [(&kb4, "not installed"), (&other, "differs from the installed")] {
+        let out = hotfix(&root, [Path::new("install"), Path::new("--reinstall"), pkg]);
+        out.expect_code(1);
+        assert!(out.stderr.contains(why), "{}: {}", pkg.display(), out.stderr);
+        assert_eq!(store_files(&root), store_before, "{}: nothing written", pkg.display());
+        assert_eq!(tree(&root), before);
+    }
+    // A tampered file is refused before anything is written (exit 6).
+    let mut bytes = fs::read(&rtm).expect("read package");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    let tampered = kit.path().join("tampered.pkg");
+    fs::write(&tampered, bytes).expect("write");
+    hotfix(&root, [Path::new("install"), Path::new("--reinstall"), &tampered]).expect_code(6);
+    assert_eq!(store_files(&root), store_before);
+    // --reinstall installs nothing new and takes no branch option.
+    hotfix(&root, [Path::new("install"), Path::new("--reinstall"), Path::new("--branch"), Path::new("qfe"), &rtm])
+        .expect_code(2);
 }
 
 /// A mount that is undone when the test ends, even by a panic.
