@@ -7,6 +7,10 @@
 #   scripts/fuzz.sh long TARGET SECONDS   one target, growing its corpus in fuzz/corpus/TARGET
 #   scripts/fuzz.sh list                  the targets
 #
+# FUZZ_NICE (default 10) is the runs' niceness: 19 lets a long campaign use only the
+# cycles nothing else wants. FUZZ_ARGS adds libFuzzer flags, e.g. "-max_len=65536" or
+# "-runs=10000000".
+#
 # libFuzzer through cargo-fuzz, on the machine's stable toolchain: cargo-fuzz passes
 # nightly-only flags (-Z, sanitizer options), which RUSTC_BOOTSTRAP=1 lets stable accept.
 # The targets build without a sanitizer (`--sanitizer none`): the crates they reach
@@ -96,12 +100,14 @@ run() {
   local args=(-max_total_time="$secs" -timeout="$timeout_s" -rss_limit_mb="$rss_mb" -print_final_stats=1
     -artifact_prefix="$fuzz/artifacts/$target/")
   [[ -n "$dict" ]] && args+=(-dict="$dict")
+  # shellcheck disable=SC2206 # FUZZ_ARGS is a list of flags, split on purpose
+  [[ -n "${FUZZ_ARGS:-}" ]] && args+=(${FUZZ_ARGS})
   mkdir -p "$fuzz/artifacts/$target"
   # Scratch files of the package and spec targets go to a fresh directory.
   local scratch
   scratch="$(mktemp -d -t hotfix-fuzz-XXXXXX)"
   local rc=0
-  TMPDIR="$scratch" nice -n 10 "$bin" "${args[@]}" "$@" || rc=$?
+  TMPDIR="$scratch" nice -n "${FUZZ_NICE:-10}" "$bin" "${args[@]}" "$@" || rc=$?
   rm -rf "$scratch"
   return $rc
 }
