@@ -207,7 +207,7 @@ fn find_stub(stub: Option<&Path>) -> Result<PathBuf, Error> {
     chosen.ok_or_else(|| Error::Refused {
         path: beside,
         msg: "no installer stub (hotfix-installer) next to pkgtool or in target/installer/; nothing was built. \
-              Build it (cargo build --profile installer --bin hotfix-installer, or cargo build --bins) or pass \
+              Build it (scripts/build-installer.sh, or cargo build --bins) or pass \
               --stub PATH"
             .into(),
     })
