@@ -47,6 +47,9 @@ pub struct BuildOptions {
     pub pack: bool,
     /// Whether LZMA encodings may be chosen where they pay; off, Zstandard only.
     pub lzma: bool,
+    /// Manifests of earlier packages the new one must be cumulative with
+    /// (`--previous`; [`crate::cumulative`]).
+    pub previous: Vec<hotfix_schema::Manifest>,
 }
 
 impl Default for BuildOptions {
@@ -60,6 +63,7 @@ impl Default for BuildOptions {
             limits: Limits::default(),
             pack: true,
             lzma: true,
+            previous: Vec::new(),
         }
     }
 }
@@ -94,6 +98,9 @@ pub fn build(spec_path: &Path, key: &SigningKey, out: &Path, opts: &BuildOptions
         line: None,
         msg: e.to_string(),
     })?;
+    if let Some(why) = crate::cumulative::check(&manifest, &opts.previous) {
+        return Err(Error::Spec { file: spec.path.clone(), line: None, msg: why });
+    }
     let mut report = write_package(&manifest, &sources, key, out, opts)?;
     report.warnings = warnings;
     Ok(report)

@@ -10,6 +10,7 @@
 
 pub mod bsdelta;
 pub mod build;
+pub mod cumulative;
 pub mod encode;
 pub mod inspect;
 pub mod lzma;

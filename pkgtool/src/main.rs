@@ -67,6 +67,11 @@ enum Cmd {
         /// Zstandard only: no LZMA blobs, so that every blob decodes at Zstandard speed (a larger package).
         #[arg(long)]
         fast_decode: bool,
+        /// An earlier package (signed with the same key) that this one must be cumulative with:
+        /// a build numbered above one of its builds of the same component, baseline and branch
+        /// holds all its fixes, one numbered below holds none it lacks. Repeat for several.
+        #[arg(long, value_name = "PKG")]
+        previous: Vec<PathBuf>,
     },
     /// Authenticate a package: the signature over every byte, the structure and the manifest, at
     /// the speed of hashing the file. With --deep, also decode every blob against the manifest.
@@ -183,6 +188,23 @@ impl Drop for Progress {
 }
 
 /// The installer stub's file name.
+/// The manifests of the `--previous` packages, each authenticated with the public half of
+/// the signing key `key` (a vendor's earlier packages carry its signature).
+fn previous_manifests(
+    paths: &[PathBuf],
+    key: &Path,
+    secret: &ed25519_dalek::SigningKey,
+) -> pkgtool::error::Result<Vec<hotfix_schema::Manifest>> {
+    let public = secret.verifying_key();
+    let trusted = [keys::TrustedKey { id: keys::key_id(&public), key: public, source: key.to_path_buf() }];
+    paths
+        .iter()
+        .map(|p| {
+            Ok(pkgtool::read::verify(p, &trusted, &hotfix_schema::Limits::default(), &mut |_, _| {})?.into_manifest())
+        })
+        .collect()
+}
+
 const STUB: &str = "hotfix-installer";
 
 /// The installer stub for `build`: `--stub`; or, pkgtool being in a cargo profile's
@@ -282,8 +304,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 );
             }
         }
-        Cmd::Build { spec, key, out, self_contained, stub, no_tag_check, no_pack, fast_decode } => {
+        Cmd::Build { spec, key, out, self_contained, stub, no_tag_check, no_pack, fast_decode, previous } => {
             let secret = keys::load_secret(key)?;
+            let previous = previous_manifests(previous, key, &secret)?;
             let tag_check = if *no_tag_check { TagCheck::WarnOnly } else { TagCheck::Enforce };
             let stub = if *self_contained || stub.is_some() { Some(find_stub(stub.as_deref())?) } else { None };
             let opts = build::BuildOptions {
@@ -292,6 +315,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 stub: stub.clone(),
                 pack: !*no_pack,
                 lzma: !*fast_decode,
+                previous,
                 ..Default::default()
             };
             let r = build::build(spec, &secret, out, &opts)?;

@@ -26,7 +26,8 @@ pub enum Error {
     /// The same package is installed already (exit 5).
     #[error(
         "{package} is already installed (installed as #{sequence}, {options}); nothing was changed. \
-         To install it again, uninstall it first: hotfix --root {root} uninstall {package}"
+         To put back its files and store from this package: hotfix --root {root} install --reinstall PKG; \
+         to install it afresh, uninstall it first: hotfix --root {root} uninstall {package}"
     )]
     AlreadyInstalled {
         /// The package id.

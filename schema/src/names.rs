@@ -44,6 +44,13 @@ impl Name {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `self` and `other` name the same fix or package: identifiers of fixes and
+    /// packages compare without regard to ASCII case (`kb3` is `KB3`; FORMAT.md §4.2).
+    /// The spelling a manifest uses is the one shown.
+    pub fn same_as(&self, other: &Name) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
 }
 
 impl fmt::Display for Name {

@@ -83,9 +83,9 @@ impl Manifest {
             if v.files.is_empty() {
                 return bad(format!("{what}: a variant has at least one file"));
             }
-            let fixes: BTreeSet<&Name> = v.fixes.iter().collect();
+            let fixes: BTreeSet<String> = v.fixes.iter().map(|f| f.as_str().to_ascii_lowercase()).collect();
             if fixes.len() != v.fixes.len() {
-                return bad(format!("{what}: a fix is listed twice"));
+                return bad(format!("{what}: a fix is listed twice (fix ids compare without regard to case)"));
             }
             if let Some(f) = v
                 .files
@@ -243,6 +243,18 @@ impl Manifest {
             }
         }
 
+        // 4.2 A fix is spelled one way in a manifest: fix ids compare without regard to case,
+        // so two spellings would be one fix shown two ways.
+        let mut spelling: BTreeMap<String, &Name> = BTreeMap::new();
+        for f in self.variants.iter().flat_map(|v| &v.fixes) {
+            let first = *spelling.entry(f.as_str().to_ascii_lowercase()).or_insert(f);
+            if first != f {
+                return bad(format!(
+                    "fix {first} is also spelled {f}; fix ids compare without regard to case, so a manifest spells each one way"
+                ));
+            }
+        }
+
         // 4.3.7 Derived lists.
         let baselines: BTreeSet<&Name> = self.variants.iter().map(|v| &v.baseline).collect();
         if !self.baselines.iter().eq(baselines.iter().copied()) {
@@ -366,6 +378,31 @@ mod tests {
 
     fn invalid_because(m: &Manifest, why: &str) -> bool {
         matches!(m.validate(&Limits::default()), Err(ManifestError::Invalid(e)) if e.contains(why))
+    }
+
+    #[test]
+    fn a_fix_listed_twice_in_different_case_is_invalid() {
+        let mut m = manifest(&[10], vec![blob(1, 10, None)]);
+        m.variants[0].fixes = vec![Name::new("KB3").unwrap(), Name::new("kb3").unwrap()];
+        m.fixes = m.variants[0].fixes.clone();
+        assert!(invalid_because(&m, "listed twice"));
+    }
+
+    #[test]
+    fn a_fix_spelled_two_ways_across_variants_is_invalid() {
+        let mut m = manifest(&[10], vec![blob(1, 10, None)]);
+        let mut other = m.variants[0].clone();
+        other.component = Name::new("d").unwrap();
+        other.files[0].path = RelPath::new("g0").unwrap();
+        m.variants[0].fixes = vec![Name::new("KB3").unwrap()];
+        other.fixes = vec![Name::new("kb3").unwrap()];
+        m.variants.push(other);
+        m.fixes = vec![Name::new("KB3").unwrap(), Name::new("kb3").unwrap()];
+        assert!(invalid_because(&m, "also spelled kb3"));
+        // One spelling is valid.
+        m.variants[1].fixes = vec![Name::new("KB3").unwrap()];
+        m.fixes = vec![Name::new("KB3").unwrap()];
+        assert_eq!(m.validate(&Limits::default()), Ok(()));
     }
 
     #[test]

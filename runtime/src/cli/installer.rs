@@ -137,12 +137,12 @@ fn bare_run(c: &Common, exe: &Path, opts: &PackageOpts, ctx: &mut Ctx) -> Result
     ctx.root = root.clone();
     let (view, code) = what_if_view(c, exe, opts, root, product.as_ref(), ctx, true)?;
     if code != 0 {
-        return Ok(Output::shown(&view, code));
+        return Ok(view.output(code));
     }
     let how = format!("{} /passive (or /quiet, or --install)", ctx.program_path());
     let interactive = !c.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if !interactive || view.root.is_none() {
-        let mut o = Output::shown(&view, 2);
+        let mut o = view.output(2);
         o.warnings.push(format!(
             "nothing was installed: no switch asked for it. To install it: {how}; --what-if (/whatif) only \
              describes it"
@@ -266,7 +266,7 @@ pub(crate) fn package_action(
         }
         Action::WhatIf => {
             let (view, code) = what_if_view(c, pkg, opts, root, product.as_ref(), ctx, installer)?;
-            Ok(Output::shown(&view, code))
+            Ok(view.output(code))
         }
     }
 }
@@ -338,6 +338,17 @@ impl fmt::Display for WhatIfView {
 }
 
 /// The `--what-if` view of `pkg` and the exit code installing would end with.
+impl WhatIfView {
+    /// The view with exit code `code`, and the warnings installing would give on stderr.
+    fn output(&self, code: u8) -> Output {
+        let mut o = Output::shown(self, code);
+        if let Some(report) = &self.decision.change {
+            o.warnings.extend(report.warnings.iter().cloned());
+        }
+        o
+    }
+}
+
 fn what_if_view(
     c: &Common,
     pkg: &Path,

@@ -156,7 +156,7 @@ fn list(names: &[Name]) -> String {
 
 /// Whether `candidate`, installed with `options`, applies to the root described by `inputs`.
 ///
-/// Checks, first failure wins: product; already installed (same id); then for a baseline
+/// Checks, first failure wins: product; already installed (same id, case ignored); then for a baseline
 /// package: no QFE override, its name not taken at another level, newer than the root's
 /// baseline; for an update or hotfix: the root has a baseline, a `/B:<X>QFE` names it, the
 /// package has a variant for it, and one of those variants is of an installed component.
@@ -177,7 +177,7 @@ pub fn applicability(
             root: inputs.product.clone(),
         });
     }
-    if inputs.installed.iter().any(|p| p.manifest.package.id == info.id) {
+    if inputs.installed.iter().any(|p| p.manifest.package.id.same_as(&info.id)) {
         return Ok(Applicability::AlreadyInstalled);
     }
     if info.kind == Kind::Baseline {

@@ -24,7 +24,7 @@ mod state;
 pub use applicability::{Applicability, NotApplicableReason, applicability};
 pub use files::{ActiveFile, Plan, Put, Removal, Transition, active_files, diff, transition};
 pub use inputs::{BranchPolicy, Inputs, InstallOptions, Installed, QfeOverride, QfeSwitchError};
-pub use query::{FixLocation, FixPresence, fix_present};
+pub use query::{FixLocation, FixPresence, LostFix, fix_present, lost_fixes};
 pub use state::{ActiveState, BranchReason, Chosen, ComponentState, RootBaseline, StateError, active_state};
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use pkgtool::Verified;
 use super::maintain::{self, CheckReport};
 use super::{PackageChange, Scope, Session, Snapshot, inputs};
 use crate::engine::{
-    Applicability, BranchPolicy, InstallOptions, Installed, NotApplicableReason, QfeOverride, applicability, transition,
+    Applicability, BranchPolicy, InstallOptions, Installed, NotApplicableReason, QfeOverride, applicability,
+    lost_fixes, transition,
 };
 use crate::error::{Error, Result};
 use crate::inventory::StoredOptions;
@@ -36,6 +37,8 @@ struct Planned {
     change: Change,
     headline: String,
     scope: Option<Scope>,
+    /// Fixes the change leaves in no active build ([`lost_fixes`]), as warnings.
+    warnings: Vec<String>,
 }
 
 /// Authenticates the package at `path` with the root's trusted keys, showing progress: the
@@ -79,10 +82,13 @@ fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeRe
     if let Err(source) = decoded {
         return Err(staging.take_failure().unwrap_or_else(|| verify_error(s, source)));
     }
-    let Planned { change, headline, scope } = plan_install(s, verified.into_manifest(), req)?;
+    let Planned { change, headline, scope, warnings } = plan_install(s, verified.into_manifest(), req)?;
     let ingested = staging.commit()?;
     let id = change.package.clone();
-    let done = finish(s, change, headline, true, scope.as_ref());
+    let done = finish(s, change, headline, true, scope.as_ref()).map(|mut r| {
+        r.warnings.splice(0..0, warnings);
+        r
+    });
     if done.is_err() {
         // The package did not become installed, so nothing refers to the blobs this
         // install added (a rollback needs only the old files' blobs): the store is left
@@ -100,9 +106,10 @@ fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeRe
 /// — policy, applicability, the transition and its conflicts — without changing anything.
 /// Its errors are the ones `install` would end with.
 pub fn what_if(s: &mut Session, verified: &Verified, req: &InstallRequest<'_>) -> Result<ChangeReport> {
-    let Planned { change, headline, scope } = plan_install(s, verified.manifest.clone(), req)?;
+    let Planned { change, headline, scope, warnings } = plan_install(s, verified.manifest.clone(), req)?;
     let headline = headline.replacen("Installed", "Installing", 1) + " would change:";
     let mut report = ChangeReport::new(&change.op, change.package.as_ref(), headline, &change.transition, false);
+    report.warnings.extend(warnings);
     report.what_if = true;
     report.note_stash(&verified.manifest, &change.transition.after);
     if let Some(scope) = &scope {
@@ -154,9 +161,14 @@ fn plan_install(s: &Session, manifest: Manifest, req: &InstallRequest<'_>) -> Re
             return Err(Error::NotApplicable { package: id, reason: Box::new(reason) });
         }
     }
+    let mut after = before;
+    after.push(new.clone());
     let (snap, t) = s.transition(snap, PackageChange::Add(&new))?;
     // Conflicts first, so that a refused install writes nothing, not even to the store.
     txn::preflight(&s.layout, &t.plan)?;
+    // The components this package touches are all in the snapshot: a fix the install
+    // leaves in no active build is one of theirs.
+    let warnings = lost_fixes(&t.after, &after).iter().map(ToString::to_string).collect();
     let mut headline = format!("Installed {id} ({}): {}", m.package.kind, m.package.title);
     if new.options.qfe != QfeOverride::Off {
         headline.push_str(&format!(" [{}]", new.options.qfe));
@@ -169,7 +181,7 @@ fn plan_install(s: &Session, manifest: Manifest, req: &InstallRequest<'_>) -> Re
         policy: None,
         transition: t,
     };
-    Ok(Planned { change, headline, scope: snap.scope })
+    Ok(Planned { change, headline, scope: snap.scope, warnings })
 }
 
 fn already(s: &Session, snap: &Snapshot, id: &Name) -> Error {
@@ -198,7 +210,7 @@ fn verify_error(s: &Session, source: pkgtool::Error) -> Error {
 
 /// `hotfix uninstall ID`: the same root without the package.
 pub fn uninstall(s: &mut Session, id: &Name) -> Result<ChangeReport> {
-    let result = uninstall_id(s, id);
+    let result = installed_id(s, id).and_then(|id| uninstall_id(s, &id));
     if let Err(e) = &result {
         oplog::append_failure(&s.layout, &format!("uninstall {id}"), Some(id.to_string()), e);
     }
@@ -276,6 +288,14 @@ pub fn uninstall_file(s: &mut Session, path: &Path) -> Result<ChangeReport> {
         oplog::append_failure(&s.layout, &format!("uninstall {}", path.display()), None, e);
     }
     result
+}
+
+/// The id of the installed package that `typed` names: package ids ignore case, so `kb4`
+/// names the installed `KB4` (the exact spelling first). `typed` itself when none matches.
+pub fn installed_id(s: &Session, typed: &Name) -> Result<Name> {
+    let headers = s.inv.headers()?;
+    let ids = || headers.iter().map(|p| &p.installed.manifest.package.id);
+    Ok(ids().find(|id| *id == typed).or_else(|| ids().find(|id| id.same_as(typed))).unwrap_or(typed).clone())
 }
 
 fn uninstall_id(s: &mut Session, id: &Name) -> Result<ChangeReport> {

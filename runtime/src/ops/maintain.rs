@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Session, Snapshot, inputs};
 use crate::crash;
-use crate::engine::{ActiveState, Installed, active_files, active_state};
+use crate::engine::{ActiveState, Installed, active_files, active_state, lost_fixes};
 use crate::error::{Error, Result};
 use crate::inventory::Commit;
 use crate::oplog;
@@ -46,6 +46,9 @@ pub struct CheckReport {
     pub leftovers: crate::store::Leftovers,
     /// Packages whose blobs `--from` put back into the store.
     pub reseeded: Vec<Reseeded>,
+    /// Fixes of installed builds that no active build has (a vendor numbering mistake;
+    /// not damage, so not counted in the exit code).
+    pub warnings: Vec<String>,
     /// The one package whose live files and blobs were compared (`install --reinstall`);
     /// `None`: the whole root.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,6 +139,9 @@ impl fmt::Display for CheckReport {
         for p in &self.problems {
             writeln!(f, "{p}")?;
         }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
         let open = self.differences.iter().filter(|d| !d.repaired).count();
         let whose = self.package.as_ref().map(|p| format!(" of {p}")).unwrap_or_default();
         let matches = match &self.package {
@@ -189,7 +195,9 @@ pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckR
         ..CheckReport::default()
     };
     if only.is_none() {
-        let expected = active_files(&active_state(&inputs(&snap, &installed, snap.policy))?)?;
+        let state = active_state(&inputs(&snap, &installed, snap.policy))?;
+        report.warnings = lost_fixes(&state, &installed).iter().map(ToString::to_string).collect();
+        let expected = active_files(&state)?;
         if expected != files {
             report.problems.push(
                 "the inventory's file list disagrees with its installed packages (the inventory was edited?)".into(),

@@ -127,9 +127,13 @@ impl Snapshot {
         self.packages.iter().map(|p| p.installed.clone()).collect()
     }
 
-    /// The installed package `id`.
+    /// The installed package `id`, in any case (package ids ignore case; FORMAT.md §4.2),
+    /// the one spelled exactly so first.
     pub fn package(&self, id: &Name) -> Option<&InstalledPackage> {
-        self.packages.iter().find(|p| &p.installed.manifest.package.id == id)
+        let ids = || self.packages.iter();
+        ids()
+            .find(|p| &p.installed.manifest.package.id == id)
+            .or_else(|| ids().find(|p| p.installed.manifest.package.id.same_as(id)))
     }
 }
 

@@ -8,7 +8,7 @@ use hotfix_schema::{Kind, Name};
 use serde::Serialize;
 
 use super::{Session, inputs};
-use crate::engine::{ActiveState, active_files, active_state, fix_present};
+use crate::engine::{ActiveState, active_files, active_state, fix_present, lost_fixes};
 use crate::error::{Error, Result};
 use crate::inventory::StoredOptions;
 use crate::report::describe_options;
@@ -143,6 +143,9 @@ pub struct StatusView {
     pub baseline: Option<BaselineView>,
     /// Components, by name.
     pub components: Vec<ComponentView>,
+    /// Fixes of installed builds that no active build has (a newer build lacks them: a
+    /// vendor numbering mistake), one sentence each.
+    pub warnings: Vec<String>,
 }
 
 /// `hotfix status [COMPONENT]`.
@@ -181,7 +184,18 @@ pub fn status(s: &Session, component: Option<&Name>) -> Result<StatusView> {
         level: b.decl.level,
         package: b.package.to_string(),
     });
-    Ok(StatusView { product: snap.product.to_string(), policy: snap.policy.to_string(), baseline, components })
+    let warnings = lost_fixes(&state, &installed)
+        .iter()
+        .filter(|l| component.is_none_or(|w| w == &l.component))
+        .map(ToString::to_string)
+        .collect();
+    Ok(StatusView {
+        product: snap.product.to_string(),
+        policy: snap.policy.to_string(),
+        baseline,
+        components,
+        warnings,
+    })
 }
 
 impl fmt::Display for StatusView {
@@ -200,6 +214,9 @@ impl fmt::Display for StatusView {
             writeln!(f, "  why: {}", c.reason)?;
             let fixes = if c.fixes.is_empty() { "none".to_string() } else { c.fixes.join(", ") };
             writeln!(f, "  fixes: {fixes}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
         }
         Ok(())
     }
@@ -221,7 +238,7 @@ pub struct FixLocationView {
 /// `hotfix query --fix`.
 #[derive(Clone, Debug, Serialize)]
 pub struct QueryView {
-    /// The fix asked about.
+    /// The fix asked about, as the installed manifests spell it (fix ids ignore case).
     pub fix: String,
     /// Whether an active build contains it.
     pub present: bool,
@@ -243,7 +260,13 @@ pub fn query(s: &Session, fix: &Name) -> Result<QueryView> {
     let snap = s.snapshot()?;
     let installed = snap.installed();
     let state = active_state(&inputs(&snap, &installed, snap.policy))?;
-    let active: Vec<FixLocationView> = fix_present(&state, fix)
+    let presence = fix_present(&state, fix);
+    // Shown as the manifests spell it: the active builds' spelling, else an installed one's.
+    let spelled = presence.as_ref().map(|p| p.fix.clone()).or_else(|| {
+        installed.iter().flat_map(|p| &p.manifest.variants).flat_map(|v| &v.fixes).find(|f| f.same_as(fix)).cloned()
+    });
+    let spelled = spelled.unwrap_or_else(|| fix.clone()).to_string();
+    let active: Vec<FixLocationView> = presence
         .map(|p| {
             p.locations
                 .into_iter()
@@ -257,7 +280,7 @@ pub fn query(s: &Session, fix: &Name) -> Result<QueryView> {
         })
         .unwrap_or_default();
     let stashed = stashed_with(&state, &installed, fix);
-    Ok(QueryView { fix: fix.to_string(), present: !active.is_empty(), active, stashed })
+    Ok(QueryView { fix: spelled, present: !active.is_empty(), active, stashed })
 }
 
 fn stashed_with(state: &ActiveState, installed: &[crate::engine::Installed], fix: &Name) -> Vec<FixLocationView> {
@@ -271,7 +294,7 @@ fn stashed_with(state: &ActiveState, installed: &[crate::engine::Installed], fix
                 .is_some_and(|cs| cs.chosen.package == p.manifest.package.id && cs.chosen.index == i);
             if v.baseline == b.decl.name
                 && !active
-                && v.fixes.contains(fix)
+                && v.fixes.iter().any(|f| f.same_as(fix))
                 && state.components.contains_key(&v.component)
             {
                 out.push(FixLocationView {

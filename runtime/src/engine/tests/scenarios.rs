@@ -328,3 +328,33 @@ fn an_empty_root_has_no_baseline_and_no_components() {
     let root = Root::new();
     assert_eq!(active_state(&root.inputs()).unwrap(), Default::default());
 }
+
+#[test]
+fn a_hotfix_numbered_below_the_active_ldr_build_loses_its_fix_and_is_reported() {
+    use crate::engine::lost_fixes;
+    let mut root = Root::at_rtm();
+    root.install(kb1());
+    root.install(kb4());
+    assert!(lost_fixes(&root.state(), &root.installed).is_empty(), "a cumulative chain loses nothing");
+    // KB7 was numbered 1.2.7, below KB4's LDR 1.4.1, which lacks KB7.
+    root.install(hotfix("KB7", &[ldr("kernel", "RTM", "1.2.7", &["KB1", "KB2", "KB7"])]));
+    let state = root.state();
+    assert_eq!(root.comp("kernel").chosen.package.as_str(), "KB4");
+    assert!(fix_present(&state, &name("KB7")).is_none());
+    let lost = lost_fixes(&state, &root.installed);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    let l = &lost[0];
+    assert_eq!((l.fix.as_str(), l.package.as_str(), l.component.as_str()), ("KB7", "KB7", "kernel"));
+    assert_eq!((l.active.package.as_str(), l.active.version.to_string()), ("KB4", "1.4.1".to_string()));
+    let text = l.to_string();
+    assert!(text.contains("fix KB7 of KB7 is in no active build") && text.contains("LDR 1.4.1 from KB4"), "{text}");
+}
+
+#[test]
+fn ldr_only_fixes_missing_from_an_active_gdr_build_are_not_lost() {
+    let mut root = Root::at_rtm();
+    root.install(kb4());
+    assert_eq!(root.comp("kernel").branch, Branch::Gdr);
+    // KB1 and KB3 are only in the stashed LDR build: by design, not a numbering mistake.
+    assert!(crate::engine::lost_fixes(&root.state(), &root.installed).is_empty());
+}
