@@ -151,7 +151,13 @@ fn cleanup_frees_unreferenced_blobs_and_reset_base_makes_the_state_permanent() {
     // SP1 build is active, so KB4 stays.
     install(&root, &kit.contoso("sp1"));
     let before = tree(&root);
+    // Off a terminal it asks for --yes, naming what it would drop, and changes nothing.
     let out = hotfix(&root, ["cleanup", "--reset-base"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("contoso-rtm would be dropped") && out.stderr.contains("--yes"), "{}", out.stderr);
+    assert_eq!(installed_ids(&root), ["contoso-rtm", "KB4", "contoso-sp1"]);
+    assert_eq!(tree(&root), before);
+    let out = hotfix(&root, ["cleanup", "--reset-base", "--yes"]);
     out.expect_code(0);
     assert!(out.stderr.contains("can no longer be uninstalled"), "warning first: {}", out.stderr);
     assert_eq!(installed_ids(&root), ["KB4", "contoso-sp1"]);

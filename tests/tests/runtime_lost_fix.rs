@@ -105,3 +105,23 @@ fn pkgtool_build_refuses_a_hotfix_numbered_below_a_previous_build_that_lacks_its
     build(&kit.contoso("rtm")).expect_code(0);
     assert!(out_pkg.exists());
 }
+
+#[test]
+fn reset_base_never_drops_a_package_whose_fix_is_in_no_active_build() {
+    let kit = Kit::new("reset_base_never_drops_a_package_whose_fix_is_in_no_active_build");
+    let root = kit.root("root");
+    for pkg in [kit.contoso("rtm"), kit.contoso("kb4"), kb9(&kit), hotfix_tests::root::kb1(&kit)] {
+        hotfix(&root, [Path::new("install"), &pkg]).expect_code(0);
+    }
+    // kernel is LDR (hotfixes KB9 and KB1), LDR 5.2.3790.1004 from KB4 is active and lacks
+    // KB9. Without KB9 the active state would be the same (KB1 keeps LDR), but KB9's fix
+    // would then be gone for good: it stays. KB1's fix is in the active build: it goes.
+    let out = hotfix(&root, ["cleanup", "--reset-base", "--yes"]);
+    out.expect_code(0);
+    let ids = hotfix_tests::root::installed_ids(&root);
+    assert!(ids.contains(&"KB9".to_string()), "{ids:?}\n{}", out.stdout);
+    assert!(!ids.contains(&"KB1".to_string()), "{ids:?}\n{}", out.stdout);
+    // Uninstalling KB4 still brings KB9's fix in.
+    hotfix(&root, ["uninstall", "KB4"]).expect_code(0);
+    hotfix(&root, ["query", "--fix", "KB9"]).expect_code(0);
+}

@@ -163,8 +163,12 @@ pub enum Cmd {
     /// Delete store blobs no installed package references.
     Cleanup {
         /// First make the active state permanent: superseded packages can no longer be uninstalled.
+        /// Asks first on a terminal; elsewhere needs --yes.
         #[arg(long)]
         reset_base: bool,
+        /// Make the active state permanent without asking.
+        #[arg(long, short = 'y', requires = "reset_base")]
+        yes: bool,
     },
     /// The keys trusted to sign packages.
     Trust {

@@ -143,9 +143,10 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
             let code = report.exit_code();
             Ok(Output::shown(&report, code))
         }
-        Cmd::Cleanup { reset_base } => {
+        Cmd::Cleanup { reset_base, yes } => {
             let mut s = open(root, "cleanup", write, c)?;
-            let mut out = Output::shown(&maintain::cleanup(&mut s, *reset_base)?, 0);
+            let confirm = |ids: &[Name]| confirm_reset_base(ids, *yes, c.json);
+            let mut out = Output::shown(&maintain::cleanup(&mut s, *reset_base, confirm)?, 0);
             if *reset_base {
                 out.warnings.push(
                     "--reset-base makes the active state permanent: packages it supersedes are dropped from the \
@@ -176,5 +177,34 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
         Cmd::Install { .. } | Cmd::GenerateDocs { .. } => {
             Err(Error::Usage("this command does not service a root by itself".into()))
         }
+    }
+}
+
+/// Asks before `cleanup --reset-base` makes `ids` permanent: `--yes` skips the question;
+/// off a terminal (or with `--json`) there is no one to ask, so the command stops (exit 2)
+/// with nothing changed.
+fn confirm_reset_base(ids: &[Name], yes: bool, json: bool) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    let list = ids.iter().map(Name::as_str).collect::<Vec<_>>().join(", ");
+    let what = format!(
+        "--reset-base would make the active state permanent: {list} would be dropped from the inventory and could \
+         no longer be uninstalled"
+    );
+    if json || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::Usage(format!("{what}. Nothing was changed; run again with --yes to confirm")));
+    }
+    eprint!("{what}. Go ahead? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        answer.clear();
+    }
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::Usage("--reset-base not confirmed; nothing was changed".into()))
     }
 }

@@ -318,15 +318,18 @@ fn essence(s: &ActiveState) -> Essence {
 }
 
 /// Packages whose removal, one after another in install order, leaves the active state as
-/// it is: what `--reset-base` drops.
-fn superseded(snap: &Snapshot) -> Result<Vec<Name>> {
+/// it is and loses no fix ([`loses_fixes`]): what `--reset-base` drops.
+pub fn superseded(snap: &Snapshot) -> Result<Vec<Name>> {
     let mut kept: Vec<Installed> = snap.installed();
-    let target = essence(&active_state(&inputs(snap, &kept, snap.policy))?);
+    let state = active_state(&inputs(snap, &kept, snap.policy))?;
+    let target = essence(&state);
     let mut dropped = Vec::new();
     for p in &snap.packages {
         let id = &p.installed.manifest.package.id;
         let without: Vec<Installed> = kept.iter().filter(|q| &q.manifest.package.id != id).cloned().collect();
-        if essence(&active_state(&inputs(snap, &without, snap.policy))?) == target {
+        if essence(&active_state(&inputs(snap, &without, snap.policy))?) == target
+            && !loses_fixes(&state, &p.installed, &without)
+        {
             kept = without;
             dropped.push(id.clone());
         }
@@ -334,12 +337,41 @@ fn superseded(snap: &Snapshot) -> Result<Vec<Name>> {
     Ok(dropped)
 }
 
-/// `hotfix cleanup [--reset-base]`.
-pub fn cleanup(s: &mut Session, reset_base: bool) -> Result<CleanupReport> {
+/// Whether dropping `p` (keeping `others`) would lose a fix: one of its builds at the
+/// root's baseline, for a component of the root, has a fix that neither the component's
+/// active build (for a build on the active branch, or a baseline package's build) nor a
+/// kept package's build on the same branch (for a stashed build, which a later hotfix or
+/// policy change would make active) has. A fix that is in no active build — a vendor's
+/// numbering mistake, see [`lost_fixes`] — keeps its package.
+fn loses_fixes(state: &ActiveState, p: &Installed, others: &[Installed]) -> bool {
+    let Some(baseline) = &state.baseline else { return false };
+    let has = |fixes: &[Name], f: &Name| fixes.iter().any(|x| x.same_as(f));
+    p.manifest.variants.iter().filter(|v| v.baseline == baseline.decl.name).any(|v| {
+        let Some(cs) = state.components.get(&v.component) else { return false };
+        if v.branch.is_none_or(|b| b == cs.branch) {
+            return v.fixes.iter().any(|f| !has(&cs.chosen.variant.fixes, f));
+        }
+        let kept = others
+            .iter()
+            .flat_map(|q| &q.manifest.variants)
+            .filter(|w| w.component == v.component && w.baseline == v.baseline && w.branch == v.branch);
+        !kept.into_iter().any(|w| v.fixes.iter().all(|f| has(&w.fixes, f)))
+    })
+}
+
+/// `hotfix cleanup [--reset-base]`. With `reset_base`, `confirm` is shown the packages
+/// that would be made permanent before anything is; its error (no confirmation) stops the
+/// command with nothing changed.
+pub fn cleanup(
+    s: &mut Session,
+    reset_base: bool,
+    confirm: impl FnOnce(&[Name]) -> Result<()>,
+) -> Result<CleanupReport> {
     let mut report = CleanupReport::default();
     if reset_base {
         let dropped = superseded(&s.snapshot()?)?;
         if !dropped.is_empty() {
+            confirm(&dropped)?;
             crash::step("commit the reset base");
             s.inv.commit(&Commit { remove: dropped.clone(), ..Commit::default() })?;
         }
