@@ -271,6 +271,31 @@ impl ChangeReport {
     }
 }
 
+/// How many written and how many removed paths the text output names; the rest are
+/// counted (`--json` and `/log:FILE` list every one).
+pub const SHOWN_PATHS: usize = 10;
+
+/// `{indent}removed: PATH` lines, at most [`SHOWN_PATHS`], then how many more.
+fn write_paths(f: &mut dyn fmt::Write, indent: &str, what: &str, paths: &[RelPath]) -> fmt::Result {
+    for p in paths.iter().take(SHOWN_PATHS) {
+        writeln!(f, "{indent}{what}: {p}")?;
+    }
+    if paths.len() > SHOWN_PATHS {
+        let more = paths.len() - SHOWN_PATHS;
+        writeln!(f, "{indent}… and {more} more {what} (--json or /log:FILE lists every path)")?;
+    }
+    Ok(())
+}
+
+impl ChangeReport {
+    /// The paths written and removed, [`SHOWN_PATHS`] of each at most, each line
+    /// starting with `indent`.
+    pub fn write_file_paths(&self, f: &mut dyn fmt::Write, indent: &str) -> fmt::Result {
+        write_paths(f, indent, "written", &self.files.written)?;
+        write_paths(f, indent, "removed", &self.files.removed)
+    }
+}
+
 impl fmt::Display for ChangeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.headline)?;
@@ -293,6 +318,9 @@ impl fmt::Display for ChangeReport {
                 files.removed.len(),
                 files.unchanged
             )?;
+        }
+        if self.applied || self.what_if {
+            self.write_file_paths(f, "  ")?;
         }
         if self.restart {
             let reason = self.restart_reason.as_deref().unwrap_or(BUILD_RESTART);

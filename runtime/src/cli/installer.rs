@@ -324,6 +324,7 @@ impl fmt::Display for WhatIfView {
                     change.files.unchanged,
                     if change.restart { "; it would require a restart (exit 3)" } else { "" }
                 )?;
+                change.write_file_paths(f, "      ")?;
             }
             (None, Some(reason)) if d.outcome == "no-root" => writeln!(f, "No root to judge it against: {reason}.")?,
             (None, Some(reason)) => writeln!(f, "  it would not install (exit {}): {reason}", d.exit_code)?,
