@@ -131,8 +131,23 @@ pub enum Cmd {
         /// The package id.
         id: String,
     },
-    /// List the installed packages.
-    List,
+    /// List the installed packages; with an id, that package in detail: its builds and their
+    /// state on this root, fixes, options.
+    List {
+        /// An installed package's id (any case).
+        id: Option<String>,
+    },
+    /// Which installed package and component own a path (like `dpkg -S`): the active build
+    /// whose file it is, and every other installed build that has one there.
+    Owner {
+        /// A path below the root (relative, or absolute inside the root).
+        path: String,
+    },
+    /// The files of an installed package's builds, or of a component's builds (like `dpkg -L`).
+    Files {
+        /// A package id (any case) or a component name.
+        name: String,
+    },
     /// Baseline, and per component the branch and why, version, fixes, package.
     Status {
         /// Only this component.

@@ -12,7 +12,7 @@ use super::installer::{self, Action};
 use super::{Ctx, Output, clap_exit, docs, finish, progress_for, usage_exit};
 use crate::engine::BranchPolicy;
 use crate::error::{Error, Result};
-use crate::ops::{Access, Session, change, init, maintain, view};
+use crate::ops::{Access, Session, change, init, maintain, owner, view};
 use crate::report::ChangeReport;
 use crate::rootcfg;
 use crate::switches::{self, Mode};
@@ -115,7 +115,16 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
             let mut s = open(root, &format!("uninstall {id}"), write, c)?;
             Ok(change_output(change::uninstall(&mut s, &id)?, c))
         }
-        Cmd::List => Ok(Output::shown(&view::list(&open(root, "list", Access::Read, c)?)?, 0)),
+        Cmd::List { id: None } => Ok(Output::shown(&view::list(&open(root, "list", Access::Read, c)?)?, 0)),
+        Cmd::List { id: Some(id) } => {
+            let id = name(id, "package id")?;
+            Ok(Output::shown(&view::list_one(&open(root, "list", Access::Read, c)?, &id)?, 0))
+        }
+        Cmd::Owner { path } => Ok(Output::shown(&owner::owner(&open(root, "owner", Access::Read, c)?, root, path)?, 0)),
+        Cmd::Files { name: n } => {
+            let n = name(n, "package id or component")?;
+            Ok(Output::shown(&owner::files(&open(root, "files", Access::Read, c)?, &n)?, 0))
+        }
         Cmd::Status { component } => {
             let comp = component.as_deref().map(|x| name(x, "component")).transpose()?;
             Ok(Output::shown(&view::status(&open(root, "status", Access::Read, c)?, comp.as_ref())?, 0))

@@ -5,6 +5,7 @@
 pub mod change;
 pub mod init;
 pub mod maintain;
+pub mod owner;
 pub mod package;
 pub mod view;
 

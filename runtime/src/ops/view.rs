@@ -52,32 +52,117 @@ pub fn list(s: &Session) -> Result<ListView> {
     let snap = s.snapshot()?;
     let installed = snap.installed();
     let state = active_state(&inputs(&snap, &installed, snap.policy))?;
-    let packages = snap
-        .packages
+    let packages = snap.packages.iter().map(|p| package_view(p, &state)).collect();
+    Ok(ListView { packages })
+}
+
+/// `hotfix list ID`: one installed package in detail (like `rpm -qi`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PackageDetail {
+    /// What `list` says of it.
+    #[serde(flatten)]
+    pub package: PackageView,
+    /// Every build it carries, with its state on this root.
+    pub builds: Vec<BuildDetail>,
+}
+
+/// One build of a [`PackageDetail`].
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildDetail {
+    /// Which build, and whether it is active, stashed or for another baseline.
+    #[serde(flatten)]
+    pub build: super::owner::BuildRef,
+    /// The fixes it contains.
+    pub fixes: Vec<String>,
+    /// Its number of files.
+    pub files: usize,
+    /// Whether installing or removing it needs a restart.
+    pub restart: bool,
+}
+
+/// `hotfix list ID` (the id in any case).
+pub fn list_one(s: &Session, id: &Name) -> Result<PackageDetail> {
+    let snap = s.snapshot()?;
+    let installed = snap.installed();
+    let state = active_state(&inputs(&snap, &installed, snap.policy))?;
+    let Some(p) = snap.package(id) else {
+        let ids: Vec<&str> = snap.packages.iter().map(|p| p.installed.manifest.package.id.as_str()).collect();
+        return Err(Error::Refused(format!(
+            "{id} is not installed on this root (installed: {})",
+            if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+        )));
+    };
+    let m = &p.installed.manifest;
+    let builds = m
+        .variants
         .iter()
-        .map(|p| {
-            let m = &p.installed.manifest;
-            PackageView {
-                id: m.package.id.to_string(),
-                kind: m.package.kind.to_string(),
-                title: m.package.title.clone(),
-                channel: m.package.channel.to_string(),
-                establishes: m.package.baseline.as_ref().map(|b| format!("{} (level {})", b.name, b.level)),
-                baselines: m.baselines.iter().map(ToString::to_string).collect(),
-                fixes: m.fixes.iter().map(ToString::to_string).collect(),
-                qfe: StoredOptions::of(&p.installed.options).qfe,
-                sequence: p.seq,
-                installed_at: p.installed_at.clone(),
-                active_in: state
-                    .components
-                    .iter()
-                    .filter(|(_, cs)| cs.chosen.package == m.package.id)
-                    .map(|(c, _)| c.to_string())
-                    .collect(),
-            }
+        .enumerate()
+        .map(|(i, v)| BuildDetail {
+            build: super::owner::build_ref(&state, m, i),
+            fixes: v.fixes.iter().map(ToString::to_string).collect(),
+            files: v.files.len(),
+            restart: v.restart,
         })
         .collect();
-    Ok(ListView { packages })
+    Ok(PackageDetail { package: package_view(p, &state), builds })
+}
+
+impl fmt::Display for PackageDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.package;
+        writeln!(f, "{} ({}, {}): {}", p.id, p.kind, p.channel, p.title)?;
+        if let Some(e) = &p.establishes {
+            writeln!(f, "  establishes: {e}")?;
+        }
+        writeln!(
+            f,
+            "  installed: #{} at {}, {}",
+            p.sequence,
+            p.installed_at,
+            describe_options(&StoredOptions { qfe: p.qfe.clone() })
+        )?;
+        writeln!(f, "  baselines: {}", p.baselines.join(", "))?;
+        writeln!(f, "  fixes: {}", if p.fixes.is_empty() { "none".to_string() } else { p.fixes.join(", ") })?;
+        writeln!(f, "  builds:")?;
+        for b in &self.builds {
+            let r = &b.build;
+            let restart = if b.restart { ", restart" } else { "" };
+            writeln!(
+                f,
+                "    {} {} {} {} [{}]: {} files{restart}; fixes {}",
+                r.component,
+                r.baseline,
+                r.branch.to_uppercase(),
+                r.version,
+                r.state,
+                b.files,
+                if b.fixes.is_empty() { "none".to_string() } else { b.fixes.join(", ") }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn package_view(p: &crate::inventory::InstalledPackage, state: &ActiveState) -> PackageView {
+    let m = &p.installed.manifest;
+    PackageView {
+        id: m.package.id.to_string(),
+        kind: m.package.kind.to_string(),
+        title: m.package.title.clone(),
+        channel: m.package.channel.to_string(),
+        establishes: m.package.baseline.as_ref().map(|b| format!("{} (level {})", b.name, b.level)),
+        baselines: m.baselines.iter().map(ToString::to_string).collect(),
+        fixes: m.fixes.iter().map(ToString::to_string).collect(),
+        qfe: StoredOptions::of(&p.installed.options).qfe,
+        sequence: p.seq,
+        installed_at: p.installed_at.clone(),
+        active_in: state
+            .components
+            .iter()
+            .filter(|(_, cs)| cs.chosen.package == m.package.id)
+            .map(|(c, _)| c.to_string())
+            .collect(),
+    }
 }
 
 impl fmt::Display for ListView {
