@@ -71,6 +71,118 @@ pub const SWITCHES: &[Switch] = &[
     Switch { name: "help", value: None, long: "--help", help: "show the help" },
 ];
 
+/// An older update.exe switch that scripts still pass and that has a meaning here: it
+/// becomes `words` (`{}` is its value).
+#[derive(Clone, Copy, Debug)]
+pub struct Legacy {
+    /// Its name, lower case, without the `/`.
+    pub name: &'static str,
+    /// How its value is shown, if it takes one after a `:` (`optional`: it may).
+    pub value: Option<&'static str>,
+    /// Whether the value may be left out (`/warnrestart` or `/warnrestart:30`).
+    pub optional: bool,
+    /// What it becomes on the `hotfix` command line.
+    pub words: &'static [&'static str],
+    /// Whether it also means something to a self-contained installer.
+    pub installer: bool,
+    /// What it does here.
+    pub help: &'static str,
+}
+
+/// The older update.exe switches accepted, in the order the help lists them.
+pub const LEGACY: &[Legacy] = &[
+    Legacy {
+        name: "u",
+        value: None,
+        optional: false,
+        words: &["--passive"],
+        installer: true,
+        help: "unattended: /passive",
+    },
+    Legacy {
+        name: "z",
+        value: None,
+        optional: false,
+        words: &["--norestart"],
+        installer: true,
+        help: "no restart: /norestart",
+    },
+    Legacy {
+        name: "x",
+        value: Some("DIR"),
+        optional: false,
+        words: &["--extract", "{}"],
+        installer: true,
+        help: "/extract:DIR",
+    },
+    Legacy {
+        name: "warnrestart",
+        value: Some("SECONDS"),
+        optional: true,
+        words: &["--norestart"],
+        installer: true,
+        help: "this tool never restarts: a needed restart is reported (exit 3), like /norestart",
+    },
+    Legacy {
+        name: "promptrestart",
+        value: None,
+        optional: false,
+        words: &["--norestart"],
+        installer: true,
+        help: "likewise: the restart is reported, never done or prompted for",
+    },
+    Legacy {
+        name: "l",
+        value: None,
+        optional: false,
+        words: &["list"],
+        installer: false,
+        help: "list the installed packages: `list`",
+    },
+    Legacy {
+        name: "kb",
+        value: Some("ID"),
+        optional: false,
+        words: &["query", "--fix", "{}"],
+        installer: false,
+        help: "is fix ID present? `query --fix ID` (exit 0 present, 9 absent)",
+    },
+];
+
+/// Older update.exe switches that have no meaning here, with what to do instead.
+pub const REFUSED: &[(&str, &str)] = &[
+    (
+        "n",
+        "/n (/nobackup) cannot be turned off: the store is what makes uninstall in any order and a later LDR migration possible",
+    ),
+    (
+        "nobackup",
+        "/nobackup cannot be turned off: the store is what makes uninstall in any order and a later LDR migration possible",
+    ),
+    (
+        "o",
+        "/o (/overwriteoem) has no meaning: a file hotfix does not own is never overwritten, the install is refused as a conflict",
+    ),
+    (
+        "overwriteoem",
+        "/overwriteoem has no meaning: a file hotfix does not own is never overwritten, the install is refused as a conflict",
+    ),
+    (
+        "f",
+        "/f (/forceappsclose) has no meaning: this tool closes no application; a needed restart is reported (exit 3)",
+    ),
+    (
+        "forceappsclose",
+        "/forceappsclose has no meaning: this tool closes no application; a needed restart is reported (exit 3)",
+    ),
+    (
+        "integrate",
+        "/integrate (slipstreaming) is not supported: install the baseline package, then the updates, into the root",
+    ),
+    ("er", "/ER has no meaning: errors go to standard error and the root's log (.servicing/log)"),
+    ("verbose", "/verbose has no meaning: use /log:FILE for a full log of the operation"),
+];
+
 /// Long options whose value is the next word.
 const TAKES_VALUE: &[&str] = &["--root", "--product", "--trust", "--branch", "--fix", "--log", "--extract", B_SWITCH];
 
@@ -102,7 +214,7 @@ pub fn help_text() -> String {
             (n, None) => format!("/{n}"),
         };
         let long = if s.long == B_SWITCH {
-            "--branch qfe".to_string()
+            "--branch QFE|<BASELINE>QFE".to_string()
         } else {
             match s.value {
                 Some(v) => format!("{} {v}", s.long),
@@ -111,6 +223,16 @@ pub fn help_text() -> String {
         };
         out.push_str(&format!("  {shown:<26} {long:<16} {}\n", s.help));
     }
+    out.push_str("Older update.exe switches, accepted for scripts:\n");
+    for l in LEGACY {
+        let shown = match (l.value, l.optional) {
+            (Some(v), true) => format!("/{}[:{v}]", l.name),
+            (Some(v), false) => format!("/{}:{v}", l.name),
+            (None, _) => format!("/{}", l.name),
+        };
+        out.push_str(&format!("  {shown:<26} {}\n", l.help));
+    }
+    out.push_str("  /n /nobackup /o /overwriteoem /f /forceappsclose /integrate /ER /verbose: refused, saying why\n");
     out
 }
 
@@ -153,16 +275,15 @@ pub fn preprocess(args: Vec<OsString>, mode: Mode<'_>) -> Result<Vec<OsString>, 
             out.push(arg);
             continue;
         }
-        if let Some(switch) = as_switch(&word)? {
-            let (s, value) = switch;
-            if seen.contains(&s.name) {
-                return Err(Error::Usage(format!("{word}: the switch /{} is given twice", s.name)));
+        if let Some(switch) = as_switch(&word, mode)? {
+            let (name, words) = switch;
+            if seen.contains(&name) {
+                return Err(Error::Usage(format!("{word}: the switch /{name} is given twice")));
             }
-            seen.push(s.name);
-            out.push(OsString::from(s.long));
-            if let Some(v) = value {
-                out.push(OsString::from(v));
-            }
+            seen.push(name);
+            // A legacy switch that becomes a command (`/l`, `/kb:`) is the positional word.
+            positional_seen |= words.first().is_some_and(|w| !w.to_string_lossy().starts_with('-'));
+            out.extend(words);
             continue;
         }
         if !positional_seen {
@@ -179,8 +300,64 @@ pub fn preprocess(args: Vec<OsString>, mode: Mode<'_>) -> Result<Vec<OsString>, 
     Ok(out)
 }
 
-/// The switch `word` is, with its value; `None` when it is not a switch at all.
-fn as_switch(word: &str) -> Result<Option<(&'static Switch, Option<String>)>, Error> {
+/// The switch `word` is — its name and the words it becomes; `None` when it is not a
+/// switch at all.
+fn as_switch(word: &str, mode: Mode<'_>) -> Result<Option<(&'static str, Vec<OsString>)>, Error> {
+    let Some(found) = as_current(word)? else { return as_legacy(word, mode) };
+    let (s, value) = found;
+    let mut words = vec![OsString::from(s.long)];
+    words.extend(value.map(OsString::from));
+    Ok(Some((s.name, words)))
+}
+
+/// `word` as an older update.exe switch ([`LEGACY`], [`REFUSED`]); `None` when it is none
+/// (an unknown switch is an error).
+fn as_legacy(word: &str, mode: Mode<'_>) -> Result<Option<(&'static str, Vec<OsString>)>, Error> {
+    let Some(rest) = word.strip_prefix('/') else { return Ok(None) };
+    let (name, value) = match rest.split_once(':') {
+        Some((n, v)) => (n, Some(v)),
+        None => (rest, None),
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Ok(None);
+    }
+    let lower = name.to_ascii_lowercase();
+    if let Some((_, why)) = REFUSED.iter().find(|(n, _)| *n == lower) {
+        return Err(Error::Usage(format!("{word}: {why}")));
+    }
+    let Some(l) = LEGACY.iter().find(|l| l.name == lower) else {
+        if Path::new(word).exists() {
+            return Ok(None);
+        }
+        return Err(Error::Usage(format!(
+            "unknown switch {word}; the valid switches are {} (for a file, give its path as ./{rest})",
+            valid_list()
+        )));
+    };
+    if matches!(mode, Mode::Installer) && !l.installer {
+        return Err(Error::Usage(format!(
+            "{word} has no meaning for a self-contained installer; on the root it services: hotfix --root DIR {}",
+            l.words.join(" ").replace("{}", l.value.unwrap_or(""))
+        )));
+    }
+    let value = match (l.value, value) {
+        (Some(_), Some(v)) if !v.is_empty() => Some(v),
+        (Some(_), None) if l.optional => None,
+        (Some(v), _) => return Err(Error::Usage(format!("/{} needs a value: /{}:{v}", l.name, l.name))),
+        (None, Some(_)) => return Err(Error::Usage(format!("{word}: the switch /{} takes no value", l.name))),
+        (None, None) => None,
+    };
+    let words = l
+        .words
+        .iter()
+        .filter(|w| **w != "{}" || value.is_some())
+        .map(|w| OsString::from(if *w == "{}" { value.unwrap_or_default() } else { w }))
+        .collect();
+    Ok(Some((l.name, words)))
+}
+
+/// `word` as one of [`SWITCHES`], with its value.
+fn as_current(word: &str) -> Result<Option<(&'static Switch, Option<String>)>, Error> {
     if word == "/?" {
         return Ok(SWITCHES.iter().find(|s| s.name == "help").map(|s| (s, None)));
     }
@@ -193,15 +370,7 @@ fn as_switch(word: &str) -> Result<Option<(&'static Switch, Option<String>)>, Er
         return Ok(None);
     }
     let lower = name.to_ascii_lowercase();
-    let Some(s) = SWITCHES.iter().find(|s| s.name == lower) else {
-        if Path::new(word).exists() {
-            return Ok(None);
-        }
-        return Err(Error::Usage(format!(
-            "unknown switch {word}; the valid switches are {} (for a file, give its path as ./{rest})",
-            valid_list()
-        )));
-    };
+    let Some(s) = SWITCHES.iter().find(|s| s.name == lower) else { return Ok(None) };
     match (s.value, value) {
         (Some(_), Some(v)) if !v.is_empty() => Ok(Some((s, Some(v.to_string())))),
         (Some(_), _) if s.name == "b" => {
@@ -264,6 +433,29 @@ mod tests {
         assert!(e.contains("/quiet") && e.contains("/log:FILE") && e.contains("/B:<BASELINE>QFE"), "{e}");
         assert!(pre(&["hotfix", "install", "k", "/B:QFE", "/b:qfe"]).is_err());
         assert!(pre(&["hotfix", "install", "k", "/quiet", "/QUIET"]).is_err());
+    }
+
+    #[test]
+    fn older_update_exe_switches_become_what_they_mean_here() {
+        let out = pre(&["hotfix", "install", "k", "/U", "/z", "/x:out"]).unwrap();
+        assert_eq!(out[3..], ["--passive", "--norestart", "--extract", "out"]);
+        assert_eq!(pre(&["hotfix", "install", "k", "/warnrestart:30"]).unwrap()[3..], ["--norestart"]);
+        assert_eq!(pre(&["hotfix", "install", "k", "/WarnRestart"]).unwrap()[3..], ["--norestart"]);
+        assert_eq!(pre(&["hotfix", "--root", "/r", "/l"]).unwrap()[3..], ["list"]);
+        assert_eq!(pre(&["hotfix", "--root", "/r", "/KB:kb3"]).unwrap()[3..], ["query", "--fix", "kb3"]);
+        let e = pre_mode(&["KB4.run", "/l"], Mode::Installer).unwrap_err().to_string();
+        assert!(e.contains("no meaning for a self-contained installer") && e.contains("hotfix --root DIR list"), "{e}");
+        assert_eq!(pre_mode(&["KB4.run", "/u"], Mode::Installer).unwrap()[1..], ["--passive"]);
+    }
+
+    #[test]
+    fn update_exe_switches_without_a_meaning_here_are_refused_saying_why() {
+        let e = pre(&["hotfix", "install", "k", "/nobackup"]).unwrap_err().to_string();
+        assert!(e.contains("the store is what makes uninstall"), "{e}");
+        let e = pre(&["hotfix", "install", "k", "/N"]).unwrap_err().to_string();
+        assert!(e.contains("cannot be turned off"), "{e}");
+        let e = pre(&["hotfix", "install", "k", "/integrate:c:\\x"]).unwrap_err().to_string();
+        assert!(e.contains("slipstreaming"), "{e}");
     }
 
     #[test]

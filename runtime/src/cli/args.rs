@@ -45,19 +45,13 @@ pub struct Common {
     pub b_switch: Option<String>,
 }
 
-/// `--branch` values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BranchArg {
-    /// LDR (QFE) for this package's components: same as /B:QFE.
-    Qfe,
-}
-
 /// What to do with a package file, beside installing it.
 #[derive(Args, Clone, Debug, Default)]
 pub struct PackageOpts {
-    /// Put the package's components on LDR (same as /B:QFE).
-    #[arg(long, value_enum)]
-    pub branch: Option<BranchArg>,
+    /// Put the package's components on LDR: `qfe` (same as /B:QFE), or `<BASELINE>qfe` such as `sp1qfe`
+    /// for that baseline only (same as /B:SP1QFE); any case.
+    #[arg(long, value_name = "QFE|<BASELINE>QFE")]
+    pub branch: Option<String>,
     /// Accept a prerelease package.
     #[arg(long)]
     pub allow_prerelease: bool,

@@ -17,7 +17,7 @@ use clap::{CommandFactory, FromArgMatches};
 use hotfix_schema::{Limits, Name};
 use serde::Serialize;
 
-use super::args::{BranchArg, Common, InstallerCli, PackageOpts};
+use super::args::{Common, InstallerCli, PackageOpts};
 use super::commands::{change_output, open};
 use super::{Ctx, Output, clap_exit, finish, progress_for, usage_exit};
 use crate::engine::QfeOverride;
@@ -167,10 +167,9 @@ fn bare_run(c: &Common, exe: &Path, opts: &PackageOpts, ctx: &mut Ctx) -> Result
 
 /// The QFE override the options ask for.
 fn qfe(common: &Common, opts: &PackageOpts) -> Result<QfeOverride> {
-    match (opts.branch, &common.b_switch) {
-        (Some(_), Some(_)) => Err(Error::Usage("give either --branch qfe or /B:, not both".into())),
-        (Some(BranchArg::Qfe), None) => Ok(QfeOverride::Any),
-        (None, Some(v)) => QfeOverride::from_switch_value(v).map_err(|e| Error::Usage(e.to_string())),
+    match (&opts.branch, &common.b_switch) {
+        (Some(_), Some(_)) => Err(Error::Usage("give either --branch or /B:, not both".into())),
+        (Some(v), None) | (None, Some(v)) => QfeOverride::from_switch_value(v).map_err(|e| Error::Usage(e.to_string())),
         (None, None) => Ok(QfeOverride::Off),
     }
 }
