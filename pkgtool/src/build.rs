@@ -283,13 +283,11 @@ fn write_package(
     if json.len() as u64 > opts.limits.max_manifest_bytes {
         return Err(too_many_files(out, json.len() as u64, &opts.limits));
     }
-    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    deflater.write_all(&json).map_err(Error::io(out))?;
-    let deflated = deflater.finish().map_err(Error::io(out))?;
+    let (manifest_method, manifest_data) = encode_manifest(&json).map_err(Error::io(out))?;
     let write_err = Error::io(out);
     let mut zip = ZipWriter::new(&mut w, start, time);
     let result = (|| -> io::Result<()> {
-        zip.add(MANIFEST_ENTRY, METHOD_DEFLATE, crc32fast::hash(&json), json.len() as u64, &deflated)?;
+        zip.add(MANIFEST_ENTRY, manifest_method, crc32fast::hash(&json), json.len() as u64, &manifest_data)?;
         io::Seek::rewind(&mut spill)?;
         let mut buf = Vec::new();
         for (blob, (encoding, crc, len)) in manifest.blobs.iter().zip(&encoded_meta) {
@@ -330,4 +328,29 @@ pub fn resign(bytes: &mut Vec<u8>, key: &SigningKey) {
     let digest: [u8; 32] = Sha256::digest(&bytes[..]).into();
     let signature = key.sign(&signed_message(&digest));
     bytes.extend_from_slice(&SigBlock::signature_text(&signature.to_bytes()));
+}
+
+/// How much smaller than deflate a Zstandard manifest must be to be written (FORMAT.md
+/// §4.1): below that, deflate keeps the manifest readable by `unzip -p`.
+const MANIFEST_ZSTD_WORTH: f64 = 0.9;
+
+/// The manifest entry's method and data: deflate, or one Zstandard frame (level 19, the
+/// content size in its header so that its window is the manifest's size) when that is at
+/// least 10% smaller. Deflate's 32 KiB window cannot reach the repeats of a large
+/// manifest — the LDR build's paths and hashes repeat the GDR build's, a pack's members
+/// repeat its files' hashes — so a package of many small files spent more on its manifest
+/// than on its contents (issue 16: tzdata, 152 KB deflated, 64 KB as zstd).
+fn encode_manifest(json: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    deflater.write_all(json)?;
+    let deflated = deflater.finish()?;
+    let mut c = zstd::bulk::Compressor::new(19)?;
+    c.include_contentsize(true)?;
+    c.include_checksum(false)?;
+    let zstd = c.compress(json)?;
+    Ok(if (zstd.len() as f64) <= deflated.len() as f64 * MANIFEST_ZSTD_WORTH {
+        (METHOD_ZSTD, zstd)
+    } else {
+        (METHOD_DEFLATE, deflated)
+    })
 }

@@ -422,8 +422,16 @@ fn manifest_err(e: ManifestError) -> Integrity {
     }
 }
 
-/// Decodes the manifest entry's data (stored or deflated), bounded by its declared size,
-/// and checks it against the format's rules.
+/// The largest Zstandard window a manifest of `size` bytes may ask for, as a power of two:
+/// enough for the whole manifest (what a writer's one-frame encoding asks), never more than
+/// the format's window limit, so that decoding it holds no more than about its own size.
+pub fn manifest_window_log(size: u64, limits: &Limits) -> u32 {
+    let needed = 64 - size.max(1 << 10).saturating_sub(1).leading_zeros();
+    needed.clamp(10, limits.max_zstd_window_log)
+}
+
+/// Decodes the manifest entry's data (stored, deflated, or one Zstandard frame), bounded
+/// by its declared size, and checks it against the format's rules.
 fn decode_manifest<R: Read>(
     data: R,
     entry: &CentralEntry,
@@ -434,6 +442,11 @@ fn decode_manifest<R: Read>(
     let n = match entry.method {
         METHOD_STORED => data.take(bound).read_to_end(&mut raw),
         METHOD_DEFLATE => flate2::read::DeflateDecoder::new(data).take(bound).read_to_end(&mut raw),
+        METHOD_ZSTD => zstd::stream::read::Decoder::new(data).and_then(|d| {
+            let mut d = d.single_frame();
+            d.window_log_max(manifest_window_log(entry.uncompressed, limits))?;
+            d.take(bound).read_to_end(&mut raw)
+        }),
         _ => return Err(Integrity::MalformedArchive("manifest method".into()).into()),
     }
     .map_err(|e| Integrity::MalformedManifest(format!("manifest does not decode: {e}")))?;

@@ -474,9 +474,6 @@ impl Archive {
             }
             .into());
         }
-        if manifest.method == METHOD_ZSTD {
-            return Err(I::MalformedArchive("the manifest is stored or deflated, never zstd".into()).into());
-        }
         Ok(Archive { len, prefix_len, entries, cd_offset, cd_bytes, tail, sig: sigblock })
     }
 

@@ -91,8 +91,25 @@ impl RawPackage {
     /// The manifest as JSON.
     pub fn manifest(&self) -> serde_json::Value {
         let mut json = Vec::new();
-        flate2::read::DeflateDecoder::new(&self.entries[0].data[..]).read_to_end(&mut json).expect("manifest inflates");
+        let data = &self.entries[0].data[..];
+        if self.entries[0].method == METHOD_ZSTD {
+            zstd::stream::read::Decoder::new(data)
+                .and_then(|mut d| d.read_to_end(&mut json))
+                .expect("manifest decodes");
+        } else {
+            flate2::read::DeflateDecoder::new(data).read_to_end(&mut json).expect("manifest inflates");
+        }
         serde_json::from_slice(&json).expect("manifest is JSON")
+    }
+
+    /// Replaces the manifest entry with `data` under `method`, declaring `json` as what it
+    /// decodes to (whatever it really decodes to).
+    pub fn set_manifest_entry(&mut self, method: u16, data: Vec<u8>, json: &[u8]) {
+        let e = &mut self.entries[0];
+        e.data = data;
+        e.method = method;
+        e.crc32 = crc32fast::hash(json);
+        e.uncompressed = json.len() as u32;
     }
 
     /// Replaces the manifest with `json` (any bytes), deflated.

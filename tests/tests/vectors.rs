@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -14,6 +15,7 @@ use hotfix_tests::craft::{RawPackage, forge, patch_all};
 use hotfix_tests::fixtures;
 use hotfix_tests::run::pkgtool;
 use pkgtool::build::{BuildOptions, build, resign};
+use pkgtool::zipfmt::METHOD_ZSTD;
 
 /// A vector: its bytes, the verdict of `verify` (the authentication pass), the verdict of
 /// `verify --deep` (every blob decoded too), and what it is.
@@ -366,6 +368,42 @@ fn generate() -> BTreeMap<String, Vector> {
         r.write(&key, |_| {}),
         "manifest-too-large",
         "a 65 MiB manifest (limit 64 MiB), deflated to 64 KB",
+    );
+    // A Zstandard manifest (method 93): what pkgtool writes when it is 10% smaller than
+    // deflate. Its frame must decode to exactly the declared size, within a window no
+    // larger than the manifest.
+    let json = serde_json::to_vec(&raw.manifest()).expect("json");
+    let zstd_frame = |data: &[u8], window_log: Option<u32>| {
+        let mut e = zstd::stream::Encoder::new(Vec::new(), 19).expect("zstd");
+        if let Some(w) = window_log {
+            e.set_parameter(zstd::zstd_safe::CParameter::WindowLog(w)).expect("window");
+            e.include_contentsize(false).expect("no content size");
+        } else {
+            e.set_pledged_src_size(Some(data.len() as u64)).expect("pledge");
+        }
+        e.write_all(data).expect("zstd");
+        e.finish().expect("zstd")
+    };
+    let mut r = raw.clone();
+    r.set_manifest_entry(METHOD_ZSTD, zstd_frame(&json, None), &json);
+    add!("valid_manifest_zstd", r.write(&key, |_| {}), "ok", "the update with its manifest as one Zstandard frame");
+    let mut longer = json.clone();
+    longer.push(b' ');
+    let mut r = raw.clone();
+    r.set_manifest_entry(METHOD_ZSTD, zstd_frame(&longer, None), &json);
+    add!(
+        "manifest_zstd_longer_than_declared",
+        r.write(&key, |_| {}),
+        "malformed-manifest",
+        "a Zstandard manifest that decodes to one byte more than the directory declares",
+    );
+    let mut r = raw.clone();
+    r.set_manifest_entry(METHOD_ZSTD, zstd_frame(&json, Some(27)), &json);
+    add!(
+        "manifest_zstd_window_too_large",
+        r.write(&key, |_| {}),
+        "malformed-manifest",
+        "a 2 KB Zstandard manifest whose frame asks for a 128 MiB window (a manifest's window is at most its size)",
     );
     v
 }
