@@ -140,14 +140,22 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits, 
         let here = paths.get(&sources[k].digest).map(Vec::as_slice).unwrap_or_default();
         let size = sources[k].size;
         let sibling_key = here.first().map(|(c, p)| (*c, parent_dir(p)));
+        let name = here.first().map_or("", |(_, p)| file_name(p));
         let candidate = here.iter().find_map(|p| last_at.get(p).cloned()).or_else(|| {
             let comparable = |r: &usize| {
                 let rs = sources[*r].size;
                 rs <= size.saturating_mul(SIBLING_SIZE_RATIO) && size <= rs.saturating_mul(SIBLING_SIZE_RATIO)
             };
+            // The sibling whose file name shares the longest start with this one's (a
+            // renamed build: libisc-9.18.49-1~deb12u3-Debian.so after …u1…), the nearest
+            // of those.
+            let likeness = |r: usize| {
+                let other = paths.get(&sources[r].digest).and_then(|v| v.first()).map_or("", |(_, p)| file_name(p));
+                common_prefix(name, other)
+            };
             sibling_key
                 .and_then(|key| firsts.get(&key))
-                .and_then(|v| v.iter().rev().copied().find(comparable))
+                .and_then(|v| v.iter().rev().copied().filter(comparable).max_by_key(|&r| (likeness(r), r)))
                 .map(|r| (r, sources[r].digest, sources[r].size, sources[r].source.clone()))
         });
         if let Some((r, digest, ref_size, source)) = candidate {
@@ -164,7 +172,9 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits, 
                 }
             }
         }
-        if sources[k].reference.is_none()
+        // A first build at its path is a sibling for later first builds, whether or not it
+        // has a reference itself (the chain limit bounds what follows from that).
+        if here.iter().all(|p| !last_at.contains_key(p))
             && let Some(key) = sibling_key
         {
             firsts.entry(key).or_default().push(k);
@@ -299,6 +309,16 @@ fn read_pack(s: &BlobSource) -> Result<Vec<u8>> {
         data.extend_from_slice(&read_checked(&m.source, &m.digest)?);
     }
     Ok(data)
+}
+
+/// The file name part of a path.
+fn file_name(path: &RelPath) -> &str {
+    path.as_str().rsplit_once('/').map_or(path.as_str(), |(_, name)| name)
+}
+
+/// How many leading bytes `a` and `b` share.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
 }
 
 /// The directory part of a path (`""` at the top).
@@ -658,6 +678,21 @@ mod tests {
         let got =
             plan(&[("gconv/A.so", 1, 100), ("gconv/B.so", 2, 150), ("gconv/HUGE.so", 3, 1000), ("other/C.so", 4, 100)]);
         assert_eq!(got, vec![(1, None), (2, Some(1)), (3, None), (4, None)]);
+    }
+
+    #[test]
+    fn a_renamed_build_references_the_sibling_with_the_most_similar_name() {
+        // gdr: libdns-u1.so (1), libisc-u1.so (2); ldr: renamed libdns-u3.so (3),
+        // libisc-u3.so (4). Arranged by path; each renamed build takes its own predecessor
+        // (the longest common name start), not the nearest sibling — even when that
+        // predecessor has a reference of its own.
+        let got = plan(&[
+            ("lib/libdns-9.18-u1.so", 1, 2000),
+            ("lib/libisc-9.18-u1.so", 2, 600),
+            ("lib/libdns-9.18-u3.so", 3, 2000),
+            ("lib/libisc-9.18-u3.so", 4, 600),
+        ]);
+        assert_eq!(got, vec![(1, None), (3, Some(1)), (2, Some(3)), (4, Some(2))]);
     }
 
     #[test]
