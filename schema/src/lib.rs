@@ -11,6 +11,7 @@ mod limits;
 mod manifest;
 mod names;
 pub mod sigblock;
+pub mod text;
 mod validate;
 mod version;
 
