@@ -13,6 +13,7 @@ pub mod build;
 pub mod encode;
 pub mod inspect;
 pub mod lzma;
+pub mod output;
 pub mod spec;
 pub mod tagcheck;
 

@@ -11,12 +11,16 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::ffi::OsString;
+
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 use hotfix_schema::Limits;
+use hotfix_schema::output::{self, Failure, Message, Success};
 use hotfix_schema::sigblock::key_id_hex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pkgtool::inspect::{self, Verification};
+use pkgtool::output as out;
 use pkgtool::tagcheck::TagCheck;
 use pkgtool::{Error, TrustedKey, build, extract, keys, read};
 
@@ -27,7 +31,8 @@ struct Cli {
     /// Print nothing but errors, and no progress bar.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Print the result as JSON.
+    /// Print the result as one JSON object (`"schema": 1`, `exit_code`; on failure an `error` with its
+    /// `class`), errors included; the JSON Schemas are in schema/json/pkgtool/.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -115,25 +120,56 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => return clap_exit(&e, json),
+    };
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(shown) => {
+            if !cli.quiet {
+                print_out(if cli.json { &shown.json } else { &shown.text });
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("pkgtool: error: {e}");
+            if cli.json && !cli.quiet {
+                print_out(&output::to_text(&Failure::new(e.class(), e.to_string(), e.exit_code())));
+            }
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Reports a command line clap refused (its own message; help and version exit 0). With
+/// `--json`, help and version are a message object and an error is a failure object of
+/// class `usage`; clap's text goes to standard error.
+fn clap_exit(e: &clap::Error, json: bool) -> ExitCode {
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    if !json {
+        let _ = e.print();
+        return ExitCode::from(code);
+    }
+    let text = e.render().to_string();
+    if code == 0 {
+        print_out(&output::to_text(&Success::new(Message { message: text }, 0)));
+    } else {
+        eprint!("{text}");
+        let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        print_out(&output::to_text(&Failure::new("usage", message, code)));
+    }
+    ExitCode::from(code)
 }
 
 fn load_trust(paths: &[PathBuf]) -> Result<Vec<TrustedKey>, Error> {
     paths.iter().map(|p| TrustedKey::load(p)).collect()
 }
 
-fn say(quiet: bool, text: &str) {
-    if !quiet {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-    }
+/// Writes to standard output, ignoring a closed pipe.
+fn print_out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// A progress bar on standard error while a package is authenticated (then, for an
@@ -229,7 +265,7 @@ fn check_stub(path: &Path) -> Result<(), Error> {
 }
 
 /// `pkgtool generate-docs DIR`: man pages and completions from the clap definitions.
-fn generate_docs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+fn generate_docs(dir: &Path) -> Result<out::GeneratedDocs, Error> {
     let man = dir.join("man1");
     let completions = dir.join("completions");
     for d in [&man, &completions] {
@@ -240,47 +276,40 @@ fn generate_docs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         clap_complete::generate_to(*shell, &mut Cli::command(), "pkgtool", &completions)
             .map_err(|e| Error::Io { path: completions.clone(), source: e })?;
     }
-    let mut out = Vec::new();
-    for d in [&man, &completions] {
-        let entries = std::fs::read_dir(d).map_err(|e| Error::Io { path: d.clone(), source: e })?;
-        out.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+    let listing = |d: &Path| -> Result<Vec<PathBuf>, Error> {
+        let entries = std::fs::read_dir(d).map_err(|e| Error::Io { path: d.to_path_buf(), source: e })?;
+        let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        out.sort();
+        Ok(out)
+    };
+    Ok(out::GeneratedDocs { man: listing(&man)?, completions: listing(&completions)? })
+}
+
+/// What a command prints: its text, and its `--json` body.
+struct Shown {
+    text: String,
+    json: String,
+}
+
+impl Shown {
+    fn new(text: String, body: &impl serde::Serialize) -> Shown {
+        Shown { text, json: output::to_text(&Success::new(body, 0)) }
     }
-    out.sort();
-    Ok(out)
 }
 
-fn json_line(value: &impl serde::Serialize) -> String {
-    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
-fn run(cli: &Cli) -> Result<(), Error> {
+fn run(cli: &Cli) -> Result<Shown, Error> {
     let limits = Limits::default();
-    let quiet = cli.quiet;
-    let json = &cli.json;
     match &cli.cmd {
         Cmd::Keygen { name } => {
             let key = keys::generate(name)?;
-            if *json {
-                let secret = format!("{}.key", name.display());
-                let public = format!("{}.pub", name.display());
-                say(
-                    quiet,
-                    &json_line(
-                        &serde_json::json!({ "secret_key": secret, "public_key": public, "key_id": key.id_hex() }),
-                    ),
-                );
-            } else {
-                say(
-                    quiet,
-                    &format!(
-                        "wrote {0}.key (secret, mode 0600) and {0}.pub\nkey id {1}\n",
-                        name.display(),
-                        key.id_hex()
-                    ),
-                );
-            }
+            let body = out::Keygen {
+                secret_key: PathBuf::from(format!("{}.key", name.display())),
+                public_key: PathBuf::from(format!("{}.pub", name.display())),
+                key_id: key.id_hex(),
+            };
+            let text =
+                format!("wrote {0}.key (secret, mode 0600) and {0}.pub\nkey id {1}\n", name.display(), key.id_hex());
+            Ok(Shown::new(text, &body))
         }
         Cmd::Build { spec, key, out, self_contained, stub, no_tag_check, no_pack, fast_decode } => {
             let secret = keys::load_secret(key)?;
@@ -298,34 +327,33 @@ fn run(cli: &Cli) -> Result<(), Error> {
             for w in &r.warnings {
                 eprintln!("pkgtool: warning: {w}");
             }
-            if *json {
-                say(
-                    quiet,
-                    &json_line(&serde_json::json!({
-                        "package": r.out, "size": r.size, "key_id": key_id_hex(&r.key_id),
-                        "id": r.manifest.package.id, "kind": r.manifest.package.kind,
-                        "variants": r.manifest.variants.len(), "blobs": r.manifest.blobs.len(),
-                        "self_contained": stub.is_some(), "stub": stub,
-                    })),
-                );
-            } else {
-                let what = match &stub {
-                    Some(s) => format!("self-contained installer {} (stub {})", r.out.display(), s.display()),
-                    None => r.out.display().to_string(),
-                };
-                say(
-                    quiet,
-                    &format!(
-                        "built {what} ({}, {} variants, {} distinct contents in {} blobs, {} bytes), signed by key {}\n",
-                        r.manifest.package.id,
-                        r.manifest.variants.len(),
-                        r.manifest.content_index().len(),
-                        r.manifest.blobs.len(),
-                        r.size,
-                        key_id_hex(&r.key_id)
-                    ),
-                );
-            }
+            let what = match &stub {
+                Some(s) => format!("self-contained installer {} (stub {})", r.out.display(), s.display()),
+                None => r.out.display().to_string(),
+            };
+            let text = format!(
+                "built {what} ({}, {} variants, {} distinct contents in {} blobs, {} bytes), signed by key {}\n",
+                r.manifest.package.id,
+                r.manifest.variants.len(),
+                r.manifest.content_index().len(),
+                r.manifest.blobs.len(),
+                r.size,
+                key_id_hex(&r.key_id)
+            );
+            let body = out::Build {
+                package: r.out.clone(),
+                size: r.size,
+                key_id: key_id_hex(&r.key_id),
+                id: r.manifest.package.id.to_string(),
+                kind: r.manifest.package.kind,
+                variants: r.manifest.variants.len(),
+                contents: r.manifest.content_index().len(),
+                blobs: r.manifest.blobs.len(),
+                self_contained: stub.is_some(),
+                stub,
+                warnings: r.warnings.iter().map(ToString::to_string).collect(),
+            };
+            Ok(Shown::new(text, &body))
         }
         Cmd::Verify { pkg, trust, deep } => {
             let keys = load_trust(trust)?;
@@ -335,36 +363,35 @@ fn run(cli: &Cli) -> Result<(), Error> {
             drop(bar);
             let v = v?;
             let m = &v.manifest;
-            if *json {
-                say(
-                    quiet,
-                    &json_line(&serde_json::json!({
-                        "package": pkg, "verified": true, "deep": deep, "id": m.package.id, "kind": m.package.kind,
-                        "signer_key_id": v.signer.id_hex(), "signer_key_file": v.signer.source,
-                        "variants": m.variants.len(), "blobs": m.blobs.len(), "file_size": v.archive.len,
-                    })),
-                );
+            let checked = if *deep {
+                format!("every byte, the manifest and {} blobs decoded and checked", m.blobs.len())
             } else {
-                let checked = if *deep {
-                    format!("every byte, the manifest and {} blobs decoded and checked", m.blobs.len())
-                } else {
-                    format!(
-                        "every byte and the manifest checked; {} blobs not decoded (--deep decodes them)",
-                        m.blobs.len()
-                    )
-                };
-                say(
-                    quiet,
-                    &format!(
-                        "{}: OK — {} ({}) signed by key {} ({}); {checked}\n",
-                        pkg.display(),
-                        m.package.id,
-                        m.package.kind,
-                        v.signer.id_hex(),
-                        v.signer.source.display(),
-                    ),
-                );
-            }
+                format!(
+                    "every byte and the manifest checked; {} blobs not decoded (--deep decodes them)",
+                    m.blobs.len()
+                )
+            };
+            let text = format!(
+                "{}: OK — {} ({}) signed by key {} ({}); {checked}\n",
+                pkg.display(),
+                m.package.id,
+                m.package.kind,
+                v.signer.id_hex(),
+                v.signer.source.display(),
+            );
+            let body = out::Verify {
+                package: pkg.clone(),
+                verified: true,
+                deep: *deep,
+                id: m.package.id.to_string(),
+                kind: m.package.kind,
+                signer_key_id: v.signer.id_hex(),
+                signer_key_file: v.signer.source.clone(),
+                variants: m.variants.len(),
+                blobs: m.blobs.len(),
+                file_size: v.archive.len,
+            };
+            Ok(Shown::new(text, &body))
         }
         Cmd::Inspect { pkg, trust } => {
             let (manifest, archive, verification) = if trust.is_empty() {
@@ -379,7 +406,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 (v.manifest, v.archive, Verification::Verified)
             };
             let i = inspect::inspection(&manifest, &archive, verification);
-            say(quiet, &if *json { json_line(&i) } else { inspect::render_text(&i) });
+            Ok(Shown::new(inspect::render_text(&i), &i))
         }
         Cmd::Extract { pkg, dir, trust } => {
             let keys = load_trust(trust)?;
@@ -388,53 +415,57 @@ fn run(cli: &Cli) -> Result<(), Error> {
             drop(bar);
             let r = r?;
             let m = &r.verified.manifest;
-            if *json {
-                say(
-                    quiet,
-                    &json_line(&serde_json::json!({
-                        "package": pkg, "verified": true, "id": m.package.id, "dir": dir,
-                        "signer_key_id": r.verified.signer.id_hex(), "files": r.files, "bytes": r.bytes,
-                        "variants": m.variants.len(), "stub_size": r.verified.archive.prefix_len,
-                    })),
-                );
-            } else {
-                say(
-                    quiet,
-                    &format!(
-                        "{}: verified; extracted {} files ({} bytes) of {} variants into {}\n",
-                        pkg.display(),
-                        r.files,
-                        r.bytes,
-                        m.variants.len(),
-                        display_dir(dir)
-                    ),
-                );
-            }
+            let text = format!(
+                "{}: verified; extracted {} files ({} bytes) of {} variants into {}\n",
+                pkg.display(),
+                r.files,
+                r.bytes,
+                m.variants.len(),
+                display_dir(dir)
+            );
+            let body = out::Extract {
+                package: pkg.clone(),
+                verified: true,
+                id: m.package.id.to_string(),
+                dir: dir.clone(),
+                signer_key_id: r.verified.signer.id_hex(),
+                files: r.files,
+                bytes: r.bytes,
+                variants: m.variants.len(),
+                stub_size: r.verified.archive.prefix_len,
+            };
+            Ok(Shown::new(text, &body))
         }
-        Cmd::Filever { files } => return filever_cmd(files, *json, quiet),
+        Cmd::Filever { files } => filever_cmd(files, cli.json && !cli.quiet),
         Cmd::GenerateDocs { dir } => {
-            let files = generate_docs(dir)?;
-            if *json {
-                say(quiet, &json_line(&serde_json::json!({ "files": files })));
-            } else {
-                let list: Vec<String> = files.iter().map(|f| format!("  {}\n", f.display())).collect();
-                say(quiet, &format!("wrote {} files:\n{}", files.len(), list.concat()));
-            }
+            let g = generate_docs(dir)?;
+            let all: Vec<&PathBuf> = g.man.iter().chain(&g.completions).collect();
+            let list: Vec<String> = all.iter().map(|f| format!("  {}\n", f.display())).collect();
+            let text = format!(
+                "wrote {} man pages and {} completion scripts:\n{}",
+                g.man.len(),
+                g.completions.len(),
+                list.concat()
+            );
+            Ok(Shown::new(text, &g))
         }
     }
-    Ok(())
 }
 
-/// `pkgtool filever`: every readable file gets a block (or a JSON object); a file that
-/// cannot be read is an error after the others are printed.
-fn filever_cmd(files: &[PathBuf], json: bool, quiet: bool) -> Result<(), Error> {
+/// `pkgtool filever`: every readable file gets a block; a file that cannot be read is an
+/// error after the others are printed (`text_now`: false with `--json`, whose one object is
+/// the files' or, if one could not be read, the error's).
+fn filever_cmd(files: &[PathBuf], json: bool) -> Result<Shown, Error> {
     // Every unreadable file is reported; the last one is returned for `main` to print.
     let mut pending: Option<Error> = None;
-    let mut objects = Vec::new();
+    let mut entries = Vec::new();
+    let mut text = String::new();
     for path in files {
         match filever::read_path(path) {
-            Ok(info) if json => objects.push(serde_json::json!({ "file": path, "info": info })),
-            Ok(info) => say(quiet, &format!("{}\n", filever::render_text(&path.display().to_string(), &info))),
+            Ok(info) => {
+                text.push_str(&format!("{}\n", filever::render_text(&path.display().to_string(), &info)));
+                entries.push(out::FileverEntry { file: path.clone(), info });
+            }
             Err(filever::Error::Io { path, source }) => {
                 if let Some(earlier) = pending.replace(Error::Io { path, source }) {
                     eprintln!("pkgtool: error: {earlier}");
@@ -442,10 +473,16 @@ fn filever_cmd(files: &[PathBuf], json: bool, quiet: bool) -> Result<(), Error> 
             }
         }
     }
-    if json {
-        say(quiet, &json_line(&objects));
+    match pending {
+        Some(e) => {
+            // The text of the files that were read is still printed before the error.
+            if !json {
+                print_out(&text);
+            }
+            Err(e)
+        }
+        None => Ok(Shown::new(text, &out::Filever { files: entries })),
     }
-    pending.map_or(Ok(()), Err)
 }
 
 fn display_dir(dir: &Path) -> String {

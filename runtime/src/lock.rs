@@ -104,8 +104,8 @@ fn note_pid(note: &str) -> Option<u32> {
 /// cannot be told. Waiters (`->` lines) do not hold it.
 fn kernel_holder(file: &File) -> Option<u32> {
     let st = rustix::fs::fstat(file).ok()?;
-    let dev = u64::from(st.st_dev);
-    let want = (rustix::fs::major(dev), rustix::fs::minor(dev), u64::from(st.st_ino));
+    let dev = st.st_dev;
+    let want = (rustix::fs::major(dev), rustix::fs::minor(dev), st.st_ino);
     let mut table = String::new();
     File::open("/proc/locks").ok()?.take(1 << 20).read_to_string(&mut table).ok()?;
     holder_in(&table, want)

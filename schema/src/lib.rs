@@ -10,6 +10,7 @@
 mod limits;
 mod manifest;
 mod names;
+pub mod output;
 pub mod sigblock;
 pub mod text;
 mod validate;

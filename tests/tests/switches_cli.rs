@@ -107,7 +107,7 @@ fn every_command_prints_json_with_an_exit_code() {
     assert_eq!((v["product"].as_str(), v["trusted_key"]["name"].as_str()), (Some("contoso"), Some("publisher")));
     let v = json(&root, &["install", s(&kit.contoso("rtm")), "--json"], 0);
     assert_eq!(v["operation"], "install contoso-rtm");
-    assert_eq!(v["baseline"], serde_json::json!({"before": "none", "after": "RTM"}));
+    assert_eq!(v["baseline"], serde_json::json!({"before": null, "after": "RTM"}));
     let v = json(&root, &["install", s(&kit.contoso("kb4")), "--json"], 0);
     assert_eq!(v["package"], "KB4");
     assert_eq!(v["applied"], true);
@@ -133,7 +133,9 @@ fn every_command_prints_json_with_an_exit_code() {
     assert_eq!(live_text(&root, "bin/kernel.dll"), payload("baseline-rtm/kernel/bin/kernel.dll"));
     // Errors are JSON too, beside the message on standard error.
     let v = json(&root, &["install", s(&kit.contoso("rtm")), "--json"], 5);
-    assert!(v["error"].as_str().unwrap().contains("already installed"), "{v}");
+    assert_eq!(v["error"]["class"], "already-installed", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("already installed"), "{v}");
+    assert_eq!((v["schema"].as_u64(), v["exit_code"].as_u64()), (Some(1), Some(5)), "{v}");
 }
 
 #[test]

@@ -9,16 +9,19 @@ use std::path::Path;
 
 use clap::{CommandFactory, ValueEnum};
 use clap_complete::Shell;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Output;
 use super::args::{Cli, INSTALLER_NAME, InstallerCli};
 use crate::error::{Error, Result};
 
-/// What was generated.
-#[derive(Clone, Debug, Serialize)]
-struct Generated {
+/// What was generated: the files written, by kind.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Generated {
+    /// The man pages written.
     man: Vec<String>,
+    /// The completion scripts written.
     completions: Vec<String>,
 }
 

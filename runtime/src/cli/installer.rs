@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use hotfix_schema::{Limits, Name};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::args::{BranchArg, Common, InstallerCli, PackageOpts};
@@ -87,7 +88,7 @@ pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
     let program = Path::new(&shown).file_name().map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
     let parsed = match switches::preprocess(args.clone(), Mode::Installer) {
         Ok(a) => a,
-        Err(e) => return usage_exit(&program, &e),
+        Err(e) => return usage_exit(&program, &e, super::asks_json(&args)),
     };
     if !asks_help_or_version(&parsed)
         && let Err(e) = selfpkg::check_own_file(&exe)
@@ -98,12 +99,12 @@ pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
                    FILE --trust KEY.pub` checks a copy independently)"
                 .into(),
         };
-        return usage_exit(&program, &e);
+        return usage_exit(&program, &e, super::asks_json(&parsed));
     }
     let command = InstallerCli::command().display_name(program.clone()).bin_name(shown);
-    let cli = match command.try_get_matches_from(parsed).and_then(|m| InstallerCli::from_arg_matches(&m)) {
+    let cli = match command.try_get_matches_from(parsed.clone()).and_then(|m| InstallerCli::from_arg_matches(&m)) {
         Ok(c) => c,
-        Err(e) => return clap_exit(&e),
+        Err(e) => return clap_exit(&e, super::asks_json(&parsed)),
     };
     super::wants_json(cli.common.json);
     let c = &cli.common;
@@ -272,7 +273,7 @@ pub(crate) fn package_action(
 }
 
 /// What installing would end with.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Decision {
     /// `would-install`, `not-applicable`, `already-installed`, `refused-by-policy`,
     /// `would-fail`, or `no-root` (nothing to judge against).
@@ -286,7 +287,7 @@ pub struct Decision {
 }
 
 /// `--what-if`: what a package is and what installing it would do.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct WhatIfView {
     /// The package.
     pub package: PackageView,

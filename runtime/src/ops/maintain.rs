@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use hotfix_schema::{Digest, Name};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Session, Snapshot, inputs};
@@ -20,7 +21,7 @@ use crate::store::BlobState;
 use crate::txn::live::LiveTree;
 
 /// One live file that differs from the inventory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Difference {
     /// The path under the root.
     pub path: String,
@@ -31,7 +32,7 @@ pub struct Difference {
 }
 
 /// `hotfix check`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct CheckReport {
     /// Live files compared.
     pub files: usize,
@@ -53,7 +54,7 @@ pub struct CheckReport {
 }
 
 /// What `check --repair --from PKG` put back into the store from one package file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Reseeded {
     /// The package file.
     pub file: String,
@@ -272,7 +273,7 @@ pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckR
 }
 
 /// `hotfix cleanup`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct CleanupReport {
     /// Packages made permanent by `--reset-base` (dropped from the inventory).
     pub dropped: Vec<String>,
