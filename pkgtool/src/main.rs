@@ -4,17 +4,18 @@
 //! `build --self-contained` puts the installer stub `hotfix-installer` before the package
 //! (`--stub PATH`, or the one cargo built beside this binary — the size-minded `installer`
 //! profile's in `target/installer/` when it is as new), so that the package is one
-//! executable installer; the signature covers the stub. A hidden `generate-docs DIR` writes man pages
+//! executable installer; the signature covers the stub. `generate-docs DIR` writes man pages
 //! and shell completions from these clap definitions.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod docs;
+
 use std::ffi::OsString;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use clap_complete::Shell;
+use clap::{CommandFactory, Parser, Subcommand};
 use hotfix_schema::Limits;
 use hotfix_schema::output::{self, Failure, Message, Success};
 use hotfix_schema::sigblock::key_id_hex;
@@ -112,7 +113,6 @@ enum Cmd {
         files: Vec<PathBuf>,
     },
     /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for pkgtool.
-    #[command(hide = true)]
     GenerateDocs {
         /// The output directory.
         dir: PathBuf,
@@ -262,27 +262,6 @@ fn check_stub(path: &Path) -> Result<(), Error> {
         msg: "is not an executable (ELF or PE); the installer stub is the hotfix-installer binary. Nothing was built"
             .into(),
     })
-}
-
-/// `pkgtool generate-docs DIR`: man pages and completions from the clap definitions.
-fn generate_docs(dir: &Path) -> Result<out::GeneratedDocs, Error> {
-    let man = dir.join("man1");
-    let completions = dir.join("completions");
-    for d in [&man, &completions] {
-        std::fs::create_dir_all(d).map_err(|e| Error::Io { path: d.clone(), source: e })?;
-    }
-    clap_mangen::generate_to(Cli::command(), &man).map_err(|e| Error::Io { path: man.clone(), source: e })?;
-    for shell in Shell::value_variants() {
-        clap_complete::generate_to(*shell, &mut Cli::command(), "pkgtool", &completions)
-            .map_err(|e| Error::Io { path: completions.clone(), source: e })?;
-    }
-    let listing = |d: &Path| -> Result<Vec<PathBuf>, Error> {
-        let entries = std::fs::read_dir(d).map_err(|e| Error::Io { path: d.to_path_buf(), source: e })?;
-        let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        out.sort();
-        Ok(out)
-    };
-    Ok(out::GeneratedDocs { man: listing(&man)?, completions: listing(&completions)? })
 }
 
 /// What a command prints: its text, and its `--json` body.
@@ -438,7 +417,7 @@ fn run(cli: &Cli) -> Result<Shown, Error> {
         }
         Cmd::Filever { files } => filever_cmd(files, cli.json && !cli.quiet),
         Cmd::GenerateDocs { dir } => {
-            let g = generate_docs(dir)?;
+            let g = docs::generate(Cli::command(), dir)?;
             let all: Vec<&PathBuf> = g.man.iter().chain(&g.completions).collect();
             let list: Vec<String> = all.iter().map(|f| format!("  {}\n", f.display())).collect();
             let text = format!(

@@ -91,25 +91,39 @@ pub fn valid_list() -> String {
     out.join(", ")
 }
 
-/// The switch table as help text (for `--help` and the man pages).
+/// The switch table's heading.
+pub const TABLE_HEADING: &str = "Windows-style switches (case-insensitive; each is the long option named):";
+
+/// The switch table's rows: the switch as typed, the long option it means, what it does
+/// (for `--help` and, rendered as a man page section, the man pages).
+pub fn table() -> Vec<(String, String, &'static str)> {
+    SWITCHES
+        .iter()
+        .map(|s| {
+            let shown = match (s.name, s.value) {
+                ("b", _) => "/B:QFE, /B:<BASELINE>QFE".to_string(),
+                ("help", _) => "/help, /?".to_string(),
+                (n, Some(v)) => format!("/{n}:{v}"),
+                (n, None) => format!("/{n}"),
+            };
+            let long = if s.long == B_SWITCH {
+                "--branch qfe".to_string()
+            } else {
+                match s.value {
+                    Some(v) => format!("{} {v}", s.long),
+                    None => s.long.to_string(),
+                }
+            };
+            (shown, long, s.help)
+        })
+        .collect()
+}
+
+/// The switch table as help text (for `--help`).
 pub fn help_text() -> String {
-    let mut out = String::from("Windows-style switches (case-insensitive; each is the long option named):\n");
-    for s in SWITCHES {
-        let shown = match (s.name, s.value) {
-            ("b", _) => "/B:QFE, /B:<BASELINE>QFE".to_string(),
-            ("help", _) => "/help, /?".to_string(),
-            (n, Some(v)) => format!("/{n}:{v}"),
-            (n, None) => format!("/{n}"),
-        };
-        let long = if s.long == B_SWITCH {
-            "--branch qfe".to_string()
-        } else {
-            match s.value {
-                Some(v) => format!("{} {v}", s.long),
-                None => s.long.to_string(),
-            }
-        };
-        out.push_str(&format!("  {shown:<26} {long:<16} {}\n", s.help));
+    let mut out = format!("{TABLE_HEADING}\n");
+    for (shown, long, help) in table() {
+        out.push_str(&format!("  {shown:<26} {long:<16} {help}\n"));
     }
     out
 }

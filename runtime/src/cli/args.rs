@@ -177,7 +177,6 @@ pub enum Cmd {
     Recover,
     /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for hotfix and its
     /// self-contained installers.
-    #[command(hide = true)]
     GenerateDocs {
         /// The output directory.
         dir: PathBuf,
