@@ -128,14 +128,17 @@ fn main() -> ExitCode {
     };
     match run(&cli) {
         Ok(shown) => {
-            if !cli.quiet {
-                print_out(if cli.json { &shown.json } else { &shown.text });
+            // --quiet silences the text, not the JSON a script asked for.
+            if cli.json {
+                print_out(&shown.json);
+            } else if !cli.quiet {
+                print_out(&shown.text);
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("pkgtool: error: {e}");
-            if cli.json && !cli.quiet {
+            if cli.json {
                 print_out(&output::to_text(&Failure::new(e.class(), e.to_string(), e.exit_code())));
             }
             ExitCode::from(e.exit_code())
@@ -415,7 +418,7 @@ fn run(cli: &Cli) -> Result<Shown, Error> {
             };
             Ok(Shown::new(text, &body))
         }
-        Cmd::Filever { files } => filever_cmd(files, cli.json && !cli.quiet),
+        Cmd::Filever { files } => filever_cmd(files, cli.json || cli.quiet),
         Cmd::GenerateDocs { dir } => {
             let g = docs::generate(Cli::command(), dir)?;
             let all: Vec<&PathBuf> = g.man.iter().chain(&g.completions).collect();
@@ -432,9 +435,9 @@ fn run(cli: &Cli) -> Result<Shown, Error> {
 }
 
 /// `pkgtool filever`: every readable file gets a block; a file that cannot be read is an
-/// error after the others are printed (`text_now`: false with `--json`, whose one object is
-/// the files' or, if one could not be read, the error's).
-fn filever_cmd(files: &[PathBuf], json: bool) -> Result<Shown, Error> {
+/// error after the others are printed — unless `no_text` (`--json`, whose one object is
+/// the files' or, if one could not be read, the error's; or `--quiet`).
+fn filever_cmd(files: &[PathBuf], no_text: bool) -> Result<Shown, Error> {
     // Every unreadable file is reported; the last one is returned for `main` to print.
     let mut pending: Option<Error> = None;
     let mut entries = Vec::new();
@@ -455,7 +458,7 @@ fn filever_cmd(files: &[PathBuf], json: bool) -> Result<Shown, Error> {
     match pending {
         Some(e) => {
             // The text of the files that were read is still printed before the error.
-            if !json {
+            if !no_text {
                 print_out(&text);
             }
             Err(e)

@@ -186,7 +186,7 @@ fn a_self_contained_installer_s_json_validates_against_the_install_schema() {
     contract(
         "hotfix",
         "install",
-        &run_installer(&exe, &config, ["--root", s(&root), "/uninstall", "--json"], &[]),
+        &run_installer(&exe, &config, ["--root", s(&root), "/uninstall", "/quiet", "--json"], &[]),
         0,
         None,
     );
@@ -197,7 +197,7 @@ fn every_pkgtool_command_s_json_validates_against_its_schema() {
     let kit = Kit::new("every_pkgtool_command_s_json_validates_against_its_schema");
     let t = kit.path();
     let name = t.join("signer");
-    let v = contract("pkgtool", "keygen", &pkgtool(["keygen", s(&name), "--json"]), 0, None);
+    let v = contract("pkgtool", "keygen", &pkgtool(["keygen", s(&name), "--json", "--quiet"]), 0, None);
     assert_eq!(v["key_id"].as_str().map(str::len), Some(16));
     let spec = hotfix_tests::root::examples().join("kb4.toml");
     let pkg = t.join("kb4.pkg");

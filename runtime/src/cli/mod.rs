@@ -153,6 +153,8 @@ pub(crate) fn finish(ctx: &Ctx, common: &Common, result: Result<Output, Error>) 
         Ok(out) => out.code,
         Err(e) => e.exit_code(),
     };
+    // `/quiet` and `/passive` silence the text, not the JSON a script asked for: a
+    // `KB4.run /quiet --json` run still prints its one object.
     let chatty = !common.quiet && !common.passive;
     match &result {
         Ok(o) => {
@@ -160,12 +162,16 @@ pub(crate) fn finish(ctx: &Ctx, common: &Common, result: Result<Output, Error>) 
                 for w in &o.warnings {
                     eprintln!("{}: warning: {w}", ctx.program);
                 }
-                out(if common.json { &o.json } else { &o.text });
+            }
+            if common.json {
+                out(&o.json);
+            } else if chatty {
+                out(&o.text);
             }
         }
         Err(e) => {
             eprintln!("{}: error: {e}", ctx.program);
-            if common.json && chatty {
+            if common.json {
                 out(&failure_text(e));
             }
         }
