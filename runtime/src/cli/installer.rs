@@ -272,12 +272,29 @@ pub(crate) fn package_action(
     }
 }
 
+/// What installing would do, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhatIfOutcome {
+    /// It would install (exit 0).
+    WouldInstall,
+    /// Not applicable to the root (exit 4).
+    NotApplicable,
+    /// Already installed (exit 5).
+    AlreadyInstalled,
+    /// A prerelease package without `--allow-prerelease` (exit 7).
+    RefusedByPolicy,
+    /// It would fail: a conflict, or a refusal (exit 1).
+    WouldFail,
+    /// No root to judge it against.
+    NoRoot,
+}
+
 /// What installing would end with.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Decision {
-    /// `would-install`, `not-applicable`, `already-installed`, `refused-by-policy`,
-    /// `would-fail`, or `no-root` (nothing to judge against).
-    pub outcome: &'static str,
+    /// What installing would do.
+    pub outcome: WhatIfOutcome,
     /// The exit code installing would end with (0 also for `no-root`).
     pub exit_code: u8,
     /// Why it would not install, or how to give a root.
@@ -326,7 +343,9 @@ impl fmt::Display for WhatIfView {
                     if change.restart { "; it would require a restart (exit 3)" } else { "" }
                 )?;
             }
-            (None, Some(reason)) if d.outcome == "no-root" => writeln!(f, "No root to judge it against: {reason}.")?,
+            (None, Some(reason)) if d.outcome == WhatIfOutcome::NoRoot => {
+                writeln!(f, "No root to judge it against: {reason}.")?
+            }
             (None, Some(reason)) => writeln!(f, "  it would not install (exit {}): {reason}", d.exit_code)?,
             (None, None) => {}
         }
@@ -353,7 +372,7 @@ fn what_if_view(
         let view = package::describe(pkg, &keys, progress_for(c).as_mut())?;
         let product = product.cloned().or_else(|| Name::new(&view.product).ok());
         let reason = rootcfg::how_to_give(product.as_ref());
-        let decision = Decision { outcome: "no-root", exit_code: 0, reason: Some(reason), change: None };
+        let decision = Decision { outcome: WhatIfOutcome::NoRoot, exit_code: 0, reason: Some(reason), change: None };
         let v = WhatIfView { package: view, root: None, root_from: None, decision, install_hint: None };
         return Ok((v, 0));
     };
@@ -375,13 +394,15 @@ fn what_if_view(
         Some(&verified.signer),
     );
     let decision = match change::what_if(&mut s, &verified, &req) {
-        Ok(report) => Decision { outcome: "would-install", exit_code: 0, reason: None, change: Some(report) },
+        Ok(report) => {
+            Decision { outcome: WhatIfOutcome::WouldInstall, exit_code: 0, reason: None, change: Some(report) }
+        }
         Err(e) => {
             let outcome = match &e {
-                Error::NotApplicable { .. } => "not-applicable",
-                Error::AlreadyInstalled { .. } => "already-installed",
-                Error::Prerelease { .. } => "refused-by-policy",
-                Error::Conflict { .. } | Error::Refused(_) => "would-fail",
+                Error::NotApplicable { .. } => WhatIfOutcome::NotApplicable,
+                Error::AlreadyInstalled { .. } => WhatIfOutcome::AlreadyInstalled,
+                Error::Prerelease { .. } => WhatIfOutcome::RefusedByPolicy,
+                Error::Conflict { .. } | Error::Refused(_) => WhatIfOutcome::WouldFail,
                 _ => return Err(e),
             };
             Decision { outcome, exit_code: e.exit_code(), reason: Some(e.to_string()), change: None }
