@@ -136,10 +136,22 @@ fn every_hotfix_command_s_json_validates_against_its_schema() {
     let v = contract("hotfix", "policy", &hotfix(&root, ["policy", "branch", "ldr", "--json"]), 0, None);
     assert_eq!(v["components"][0]["why"]["rule"], "policy-forces-ldr", "{v}");
     contract("hotfix", "check", &hotfix(&root, ["check", "--json"]), 0, None);
+    fs::write(root.join("bin/kernel.dll"), "changed\n").unwrap();
+    let v = contract("hotfix", "check", &hotfix(&root, ["check", "--json"]), 1, None);
+    assert_eq!(
+        (v["differences"][0]["kind"].as_str(), v["differences"][0]["repaired"].as_bool()),
+        (Some("content"), Some(false))
+    );
+    let v = contract("hotfix", "check", &hotfix(&root, ["check", "--repair", "--json"]), 0, None);
+    assert_eq!(v["differences"][0]["repaired"], true, "{v}");
     contract("hotfix", "cleanup", &hotfix(&root, ["cleanup", "--json"]), 0, None);
     contract("hotfix", "trust", &hotfix(&root, ["trust", "list", "--json"]), 0, None);
     contract("hotfix", "trust", &hotfix(&root, ["trust", "remove", "nobody", "--json"]), 1, Some("refused"));
     contract("hotfix", "recover", &hotfix(&root, ["recover", "--json"]), 0, None);
+    let lock = fs::OpenOptions::new().read(true).write(true).open(root.join(".servicing/lock")).unwrap();
+    lock.try_lock().unwrap();
+    contract("hotfix", "uninstall", &hotfix(&root, ["uninstall", "KB4", "--json"]), 8, Some("busy"));
+    drop(lock);
     contract("hotfix", "uninstall", &hotfix(&root, ["uninstall", "KB4", "--json"]), 0, None);
     let docs = kit.path().join("docs");
     contract("hotfix", "generate-docs", &hotfix(&root, ["generate-docs", s(&docs), "--json"]), 0, None);

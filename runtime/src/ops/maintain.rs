@@ -25,10 +25,27 @@ use crate::txn::live::LiveTree;
 pub struct Difference {
     /// The path under the root.
     pub path: String,
-    /// What differs.
+    /// What differs, as data.
+    pub kind: DifferenceKind,
+    /// What differs, in words (sizes, hashes, modes).
     pub problem: String,
     /// Whether `--repair` fixed it.
     pub repaired: bool,
+}
+
+/// How a live file differs from the inventory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DifferenceKind {
+    /// Nothing at the path.
+    Missing,
+    /// Its content is not the inventory's.
+    Content,
+    /// Only its mode differs.
+    Mode,
+    /// Something that is not a file is at the path, or in the way of it; `--repair` does not
+    /// touch it.
+    InTheWay,
 }
 
 /// `hotfix check`.
@@ -207,15 +224,18 @@ pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckR
     let tree = LiveTree::open(&s.layout)?;
     for (path, f) in &files {
         let problem = match tree.entry(path) {
-            Err(Error::Conflict { path: at, why }) => {
-                Some((format!("{} {why} (not repaired: move it away first)", at.display()), false))
-            }
+            Err(Error::Conflict { path: at, why }) => Some((
+                DifferenceKind::InTheWay,
+                format!("{} {why} (not repaired: move it away first)", at.display()),
+                false,
+            )),
             Err(e) => return Err(e),
-            Ok(None) => Some(("missing".to_string(), true)),
+            Ok(None) => Some((DifferenceKind::Missing, "missing".to_string(), true)),
             Ok(Some(e)) if e.kind == Kind::File => {
                 let Some((sha, size)) = tree.hash(path, f.size.saturating_add(1))? else {
                     report.differences.push(Difference {
                         path: path.to_string(),
+                        kind: DifferenceKind::Missing,
                         problem: "missing".into(),
                         repaired: false,
                     });
@@ -225,31 +245,34 @@ pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckR
                     let shown =
                         if size > f.size { format!("more than {} bytes", f.size) } else { format!("{size} bytes") };
                     Some((
+                        DifferenceKind::Content,
                         format!("content differs ({shown}, SHA-256 {sha}; expected {} bytes, {})", f.size, f.sha256),
                         true,
                     ))
                 } else if e.mode != f.mode.bits() {
-                    Some((format!("mode {:04o}, expected {}", e.mode, f.mode), true))
+                    Some((DifferenceKind::Mode, format!("mode {:04o}, expected {}", e.mode, f.mode), true))
                 } else {
                     None
                 }
             }
-            Ok(Some(e)) => {
-                Some((format!("is {}, not a file (not repaired: move it away first)", e.kind.describe()), false))
-            }
+            Ok(Some(e)) => Some((
+                DifferenceKind::InTheWay,
+                format!("is {}, not a file (not repaired: move it away first)", e.kind.describe()),
+                false,
+            )),
         };
-        let Some((problem, fixable)) = problem else { continue };
+        let Some((kind, problem, fixable)) = problem else { continue };
         let mut repaired = false;
         if repair && fixable {
             let (sha, size, mode) = (&f.sha256, f.size, f.mode.bits());
-            if problem.starts_with("mode") {
+            if kind == DifferenceKind::Mode {
                 tree.set_mode(&s.store, path, sha, size, mode)?;
             } else {
                 tree.restore(&s.store, path, sha, size, mode)?;
             }
             repaired = true;
         }
-        report.differences.push(Difference { path: path.to_string(), problem, repaired });
+        report.differences.push(Difference { path: path.to_string(), kind, problem, repaired });
     }
     let mut seen: HashSet<Digest> = HashSet::new();
     for p in snap.packages.iter().filter(|p| only.is_none_or(|id| &p.installed.manifest.package.id == id)) {
