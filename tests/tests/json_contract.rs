@@ -156,6 +156,14 @@ fn every_hotfix_command_s_json_validates_against_its_schema() {
     let docs = kit.path().join("docs");
     contract("hotfix", "generate-docs", &hotfix(&root, ["generate-docs", s(&docs), "--json"]), 0, None);
 
+    // A store problem is data too: which blob, which package.
+    let sha = hotfix_tests::root::manifest(&rtm).blobs[0].contents()[0].0.to_string();
+    fs::remove_file(hotfix_tests::root::store_blob(&root, &sha)).unwrap();
+    let v = contract("hotfix", "check", &hotfix(&root, ["check", "--json"]), 1, None);
+    let problem = &v["problems"][0];
+    assert_eq!((problem["kind"].as_str(), problem["blob"].as_str()), (Some("blob-missing"), Some(sha.as_str())), "{v}");
+    assert_eq!(problem["package"], "contoso-rtm", "{v}");
+
     // Integrity failures carry the reader's class.
     let tampered = kit.path().join("tampered.run");
     flip_stub_byte(&kit.contoso_installer("kb4"), &tampered);

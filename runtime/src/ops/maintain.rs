@@ -48,6 +48,37 @@ pub enum DifferenceKind {
     InTheWay,
 }
 
+/// A problem with the store or the inventory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Problem {
+    /// What is wrong, as data.
+    pub kind: ProblemKind,
+    /// The store blob concerned (its SHA-256), for a blob problem.
+    pub blob: Option<String>,
+    /// The package that carries it, for a blob problem.
+    pub package: Option<String>,
+    /// What is wrong and what to do, in words.
+    pub message: String,
+}
+
+/// The kinds of [`Problem`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// The inventory's file list or count disagrees with its installed packages.
+    Inventory,
+    /// A store blob an installed package needs is missing.
+    BlobMissing,
+    /// A store blob is damaged.
+    BlobDamaged,
+}
+
+impl Problem {
+    fn inventory(message: String) -> Problem {
+        Problem { kind: ProblemKind::Inventory, blob: None, package: None, message }
+    }
+}
+
 /// `hotfix check`.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct CheckReport {
@@ -58,7 +89,7 @@ pub struct CheckReport {
     /// Live files that differ.
     pub differences: Vec<Difference>,
     /// Problems with the store or the inventory, which `--repair` cannot fix.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// Files an interrupted install left in the store's staging directory (removed when
     /// the root's lock was free).
     pub leftovers: crate::store::Leftovers,
@@ -152,7 +183,7 @@ impl fmt::Display for CheckReport {
             writeln!(f, "{}: {}{fixed}", d.path, d.problem)?;
         }
         for p in &self.problems {
-            writeln!(f, "{p}")?;
+            writeln!(f, "{}", p.message)?;
         }
         let open = self.differences.iter().filter(|d| !d.repaired).count();
         let whose = self.package.as_ref().map(|p| format!(" of {p}")).unwrap_or_default();
@@ -209,16 +240,16 @@ pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckR
     if only.is_none() {
         let expected = active_files(&active_state(&inputs(&snap, &installed, snap.policy))?)?;
         if expected != files {
-            report.problems.push(
+            report.problems.push(Problem::inventory(
                 "the inventory's file list disagrees with its installed packages (the inventory was edited?)".into(),
-            );
+            ));
         }
         let counted = s.inv.file_count()?;
         if counted != files.len() as u64 {
-            report.problems.push(format!(
+            report.problems.push(Problem::inventory(format!(
                 "the inventory counts {counted} files but lists {} (the inventory was edited?)",
                 files.len()
-            ));
+            )));
         }
     }
     let tree = LiveTree::open(&s.layout)?;
@@ -279,17 +310,22 @@ pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckR
         let m = &p.installed.manifest;
         for (digest, _, size) in m.blobs.iter().flat_map(|b| b.contents()).filter(|c| seen.insert(c.0)) {
             report.blobs += 1;
-            let why = match s.store.check(&digest, size)? {
+            let (kind, why) = match s.store.check(&digest, size)? {
                 BlobState::Good => continue,
-                BlobState::Missing => "is missing".to_string(),
-                BlobState::Bad(w) => format!("is damaged ({w})"),
+                BlobState::Missing => (ProblemKind::BlobMissing, "is missing".to_string()),
+                BlobState::Bad(w) => (ProblemKind::BlobDamaged, format!("is damaged ({w})")),
             };
-            report.problems.push(format!(
-                "store blob {digest} of {id} {why}; put it back from {id}'s package file: hotfix --root {root} \
-                 check --repair --from {id}.pkg",
-                id = m.package.id,
-                root = s.layout.shown()
-            ));
+            report.problems.push(Problem {
+                kind,
+                blob: Some(digest.to_string()),
+                package: Some(m.package.id.to_string()),
+                message: format!(
+                    "store blob {digest} of {id} {why}; put it back from {id}'s package file: hotfix --root {root} \
+                     check --repair --from {id}.pkg",
+                    id = m.package.id,
+                    root = s.layout.shown()
+                ),
+            });
         }
     }
     Ok(report)
