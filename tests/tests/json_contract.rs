@@ -188,6 +188,10 @@ fn a_self_contained_installer_s_json_validates_against_the_install_schema() {
     let config = kit.config_dir();
     let v = contract("hotfix", "install", &run_installer(&exe, &config, ["--root", s(&root), "--json"], &[]), 2, None);
     assert_eq!(v["decision"]["outcome"], "would-install");
+    assert_eq!(v["root_from"], serde_json::json!({"via": "flag", "file": null}), "{v}");
+    let v =
+        contract("hotfix", "install", &run_installer(&exe, &config, ["--json"], &[("HOTFIX_ROOT", s(&root))]), 2, None);
+    assert_eq!(v["root_from"]["via"], "environment", "{v}");
     contract(
         "hotfix",
         "install",

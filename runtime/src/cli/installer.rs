@@ -303,6 +303,41 @@ pub struct Decision {
     pub change: Option<ChangeReport>,
 }
 
+/// Where the root came from, as data.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RootFrom {
+    /// `flag` (`--root`), `environment` (`HOTFIX_ROOT`) or `config-file`.
+    pub via: RootVia,
+    /// The configuration file, for `config-file`.
+    pub file: Option<PathBuf>,
+    /// The same in words, as the text output shows it.
+    #[serde(skip)]
+    pub shown: String,
+}
+
+/// How the root was given.
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootVia {
+    /// `--root DIR`.
+    Flag,
+    /// `HOTFIX_ROOT`.
+    Environment,
+    /// `/etc/hotfix/<product>.root` (or under `HOTFIX_CONFIG_DIR`).
+    ConfigFile,
+}
+
+impl RootFrom {
+    fn of(source: &Source) -> RootFrom {
+        let (via, file) = match source {
+            Source::Flag => (RootVia::Flag, None),
+            Source::Env => (RootVia::Environment, None),
+            Source::Config(p) => (RootVia::ConfigFile, Some(p.clone())),
+        };
+        RootFrom { via, file, shown: source.to_string() }
+    }
+}
+
 /// `--what-if`: what a package is and what installing it would do.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct WhatIfView {
@@ -310,8 +345,8 @@ pub struct WhatIfView {
     pub package: PackageView,
     /// The root judged against.
     pub root: Option<PathBuf>,
-    /// Where the root came from (`--root`, `HOTFIX_ROOT`, a configuration file).
-    pub root_from: Option<String>,
+    /// Where the root came from.
+    pub root_from: Option<RootFrom>,
     /// The decision.
     pub decision: Decision,
     /// How to install it, for the text output.
@@ -324,7 +359,7 @@ impl fmt::Display for WhatIfView {
         write!(f, "{}", self.package)?;
         let d = &self.decision;
         if let (Some(root), Some(from)) = (&self.root, &self.root_from) {
-            writeln!(f, "On root {} (from {from}):", root.display())?;
+            writeln!(f, "On root {} (from {}):", root.display(), from.shown)?;
         }
         match (&d.change, &d.reason) {
             (Some(change), _) => {
@@ -421,6 +456,7 @@ fn what_if_view(
         }
     });
     let code = decision.exit_code;
-    let v = WhatIfView { package: view, root: Some(root), root_from: Some(source.to_string()), decision, install_hint };
+    let v =
+        WhatIfView { package: view, root: Some(root), root_from: Some(RootFrom::of(&source)), decision, install_hint };
     Ok((v, code))
 }
