@@ -21,6 +21,7 @@ mod versioninfo;
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use render::render_text;
@@ -44,7 +45,7 @@ pub enum Error {
 }
 
 /// The kind of binary a file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BinaryFormat {
     /// A 32-bit PE file (optional header magic 0x10b).
@@ -73,7 +74,7 @@ impl BinaryFormat {
 }
 
 /// The binary part of a version resource, `VS_FIXEDFILEINFO`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct FixedFileInfo {
     /// `dwFileVersionMS`/`LS` as `a.b.c.d`.
     pub file_version: String,
@@ -107,7 +108,7 @@ pub struct FixedFileInfo {
 }
 
 /// One `StringTable` of `StringFileInfo`: the strings for one language and code page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct StringTable {
     /// The table's key: language and code page as eight hex digits, lowercased (`040904b0`);
     /// a key that is not eight hex digits is kept as written.
@@ -124,7 +125,7 @@ impl StringTable {
 }
 
 /// Which servicing branch a build belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TagBranch {
     /// General distribution release: `gdr`, and `rtm` (a release build counts as GDR).
@@ -144,7 +145,7 @@ impl TagBranch {
 }
 
 /// A build lab / branch tag such as `srv03_sp2_gdr.080813-1204`, decoded by [`parse_branch_tag`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 pub struct BranchTag {
     /// The tag as written inside the parentheses.
     pub raw: String,
@@ -161,7 +162,7 @@ pub struct BranchTag {
 }
 
 /// Everything a binary says about its own version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct FileVersionInfo {
     /// What kind of binary this is.
     pub format: BinaryFormat,

@@ -5,12 +5,13 @@ use std::fmt::Write as _;
 
 use hotfix_schema::sigblock::key_id_hex;
 use hotfix_schema::{Manifest, Variant};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::zipfmt::Archive;
 
 /// How far a package was checked before it was described.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verification {
     /// Every byte was checked against the signature of a trusted key.
@@ -20,7 +21,7 @@ pub enum Verification {
 }
 
 /// The JSON shape of `pkgtool inspect --json` (stable: fields are only ever added).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Inspection<'a> {
     /// Verified or not.
     pub verification: Verification,
@@ -39,7 +40,7 @@ pub struct Inspection<'a> {
 }
 
 /// Sizes of one variant.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct VariantSize {
     /// Number of files.
     pub files: usize,

@@ -14,6 +14,7 @@ pub mod cumulative;
 pub mod encode;
 pub mod inspect;
 pub mod lzma;
+pub mod output;
 pub mod spec;
 pub mod tagcheck;
 

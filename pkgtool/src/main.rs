@@ -4,19 +4,24 @@
 //! `build --self-contained` puts the installer stub `hotfix-installer` before the package
 //! (`--stub PATH`, or the one cargo built beside this binary — the size-minded `installer`
 //! profile's in `target/installer/` when it is as new), so that the package is one
-//! executable installer; the signature covers the stub. A hidden `generate-docs DIR` writes man pages
+//! executable installer; the signature covers the stub. `generate-docs DIR` writes man pages
 //! and shell completions from these clap definitions.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use clap_complete::Shell;
+mod docs;
+
+use std::ffi::OsString;
+
+use clap::{CommandFactory, Parser, Subcommand};
 use hotfix_schema::Limits;
+use hotfix_schema::output::{self, Failure, Message, Success};
 use hotfix_schema::sigblock::key_id_hex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pkgtool::inspect::{self, Verification};
+use pkgtool::output as out;
 use pkgtool::tagcheck::TagCheck;
 use pkgtool::{Error, TrustedKey, build, extract, keys, read};
 
@@ -27,7 +32,8 @@ struct Cli {
     /// Print nothing but errors, and no progress bar.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Print the result as JSON.
+    /// Print the result as one JSON object (`"schema": 1`, `exit_code`; on failure an `error` with its
+    /// `class`), errors included; the JSON Schemas are in schema/json/pkgtool/.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -112,7 +118,6 @@ enum Cmd {
         files: Vec<PathBuf>,
     },
     /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for pkgtool.
-    #[command(hide = true)]
     GenerateDocs {
         /// The output directory.
         dir: PathBuf,
@@ -120,25 +125,59 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => return clap_exit(&e, json),
+    };
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(shown) => {
+            // --quiet silences the text, not the JSON a script asked for.
+            if cli.json {
+                print_out(&shown.json);
+            } else if !cli.quiet {
+                print_out(&shown.text);
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("pkgtool: error: {e}");
+            if cli.json {
+                print_out(&output::to_text(&Failure::new(e.class(), e.to_string(), e.exit_code())));
+            }
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Reports a command line clap refused (its own message; help and version exit 0). With
+/// `--json`, help and version are a message object and an error is a failure object of
+/// class `usage`; clap's text goes to standard error.
+fn clap_exit(e: &clap::Error, json: bool) -> ExitCode {
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    if !json {
+        let _ = e.print();
+        return ExitCode::from(code);
+    }
+    let text = e.render().to_string();
+    if code == 0 {
+        print_out(&output::to_text(&Success::new(Message { message: text }, 0)));
+    } else {
+        eprint!("{text}");
+        let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        print_out(&output::to_text(&Failure::new("usage", message, code)));
+    }
+    ExitCode::from(code)
 }
 
 fn load_trust(paths: &[PathBuf]) -> Result<Vec<TrustedKey>, Error> {
     paths.iter().map(|p| TrustedKey::load(p)).collect()
 }
 
-fn say(quiet: bool, text: &str) {
-    if !quiet {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-    }
+/// Writes to standard output, ignoring a closed pipe.
+fn print_out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// A progress bar on standard error while a package is authenticated (then, for an
@@ -250,59 +289,31 @@ fn check_stub(path: &Path) -> Result<(), Error> {
     })
 }
 
-/// `pkgtool generate-docs DIR`: man pages and completions from the clap definitions.
-fn generate_docs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let man = dir.join("man1");
-    let completions = dir.join("completions");
-    for d in [&man, &completions] {
-        std::fs::create_dir_all(d).map_err(|e| Error::Io { path: d.clone(), source: e })?;
-    }
-    clap_mangen::generate_to(Cli::command(), &man).map_err(|e| Error::Io { path: man.clone(), source: e })?;
-    for shell in Shell::value_variants() {
-        clap_complete::generate_to(*shell, &mut Cli::command(), "pkgtool", &completions)
-            .map_err(|e| Error::Io { path: completions.clone(), source: e })?;
-    }
-    let mut out = Vec::new();
-    for d in [&man, &completions] {
-        let entries = std::fs::read_dir(d).map_err(|e| Error::Io { path: d.clone(), source: e })?;
-        out.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
-    }
-    out.sort();
-    Ok(out)
+/// What a command prints: its text, and its `--json` body.
+struct Shown {
+    text: String,
+    json: String,
 }
 
-fn json_line(value: &impl serde::Serialize) -> String {
-    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
-    s.push('\n');
-    s
+impl Shown {
+    fn new(text: String, body: &impl serde::Serialize) -> Shown {
+        Shown { text, json: output::to_text(&Success::new(body, 0)) }
+    }
 }
 
-fn run(cli: &Cli) -> Result<(), Error> {
+fn run(cli: &Cli) -> Result<Shown, Error> {
     let limits = Limits::default();
-    let quiet = cli.quiet;
-    let json = &cli.json;
     match &cli.cmd {
         Cmd::Keygen { name } => {
             let key = keys::generate(name)?;
-            if *json {
-                let secret = format!("{}.key", name.display());
-                let public = format!("{}.pub", name.display());
-                say(
-                    quiet,
-                    &json_line(
-                        &serde_json::json!({ "secret_key": secret, "public_key": public, "key_id": key.id_hex() }),
-                    ),
-                );
-            } else {
-                say(
-                    quiet,
-                    &format!(
-                        "wrote {0}.key (secret, mode 0600) and {0}.pub\nkey id {1}\n",
-                        name.display(),
-                        key.id_hex()
-                    ),
-                );
-            }
+            let body = out::Keygen {
+                secret_key: PathBuf::from(format!("{}.key", name.display())),
+                public_key: PathBuf::from(format!("{}.pub", name.display())),
+                key_id: key.id_hex(),
+            };
+            let text =
+                format!("wrote {0}.key (secret, mode 0600) and {0}.pub\nkey id {1}\n", name.display(), key.id_hex());
+            Ok(Shown::new(text, &body))
         }
         Cmd::Build { spec, key, out, self_contained, stub, no_tag_check, no_pack, fast_decode, previous } => {
             let secret = keys::load_secret(key)?;
@@ -322,34 +333,33 @@ fn run(cli: &Cli) -> Result<(), Error> {
             for w in &r.warnings {
                 eprintln!("pkgtool: warning: {w}");
             }
-            if *json {
-                say(
-                    quiet,
-                    &json_line(&serde_json::json!({
-                        "package": r.out, "size": r.size, "key_id": key_id_hex(&r.key_id),
-                        "id": r.manifest.package.id, "kind": r.manifest.package.kind,
-                        "variants": r.manifest.variants.len(), "blobs": r.manifest.blobs.len(),
-                        "self_contained": stub.is_some(), "stub": stub,
-                    })),
-                );
-            } else {
-                let what = match &stub {
-                    Some(s) => format!("self-contained installer {} (stub {})", r.out.display(), s.display()),
-                    None => r.out.display().to_string(),
-                };
-                say(
-                    quiet,
-                    &format!(
-                        "built {what} ({}, {} variants, {} distinct contents in {} blobs, {} bytes), signed by key {}\n",
-                        r.manifest.package.id,
-                        r.manifest.variants.len(),
-                        r.manifest.content_index().len(),
-                        r.manifest.blobs.len(),
-                        r.size,
-                        key_id_hex(&r.key_id)
-                    ),
-                );
-            }
+            let what = match &stub {
+                Some(s) => format!("self-contained installer {} (stub {})", r.out.display(), s.display()),
+                None => r.out.display().to_string(),
+            };
+            let text = format!(
+                "built {what} ({}, {} variants, {} distinct contents in {} blobs, {} bytes), signed by key {}\n",
+                r.manifest.package.id,
+                r.manifest.variants.len(),
+                r.manifest.content_index().len(),
+                r.manifest.blobs.len(),
+                r.size,
+                key_id_hex(&r.key_id)
+            );
+            let body = out::Build {
+                package: r.out.clone(),
+                size: r.size,
+                key_id: key_id_hex(&r.key_id),
+                id: r.manifest.package.id.to_string(),
+                kind: r.manifest.package.kind,
+                variants: r.manifest.variants.len(),
+                contents: r.manifest.content_index().len(),
+                blobs: r.manifest.blobs.len(),
+                self_contained: stub.is_some(),
+                stub,
+                warnings: r.warnings.iter().map(ToString::to_string).collect(),
+            };
+            Ok(Shown::new(text, &body))
         }
         Cmd::Verify { pkg, trust, deep } => {
             let keys = load_trust(trust)?;
@@ -359,36 +369,35 @@ fn run(cli: &Cli) -> Result<(), Error> {
             drop(bar);
             let v = v?;
             let m = &v.manifest;
-            if *json {
-                say(
-                    quiet,
-                    &json_line(&serde_json::json!({
-                        "package": pkg, "verified": true, "deep": deep, "id": m.package.id, "kind": m.package.kind,
-                        "signer_key_id": v.signer.id_hex(), "signer_key_file": v.signer.source,
-                        "variants": m.variants.len(), "blobs": m.blobs.len(), "file_size": v.archive.len,
-                    })),
-                );
+            let checked = if *deep {
+                format!("every byte, the manifest and {} blobs decoded and checked", m.blobs.len())
             } else {
-                let checked = if *deep {
-                    format!("every byte, the manifest and {} blobs decoded and checked", m.blobs.len())
-                } else {
-                    format!(
-                        "every byte and the manifest checked; {} blobs not decoded (--deep decodes them)",
-                        m.blobs.len()
-                    )
-                };
-                say(
-                    quiet,
-                    &format!(
-                        "{}: OK — {} ({}) signed by key {} ({}); {checked}\n",
-                        pkg.display(),
-                        m.package.id,
-                        m.package.kind,
-                        v.signer.id_hex(),
-                        v.signer.source.display(),
-                    ),
-                );
-            }
+                format!(
+                    "every byte and the manifest checked; {} blobs not decoded (--deep decodes them)",
+                    m.blobs.len()
+                )
+            };
+            let text = format!(
+                "{}: OK — {} ({}) signed by key {} ({}); {checked}\n",
+                pkg.display(),
+                m.package.id,
+                m.package.kind,
+                v.signer.id_hex(),
+                v.signer.source.display(),
+            );
+            let body = out::Verify {
+                package: pkg.clone(),
+                verified: true,
+                deep: *deep,
+                id: m.package.id.to_string(),
+                kind: m.package.kind,
+                signer_key_id: v.signer.id_hex(),
+                signer_key_file: v.signer.source.clone(),
+                variants: m.variants.len(),
+                blobs: m.blobs.len(),
+                file_size: v.archive.len,
+            };
+            Ok(Shown::new(text, &body))
         }
         Cmd::Inspect { pkg, trust } => {
             let (manifest, archive, verification) = if trust.is_empty() {
@@ -403,7 +412,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 (v.manifest, v.archive, Verification::Verified)
             };
             let i = inspect::inspection(&manifest, &archive, verification);
-            say(quiet, &if *json { json_line(&i) } else { inspect::render_text(&i) });
+            Ok(Shown::new(inspect::render_text(&i), &i))
         }
         Cmd::Extract { pkg, dir, trust } => {
             let keys = load_trust(trust)?;
@@ -412,53 +421,57 @@ fn run(cli: &Cli) -> Result<(), Error> {
             drop(bar);
             let r = r?;
             let m = &r.verified.manifest;
-            if *json {
-                say(
-                    quiet,
-                    &json_line(&serde_json::json!({
-                        "package": pkg, "verified": true, "id": m.package.id, "dir": dir,
-                        "signer_key_id": r.verified.signer.id_hex(), "files": r.files, "bytes": r.bytes,
-                        "variants": m.variants.len(), "stub_size": r.verified.archive.prefix_len,
-                    })),
-                );
-            } else {
-                say(
-                    quiet,
-                    &format!(
-                        "{}: verified; extracted {} files ({} bytes) of {} variants into {}\n",
-                        pkg.display(),
-                        r.files,
-                        r.bytes,
-                        m.variants.len(),
-                        display_dir(dir)
-                    ),
-                );
-            }
+            let text = format!(
+                "{}: verified; extracted {} files ({} bytes) of {} variants into {}\n",
+                pkg.display(),
+                r.files,
+                r.bytes,
+                m.variants.len(),
+                display_dir(dir)
+            );
+            let body = out::Extract {
+                package: pkg.clone(),
+                verified: true,
+                id: m.package.id.to_string(),
+                dir: dir.clone(),
+                signer_key_id: r.verified.signer.id_hex(),
+                files: r.files,
+                bytes: r.bytes,
+                variants: m.variants.len(),
+                stub_size: r.verified.archive.prefix_len,
+            };
+            Ok(Shown::new(text, &body))
         }
-        Cmd::Filever { files } => return filever_cmd(files, *json, quiet),
+        Cmd::Filever { files } => filever_cmd(files, cli.json || cli.quiet),
         Cmd::GenerateDocs { dir } => {
-            let files = generate_docs(dir)?;
-            if *json {
-                say(quiet, &json_line(&serde_json::json!({ "files": files })));
-            } else {
-                let list: Vec<String> = files.iter().map(|f| format!("  {}\n", f.display())).collect();
-                say(quiet, &format!("wrote {} files:\n{}", files.len(), list.concat()));
-            }
+            let g = docs::generate(Cli::command(), dir)?;
+            let all: Vec<&PathBuf> = g.man.iter().chain(&g.completions).collect();
+            let list: Vec<String> = all.iter().map(|f| format!("  {}\n", f.display())).collect();
+            let text = format!(
+                "wrote {} man pages and {} completion scripts:\n{}",
+                g.man.len(),
+                g.completions.len(),
+                list.concat()
+            );
+            Ok(Shown::new(text, &g))
         }
     }
-    Ok(())
 }
 
-/// `pkgtool filever`: every readable file gets a block (or a JSON object); a file that
-/// cannot be read is an error after the others are printed.
-fn filever_cmd(files: &[PathBuf], json: bool, quiet: bool) -> Result<(), Error> {
+/// `pkgtool filever`: every readable file gets a block; a file that cannot be read is an
+/// error after the others are printed — unless `no_text` (`--json`, whose one object is
+/// the files' or, if one could not be read, the error's; or `--quiet`).
+fn filever_cmd(files: &[PathBuf], no_text: bool) -> Result<Shown, Error> {
     // Every unreadable file is reported; the last one is returned for `main` to print.
     let mut pending: Option<Error> = None;
-    let mut objects = Vec::new();
+    let mut entries = Vec::new();
+    let mut text = String::new();
     for path in files {
         match filever::read_path(path) {
-            Ok(info) if json => objects.push(serde_json::json!({ "file": path, "info": info })),
-            Ok(info) => say(quiet, &format!("{}\n", filever::render_text(&path.display().to_string(), &info))),
+            Ok(info) => {
+                text.push_str(&format!("{}\n", filever::render_text(&path.display().to_string(), &info)));
+                entries.push(out::FileverEntry { file: path.clone(), info });
+            }
             Err(filever::Error::Io { path, source }) => {
                 if let Some(earlier) = pending.replace(Error::Io { path, source }) {
                     eprintln!("pkgtool: error: {earlier}");
@@ -466,10 +479,16 @@ fn filever_cmd(files: &[PathBuf], json: bool, quiet: bool) -> Result<(), Error> 
             }
         }
     }
-    if json {
-        say(quiet, &json_line(&objects));
+    match pending {
+        Some(e) => {
+            // The text of the files that were read is still printed before the error.
+            if !no_text {
+                print_out(&text);
+            }
+            Err(e)
+        }
+        None => Ok(Shown::new(text, &out::Filever { files: entries })),
     }
-    pending.map_or(Ok(()), Err)
 }
 
 fn display_dir(dir: &Path) -> String {

@@ -195,6 +195,19 @@ impl Error {
         }
     }
 
+    /// The error's class in `--json` output: an integrity failure's own class
+    /// ([`Integrity::class`]), else `io`, `spec`, `secret-key`, `public-key` or `refused`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Spec { .. } => "spec",
+            Error::SecretKey { .. } => "secret-key",
+            Error::PublicKey { .. } => "public-key",
+            Error::Integrity { kind, .. } => kind.class(),
+            Error::Refused { .. } => "refused",
+        }
+    }
+
     /// Wraps an I/O error with the file it concerns, for `map_err`.
     pub fn io(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
         move |source| Error::Io { path: path.to_path_buf(), source }

@@ -139,6 +139,26 @@ impl Error {
         }
     }
 
+    /// The error's class in `--json` output (README "JSON output"): one per variant, and
+    /// for a package the reader's class (`bad-signature`, `untrusted-key`, …).
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::NotApplicable { .. } => "not-applicable",
+            Error::AlreadyInstalled { .. } => "already-installed",
+            Error::Package { source, .. } => source.class(),
+            Error::Prerelease { .. } => "refused-by-policy",
+            Error::Busy { .. } => "busy",
+            Error::Io { .. } => "io",
+            Error::Inventory { .. } => "inventory",
+            Error::Corrupt { .. } => "corrupt-inventory",
+            Error::State(_) => "inconsistent-state",
+            Error::Conflict { .. } => "conflict",
+            Error::Store { .. } => "store",
+            Error::Refused(_) => "refused",
+        }
+    }
+
     /// A closure mapping an I/O error on `path` to [`Error::Io`].
     pub fn io(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
         move |source| Error::Io { path: path.to_path_buf(), source }

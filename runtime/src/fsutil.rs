@@ -32,7 +32,7 @@ pub fn temp_name(name: &str) -> String {
     if TMP_PREFIX.len() + name.len() <= 255 {
         format!("{TMP_PREFIX}{name}")
     } else {
-        format!("{TMP_PREFIX}~{}", hex_prefix(&Sha256::digest(name.as_bytes())[..16]))
+        format!("{TMP_PREFIX}~{}", hotfix_schema::text::hex(&Sha256::digest(name.as_bytes())[..16]))
     }
 }
 
@@ -41,11 +41,7 @@ pub fn temp_name(name: &str) -> String {
 /// reverse): bounded in length and the same in every ancestor.
 pub fn temp_name_for(path: &RelPath) -> String {
     let sha = Sha256::digest(path.as_str().as_bytes());
-    format!("{TMP_PREFIX}{}", hex_prefix(&sha[..16]))
-}
-
-fn hex_prefix(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{TMP_PREFIX}{}", hotfix_schema::text::hex(&sha[..16]))
 }
 
 /// Directories whose entries changed (files renamed into them), each flushed once by

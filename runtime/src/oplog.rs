@@ -7,6 +7,10 @@
 //! relabelled, and lists only the first [`LOG_PATHS`] paths written and the first
 //! [`LOG_PATHS`] removed (sorted); `files_omitted` says how many paths it left out. The
 //! whole list is what `--json` and `/log:FILE` show.
+//!
+//! The log is size-bounded: a line that would take it past [`LOG_MAX_BYTES`] first renames
+//! it to `log.1` (replacing the previous `log.1`, and a link there by name, never through
+//! it) and starts a fresh `log`, so the root keeps at most about twice that much history.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -19,6 +23,12 @@ use crate::layout::Layout;
 
 /// How many paths written, and how many removed, one log line lists at most.
 pub const LOG_PATHS: usize = 100;
+
+/// The size past which `log` is rotated to `log.1` (one older generation is kept).
+pub const LOG_MAX_BYTES: u64 = 1 << 20;
+
+/// The older generation's name in `.servicing/`.
+pub const ROTATED: &str = "log.1";
 
 /// One component's decision.
 #[derive(Clone, Debug, Serialize)]
@@ -121,7 +131,7 @@ pub fn append(layout: &Layout, entry: &Entry) -> Result<()> {
     let path = layout.log();
     let line = line(entry);
     crash::step("log append");
-    let mut f = open(layout).map_err(Error::io(&path))?;
+    let mut f = open(layout, line.len()).map_err(Error::io(&path))?;
     f.write_all(line.as_bytes()).and_then(|()| f.sync_data()).map_err(Error::io(&path))
 }
 
@@ -140,18 +150,32 @@ pub fn append_failure(layout: &Layout, op: &str, package: Option<String>, error:
     });
     let entry = Entry { package, result: format!("failed: {error}"), exit_code: error.exit_code(), ..Entry::new(op) };
     let line = line(&entry);
-    if let Ok(mut f) = open(layout) {
+    if let Ok(mut f) = open(layout, line.len()) {
         let _ = f.write_all(line.as_bytes()).and_then(|()| f.sync_data());
     }
 }
 
-/// Opens the log for appending, never through a link or into a file with other names
-/// (see [`crate::rootfs::Dir::open_own`]).
-fn open(layout: &Layout) -> std::io::Result<std::fs::File> {
+/// Opens the log for appending a line of `adding` bytes, never through a link or into a
+/// file with other names (see [`crate::rootfs::Dir::open_own`]); rotates it first when the
+/// line would take it past [`LOG_MAX_BYTES`]. The rename replaces whatever `log.1` is — a
+/// planted link included — by name; a rotation that fails leaves the log growing, never
+/// lost.
+fn open(layout: &Layout, adding: usize) -> std::io::Result<std::fs::File> {
     let servicing = layout
         .servicing_dir()
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no servicing directory"))?;
+    let f = servicing.open_own("log", true)?;
+    let size = f.metadata()?.len();
+    let adding = u64::try_from(adding).unwrap_or(u64::MAX);
+    if size == 0 || size.saturating_add(adding) <= LOG_MAX_BYTES {
+        return Ok(f);
+    }
+    drop(f);
+    if servicing.rename("log", &servicing, ROTATED).is_err() {
+        return servicing.open_own("log", true);
+    }
+    let _ = servicing.sync();
     servicing.open_own("log", true)
 }
 
@@ -160,34 +184,13 @@ pub fn now() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = hotfix_schema::text::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Entry, LOG_PATHS, civil_from_days, line};
-
-    #[test]
-    fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
+    use super::{Entry, LOG_PATHS, line};
 
     #[test]
     fn a_line_lists_at_most_log_paths_of_each_and_counts_the_rest() {

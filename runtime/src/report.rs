@@ -6,14 +6,15 @@
 use std::fmt;
 
 use hotfix_schema::{Kind, Manifest, Name, RelPath};
+use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::engine::{ActiveState, ComponentState, Transition};
+use crate::engine::{ActiveState, BranchReason, ComponentState, QfeOverride, Transition};
 use crate::inventory::StoredOptions;
 use crate::oplog;
 
 /// One build of a component: branch, version and the package it comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct BuildView {
     /// `gdr` or `ldr`.
     pub branch: String,
@@ -50,6 +51,66 @@ pub fn describe(cs: &ComponentState) -> String {
     BuildView::of(cs).to_string()
 }
 
+/// Why a component is on its branch, as data (the `reason` beside it is the same in words).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct BranchWhy {
+    /// Which rule decided.
+    pub rule: BranchRule,
+    /// For `ldr-requested`: the hotfixes with a build of the component at the root's
+    /// baseline, by id.
+    pub hotfixes: Vec<String>,
+    /// For `ldr-requested`: the updates installed with a QFE override that counts here.
+    pub qfe: Vec<QfeRequest>,
+}
+
+/// The rule that put a component on its branch (DESIGN.md "The servicing rule", step 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BranchRule {
+    /// LDR: the root's branch policy forces LDR.
+    PolicyForcesLdr,
+    /// LDR: an installed hotfix or a QFE override asks for it.
+    LdrRequested,
+    /// GDR: nothing asks for LDR.
+    NoLdrRequest,
+}
+
+/// An update installed with a QFE override.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct QfeRequest {
+    /// The package id.
+    pub package: String,
+    /// The switch it was installed with: `/B:QFE` or `/B:<BASELINE>QFE`.
+    pub switch: String,
+}
+
+impl BranchWhy {
+    /// The data of a branch reason.
+    pub fn of(r: &BranchReason) -> BranchWhy {
+        match r {
+            BranchReason::PolicyForcesLdr => {
+                BranchWhy { rule: BranchRule::PolicyForcesLdr, hotfixes: Vec::new(), qfe: Vec::new() }
+            }
+            BranchReason::LdrRequested { hotfixes, qfe } => BranchWhy {
+                rule: BranchRule::LdrRequested,
+                hotfixes: hotfixes.iter().map(ToString::to_string).collect(),
+                qfe: qfe.iter().map(|(p, o)| QfeRequest { package: p.to_string(), switch: qfe_switch(o) }).collect(),
+            },
+            BranchReason::NoLdrRequest { .. } => {
+                BranchWhy { rule: BranchRule::NoLdrRequest, hotfixes: Vec::new(), qfe: Vec::new() }
+            }
+        }
+    }
+}
+
+fn qfe_switch(o: &QfeOverride) -> String {
+    match o {
+        QfeOverride::Off => String::new(),
+        QfeOverride::Any => "/B:QFE".to_string(),
+        QfeOverride::AtBaseline(b) => format!("/B:{b}QFE"),
+    }
+}
+
 /// `no /B override`, `/B:QFE`, `/B:SP1QFE` for stored options.
 pub fn describe_options(o: &StoredOptions) -> String {
     match &o.qfe {
@@ -59,7 +120,7 @@ pub fn describe_options(o: &StoredOptions) -> String {
 }
 
 /// One component whose branch or build changes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ComponentLine {
     /// The component.
     pub component: String,
@@ -67,22 +128,42 @@ pub struct ComponentLine {
     pub before: Option<BuildView>,
     /// Its build after (`None`: it is gone).
     pub after: Option<BuildView>,
-    /// Why it is on its branch after (`None` when it is gone).
+    /// Why it is on its branch after, in words (`None` when it is gone).
     pub reason: Option<String>,
+    /// The same as data.
+    pub why: Option<BranchWhy>,
 }
 
 /// The baseline before and after a change that moves it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct BaselineChange {
-    /// Before (`none` on a root without one).
-    pub before: String,
-    /// After.
-    pub after: String,
+    /// Before (`null` on a root without one).
+    pub before: Option<String>,
+    /// After (`null` when the last baseline is gone).
+    pub after: Option<String>,
+}
+
+/// A build of the installed package kept in the store, not active.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct StashedBuild {
+    /// The component.
+    pub component: String,
+    /// `gdr` or `ldr`.
+    pub branch: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// `kernel LDR 5.2.3790.4`.
+impl fmt::Display for StashedBuild {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.component, self.branch.to_uppercase(), self.version)
+    }
 }
 
 /// The files a change writes and removes. The paths share their text with the plan's
 /// (a report of 100,000 files adds 16 bytes per path, not a copy of it).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct FileChanges {
     /// Paths written (new content or a new mode), sorted.
     pub written: Vec<RelPath>,
@@ -96,7 +177,7 @@ pub struct FileChanges {
 
 /// The outcome of an install, uninstall or policy change — or, with `applied` false, of
 /// one that was only planned (`--what-if`).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct ChangeReport {
     /// The operation, e.g. `install KB4`.
     pub operation: String,
@@ -118,7 +199,7 @@ pub struct ChangeReport {
     #[serde(rename = "unchanged_components")]
     pub unchanged: Vec<String>,
     /// Builds of the installed package that are kept in the store, not active.
-    pub stashed: Vec<String>,
+    pub stashed: Vec<StashedBuild>,
     /// The files written and removed.
     pub files: FileChanges,
     /// Whether the machine must be restarted: a changed file's build asks for it, or the
@@ -131,8 +212,8 @@ pub struct ChangeReport {
     pub warnings: Vec<String>,
 }
 
-fn baseline_name(s: &ActiveState) -> String {
-    s.baseline.as_ref().map(|b| b.decl.name.to_string()).unwrap_or_else(|| "none".to_string())
+fn baseline_name(s: &ActiveState) -> Option<String> {
+    s.baseline.as_ref().map(|b| b.decl.name.to_string())
 }
 
 /// Why a build's restart flag asks for a restart.
@@ -152,6 +233,7 @@ impl ChangeReport {
                     before: t.before.components.get(c).map(BuildView::of),
                     after: after.map(BuildView::of),
                     reason: after.map(|cs| cs.reason.to_string()),
+                    why: after.map(|cs| BranchWhy::of(&cs.reason)),
                 }
             })
             .collect();
@@ -193,8 +275,11 @@ impl ChangeReport {
                 .get(&v.component)
                 .is_some_and(|cs| cs.chosen.package == m.package.id && cs.chosen.index == i);
             if v.baseline == b.decl.name && !active && after.components.contains_key(&v.component) {
-                let branch = v.branch.map(|b| b.as_str().to_uppercase()).unwrap_or_default();
-                self.stashed.push(format!("{} {branch} {}", v.component, v.version));
+                self.stashed.push(StashedBuild {
+                    component: v.component.to_string(),
+                    branch: v.branch.map(|b| b.as_str().to_string()).unwrap_or_default(),
+                    version: v.version.to_string(),
+                });
             }
         }
     }
@@ -240,7 +325,8 @@ impl ChangeReport {
     /// The per-component lines, as the text output shows them.
     pub fn write_components(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         if let Some(b) = &self.baseline {
-            writeln!(f, "  baseline: {} -> {}", b.before, b.after)?;
+            let name = |n: &Option<String>| n.clone().unwrap_or_else(|| "none".to_string());
+            writeln!(f, "  baseline: {} -> {}", name(&b.before), name(&b.after))?;
         }
         for c in &self.components {
             let before = c.before.as_ref().map_or_else(|| "not installed".to_string(), ToString::to_string);
@@ -253,7 +339,8 @@ impl ChangeReport {
             writeln!(f, "  unchanged: {}", self.unchanged.join(", "))?;
         }
         if !self.stashed.is_empty() {
-            writeln!(f, "  kept in the store, not active: {}", self.stashed.join(", "))?;
+            let stashed: Vec<String> = self.stashed.iter().map(ToString::to_string).collect();
+            writeln!(f, "  kept in the store, not active: {}", stashed.join(", "))?;
         }
         Ok(())
     }

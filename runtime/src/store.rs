@@ -48,7 +48,7 @@ pub struct Ingested {
 const STAGING_DIR: &str = "tmp";
 
 /// Leftovers of an interrupted write found in the store.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Leftovers {
     /// Temporary files.
     pub files: usize,

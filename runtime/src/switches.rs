@@ -137,7 +137,7 @@ pub const LEGACY: &[Legacy] = &[
         optional: false,
         words: &["list"],
         installer: false,
-        help: "list the installed packages: `list`",
+        help: "hotfix only: list the installed packages (`list`)",
     },
     Legacy {
         name: "kb",
@@ -145,7 +145,7 @@ pub const LEGACY: &[Legacy] = &[
         optional: false,
         words: &["query", "--fix", "{}"],
         installer: false,
-        help: "is fix ID present? `query --fix ID` (exit 0 present, 9 absent)",
+        help: "hotfix only: is fix ID present? `query --fix ID` (exit 0 present, 9 absent)",
     },
 ];
 
@@ -203,38 +203,56 @@ pub fn valid_list() -> String {
     out.join(", ")
 }
 
-/// The switch table as help text (for `--help` and the man pages).
+/// The switch table's heading.
+pub const TABLE_HEADING: &str = "Windows-style switches (case-insensitive; each is the long option named):";
+
+/// The switch table's rows: the switch as typed, the long option it means, what it does
+/// (for `--help` and, rendered as a man page section, the man pages).
+pub fn table() -> Vec<(String, String, &'static str)> {
+    SWITCHES
+        .iter()
+        .map(|s| {
+            let shown = match (s.name, s.value) {
+                ("b", _) => "/B:QFE, /B:<BASELINE>QFE".to_string(),
+                ("help", _) => "/help, /?".to_string(),
+                (n, Some(v)) => format!("/{n}:{v}"),
+                (n, None) => format!("/{n}"),
+            };
+            let long = if s.long == B_SWITCH {
+                "--branch QFE|<BASELINE>QFE".to_string()
+            } else {
+                match s.value {
+                    Some(v) => format!("{} {v}", s.long),
+                    None => s.long.to_string(),
+                }
+            };
+            (shown, long, s.help)
+        })
+        .chain(LEGACY.iter().map(|l| {
+            let shown = match (l.value, l.optional) {
+                (Some(v), true) => format!("/{}[:{v}]", l.name),
+                (Some(v), false) => format!("/{}:{v}", l.name),
+                (None, _) => format!("/{}", l.name),
+            };
+            let long = l.words.join(" ").replace("{}", l.value.unwrap_or(""));
+            (shown, long, l.help)
+        }))
+        .collect()
+}
+
+/// The switch table as help text (for `--help`).
 pub fn help_text() -> String {
-    let mut out = String::from("Windows-style switches (case-insensitive; each is the long option named):\n");
-    for s in SWITCHES {
-        let shown = match (s.name, s.value) {
-            ("b", _) => "/B:QFE, /B:<BASELINE>QFE".to_string(),
-            ("help", _) => "/help, /?".to_string(),
-            (n, Some(v)) => format!("/{n}:{v}"),
-            (n, None) => format!("/{n}"),
-        };
-        let long = if s.long == B_SWITCH {
-            "--branch QFE|<BASELINE>QFE".to_string()
-        } else {
-            match s.value {
-                Some(v) => format!("{} {v}", s.long),
-                None => s.long.to_string(),
-            }
-        };
-        out.push_str(&format!("  {shown:<26} {long:<16} {}\n", s.help));
+    let mut out = format!("{TABLE_HEADING}\n");
+    for (shown, long, help) in table() {
+        out.push_str(&format!("  {shown:<26} {long:<16} {help}\n"));
     }
-    out.push_str("Older update.exe switches, accepted for scripts:\n");
-    for l in LEGACY {
-        let shown = match (l.value, l.optional) {
-            (Some(v), true) => format!("/{}[:{v}]", l.name),
-            (Some(v), false) => format!("/{}:{v}", l.name),
-            (None, _) => format!("/{}", l.name),
-        };
-        out.push_str(&format!("  {shown:<26} {}\n", l.help));
-    }
-    out.push_str("  /n /nobackup /o /overwriteoem /f /forceappsclose /integrate /ER /verbose: refused, saying why\n");
+    out.push_str(REFUSED_LINE);
+    out.push('\n');
     out
 }
+
+/// What the help says of the update.exe switches that are refused.
+pub const REFUSED_LINE: &str = "Refused, saying what to use instead: /n, /nobackup, /o, /overwriteoem, /f, /forceappsclose, /integrate, /ER, /verbose.";
 
 /// How [`preprocess`] treats a first positional word.
 #[derive(Clone, Copy, Debug)]

@@ -10,7 +10,9 @@
 mod limits;
 mod manifest;
 mod names;
+pub mod output;
 pub mod sigblock;
+pub mod text;
 mod validate;
 mod version;
 

@@ -57,10 +57,6 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl SigBlock {
     /// Reads a block from exactly [`SIG_BLOCK_LEN`] bytes.
     pub fn parse(bytes: &[u8]) -> Result<SigBlock, SigBlockError> {
@@ -87,12 +83,12 @@ impl SigBlock {
 
     /// The covered start of a block, as a signer writes it before signing.
     pub fn header(key_id: [u8; 8]) -> Vec<u8> {
-        format!("HFXSIG/{SIG_BLOCK_VERSION} {ALG_ED25519_SHA256} key={} sig=", hex(&key_id)).into_bytes()
+        format!("HFXSIG/{SIG_BLOCK_VERSION} {ALG_ED25519_SHA256} key={} sig=", crate::text::hex(&key_id)).into_bytes()
     }
 
     /// The signature as it ends the file.
     pub fn signature_text(signature: &[u8; 64]) -> Vec<u8> {
-        hex(signature).into_bytes()
+        crate::text::hex(signature).into_bytes()
     }
 }
 
@@ -107,7 +103,7 @@ pub fn signed_message(covered_sha256: &[u8; 32]) -> Vec<u8> {
 
 /// Formats a key id as 16 hex digits.
 pub fn key_id_hex(id: &[u8; 8]) -> String {
-    hex(id)
+    crate::text::hex(id)
 }
 
 #[cfg(test)]

@@ -53,8 +53,8 @@ fn filever_shows_version_and_branch_tag_of_the_corpus_dlls() {
     let json = pkgtool(["filever", "--json", s(&c.join("testdll_sp2_qfe.dll"))]);
     json.expect_code(0);
     let j: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(j[0]["info"]["tag"]["branch"], "ldr");
-    assert_eq!(j[0]["info"]["fixed"]["file_version"], "5.2.3790.4355");
+    assert_eq!(j["files"][0]["info"]["tag"]["branch"], "ldr");
+    assert_eq!(j["files"][0]["info"]["fixed"]["file_version"], "5.2.3790.4355");
 }
 
 #[test]

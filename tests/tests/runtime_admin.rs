@@ -4,7 +4,7 @@
 //! (exit 8, or `--wait`).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -177,11 +177,28 @@ fn a_second_operation_exits_8_naming_the_holder_or_waits() {
     let mut lock = OpenOptions::new().read(true).write(true).open(&lock_path).unwrap();
     lock.try_lock().unwrap();
     lock.set_len(0).unwrap();
-    lock.write_all(b"pid 4242: hotfix install KB9.pkg\n").unwrap();
+    // The note names this process, the lock's real holder: the message quotes it.
+    let me = std::process::id();
+    lock.write_all(format!("pid {me}: hotfix install KB9.pkg\n").as_bytes()).unwrap();
     let before = tree(&root);
     let out = hotfix(&root, [Path::new("install"), &kit.contoso("kb4")]);
     out.expect_code(8);
-    assert!(out.stderr.contains("busy") && out.stderr.contains("pid 4242: hotfix install KB9.pkg"), "{}", out.stderr);
+    let quoted = format!("pid {me}: hotfix install KB9.pkg");
+    assert!(out.stderr.contains("busy") && out.stderr.contains(&quoted), "{}", out.stderr);
+    // A stale note (pid 4242 ended long ago) is not believed: the kernel's holder is named.
+    lock.set_len(0).unwrap();
+    lock.seek(SeekFrom::Start(0)).unwrap();
+    lock.write_all(b"pid 4242: hotfix install KB9.pkg\n").unwrap();
+    let out = hotfix(&root, [Path::new("install"), &kit.contoso("kb4")]);
+    out.expect_code(8);
+    assert!(!out.stderr.contains("4242"), "named the stale note's process: {}", out.stderr);
+    let exe = std::env::current_exe().unwrap();
+    let exe_name = exe.file_name().unwrap().to_string_lossy();
+    assert!(
+        out.stderr.contains(&format!("held by pid {me}: ")) && out.stderr.contains(&*exe_name),
+        "names the real holder and its command line: {}",
+        out.stderr
+    );
     assert!(out.stderr.contains("--wait"), "{}", out.stderr);
     assert_eq!(tree(&root), before);
     hotfix(&root, ["uninstall", "contoso-rtm"]).expect_code(8);

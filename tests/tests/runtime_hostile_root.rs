@@ -320,3 +320,36 @@ fn staging_left_by_a_killed_install_is_removed_by_the_next_command_and_reported_
     let out = hotfix(&root, ["check"]);
     assert!(!out.stdout.contains("Removed"), "{}", out.stdout);
 }
+
+#[test]
+fn the_log_rotates_to_log_1_past_its_bound_replacing_a_planted_link_there() {
+    let kit = Kit::new("the_log_rotates_to_log_1_past_its_bound_replacing_a_planted_link_there");
+    let root = at_rtm(&kit);
+    let servicing = root.join(".servicing");
+    // A log at its bound (1 MiB, runtime/src/oplog.rs LOG_MAX_BYTES) of earlier lines.
+    let line = "{\"op\":\"earlier\",\"pad\":\"................................................\"}\n";
+    let old: String = line.repeat((1 << 20) / line.len());
+    fs::write(servicing.join("log"), &old).unwrap();
+    let outside = canary(&kit, "log1-target");
+    symlink(&outside, servicing.join("log.1")).unwrap();
+
+    hotfix(&root, ["policy", "branch", "ldr"]).expect_code(0);
+    assert_canary(&outside);
+    assert!(is_plain_file(&servicing.join("log.1")), "log.1 is the runtime's own file now, not the link");
+    assert_eq!(fs::read_to_string(servicing.join("log.1")).unwrap(), old, "the old log, whole, as log.1");
+    let fresh = fs::read_to_string(servicing.join("log")).unwrap();
+    assert_eq!(fresh.lines().count(), 1, "a fresh log with the new line: {fresh}");
+    assert!(fresh.contains("\"op\":\"policy branch ldr\""), "{fresh}");
+
+    // Below the bound, lines are appended and log.1 is left alone.
+    hotfix(&root, ["policy", "branch", "auto"]).expect_code(0);
+    assert_eq!(fs::read_to_string(servicing.join("log")).unwrap().lines().count(), 2);
+    assert_eq!(fs::read_to_string(servicing.join("log.1")).unwrap(), old);
+    // A second rotation replaces log.1 with the then-current log: one older generation.
+    let current = fs::read_to_string(servicing.join("log")).unwrap();
+    let big = format!("{current}{}", line.repeat((1 << 20) / line.len()));
+    fs::write(servicing.join("log"), &big).unwrap();
+    hotfix(&root, ["policy", "branch", "ldr"]).expect_code(0);
+    assert_eq!(fs::read_to_string(servicing.join("log.1")).unwrap(), big);
+    assert!(!servicing.join("log.2").exists());
+}

@@ -22,7 +22,8 @@ pub struct Common {
     /// A progress bar only, no other output but errors (/passive).
     #[arg(long, global = true, conflicts_with = "quiet")]
     pub passive: bool,
-    /// Print the result as JSON: every command, errors included, prints one object with an `exit_code`.
+    /// Print the result as one JSON object (`"schema": 1`, `exit_code`; on failure an `error` with its `class`),
+    /// errors included; the JSON Schemas are in schema/json/hotfix/.
     #[arg(long, global = true)]
     pub json: bool,
     /// Append a full log of the operation to FILE (/log:FILE): time, command, root, package, decision per
@@ -189,7 +190,6 @@ pub enum Cmd {
     Recover,
     /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for hotfix and its
     /// self-contained installers.
-    #[command(hide = true)]
     GenerateDocs {
         /// The output directory.
         dir: PathBuf,

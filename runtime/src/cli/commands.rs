@@ -27,11 +27,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     subcommands.push("help".into());
     let parsed = match switches::preprocess(args.clone(), Mode::Runtime(&subcommands)) {
         Ok(a) => a,
-        Err(e) => return usage_exit(&program, &e),
+        Err(e) => return usage_exit(&program, &e, super::asks_json(&args)),
     };
+    let json = super::asks_json(&parsed);
     let cli = match Cli::try_parse_from(parsed) {
         Ok(c) => c,
-        Err(e) => return clap_exit(&e),
+        Err(e) => return clap_exit(&e, json),
     };
     super::wants_json(cli.common.json);
     let mut ctx = Ctx::new(program, &args);

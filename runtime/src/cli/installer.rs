@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use hotfix_schema::{Limits, Name};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::args::{Common, InstallerCli, PackageOpts};
@@ -87,7 +88,7 @@ pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
     let program = Path::new(&shown).file_name().map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
     let parsed = match switches::preprocess(args.clone(), Mode::Installer) {
         Ok(a) => a,
-        Err(e) => return usage_exit(&program, &e),
+        Err(e) => return usage_exit(&program, &e, super::asks_json(&args)),
     };
     if !asks_help_or_version(&parsed)
         && let Err(e) = selfpkg::check_own_file(&exe)
@@ -98,12 +99,12 @@ pub fn main(exe: PathBuf, args: Vec<OsString>) -> ExitCode {
                    FILE --trust KEY.pub` checks a copy independently)"
                 .into(),
         };
-        return usage_exit(&program, &e);
+        return usage_exit(&program, &e, super::asks_json(&parsed));
     }
     let command = InstallerCli::command().display_name(program.clone()).bin_name(shown);
-    let cli = match command.try_get_matches_from(parsed).and_then(|m| InstallerCli::from_arg_matches(&m)) {
+    let cli = match command.try_get_matches_from(parsed.clone()).and_then(|m| InstallerCli::from_arg_matches(&m)) {
         Ok(c) => c,
-        Err(e) => return clap_exit(&e),
+        Err(e) => return clap_exit(&e, super::asks_json(&parsed)),
     };
     super::wants_json(cli.common.json);
     let c = &cli.common;
@@ -270,12 +271,29 @@ pub(crate) fn package_action(
     }
 }
 
+/// What installing would do, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhatIfOutcome {
+    /// It would install (exit 0).
+    WouldInstall,
+    /// Not applicable to the root (exit 4).
+    NotApplicable,
+    /// Already installed (exit 5).
+    AlreadyInstalled,
+    /// A prerelease package without `--allow-prerelease` (exit 7).
+    RefusedByPolicy,
+    /// It would fail: a conflict, or a refusal (exit 1).
+    WouldFail,
+    /// No root to judge it against.
+    NoRoot,
+}
+
 /// What installing would end with.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Decision {
-    /// `would-install`, `not-applicable`, `already-installed`, `refused-by-policy`,
-    /// `would-fail`, or `no-root` (nothing to judge against).
-    pub outcome: &'static str,
+    /// What installing would do.
+    pub outcome: WhatIfOutcome,
     /// The exit code installing would end with (0 also for `no-root`).
     pub exit_code: u8,
     /// Why it would not install, or how to give a root.
@@ -284,15 +302,50 @@ pub struct Decision {
     pub change: Option<ChangeReport>,
 }
 
+/// Where the root came from, as data.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RootFrom {
+    /// `flag` (`--root`), `environment` (`HOTFIX_ROOT`) or `config-file`.
+    pub via: RootVia,
+    /// The configuration file, for `config-file`.
+    pub file: Option<PathBuf>,
+    /// The same in words, as the text output shows it.
+    #[serde(skip)]
+    pub shown: String,
+}
+
+/// How the root was given.
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootVia {
+    /// `--root DIR`.
+    Flag,
+    /// `HOTFIX_ROOT`.
+    Environment,
+    /// `/etc/hotfix/<product>.root` (or under `HOTFIX_CONFIG_DIR`).
+    ConfigFile,
+}
+
+impl RootFrom {
+    fn of(source: &Source) -> RootFrom {
+        let (via, file) = match source {
+            Source::Flag => (RootVia::Flag, None),
+            Source::Env => (RootVia::Environment, None),
+            Source::Config(p) => (RootVia::ConfigFile, Some(p.clone())),
+        };
+        RootFrom { via, file, shown: source.to_string() }
+    }
+}
+
 /// `--what-if`: what a package is and what installing it would do.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct WhatIfView {
     /// The package.
     pub package: PackageView,
     /// The root judged against.
     pub root: Option<PathBuf>,
-    /// Where the root came from (`--root`, `HOTFIX_ROOT`, a configuration file).
-    pub root_from: Option<String>,
+    /// Where the root came from.
+    pub root_from: Option<RootFrom>,
     /// The decision.
     pub decision: Decision,
     /// How to install it, for the text output.
@@ -305,7 +358,7 @@ impl fmt::Display for WhatIfView {
         write!(f, "{}", self.package)?;
         let d = &self.decision;
         if let (Some(root), Some(from)) = (&self.root, &self.root_from) {
-            writeln!(f, "On root {} (from {from}):", root.display())?;
+            writeln!(f, "On root {} (from {}):", root.display(), from.shown)?;
         }
         match (&d.change, &d.reason) {
             (Some(change), _) => {
@@ -325,7 +378,9 @@ impl fmt::Display for WhatIfView {
                 )?;
                 change.write_file_paths(f, "      ")?;
             }
-            (None, Some(reason)) if d.outcome == "no-root" => writeln!(f, "No root to judge it against: {reason}.")?,
+            (None, Some(reason)) if d.outcome == WhatIfOutcome::NoRoot => {
+                writeln!(f, "No root to judge it against: {reason}.")?
+            }
             (None, Some(reason)) => writeln!(f, "  it would not install (exit {}): {reason}", d.exit_code)?,
             (None, None) => {}
         }
@@ -363,7 +418,7 @@ fn what_if_view(
         let view = package::describe(pkg, &keys, progress_for(c).as_mut())?;
         let product = product.cloned().or_else(|| Name::new(&view.product).ok());
         let reason = rootcfg::how_to_give(product.as_ref());
-        let decision = Decision { outcome: "no-root", exit_code: 0, reason: Some(reason), change: None };
+        let decision = Decision { outcome: WhatIfOutcome::NoRoot, exit_code: 0, reason: Some(reason), change: None };
         let v = WhatIfView { package: view, root: None, root_from: None, decision, install_hint: None };
         return Ok((v, 0));
     };
@@ -385,13 +440,15 @@ fn what_if_view(
         Some(&verified.signer),
     );
     let decision = match change::what_if(&mut s, &verified, &req) {
-        Ok(report) => Decision { outcome: "would-install", exit_code: 0, reason: None, change: Some(report) },
+        Ok(report) => {
+            Decision { outcome: WhatIfOutcome::WouldInstall, exit_code: 0, reason: None, change: Some(report) }
+        }
         Err(e) => {
             let outcome = match &e {
-                Error::NotApplicable { .. } => "not-applicable",
-                Error::AlreadyInstalled { .. } => "already-installed",
-                Error::Prerelease { .. } => "refused-by-policy",
-                Error::Conflict { .. } | Error::Refused(_) => "would-fail",
+                Error::NotApplicable { .. } => WhatIfOutcome::NotApplicable,
+                Error::AlreadyInstalled { .. } => WhatIfOutcome::AlreadyInstalled,
+                Error::Prerelease { .. } => WhatIfOutcome::RefusedByPolicy,
+                Error::Conflict { .. } | Error::Refused(_) => WhatIfOutcome::WouldFail,
                 _ => return Err(e),
             };
             Decision { outcome, exit_code: e.exit_code(), reason: Some(e.to_string()), change: None }
@@ -410,6 +467,7 @@ fn what_if_view(
         }
     });
     let code = decision.exit_code;
-    let v = WhatIfView { package: view, root: Some(root), root_from: Some(source.to_string()), decision, install_hint };
+    let v =
+        WhatIfView { package: view, root: Some(root), root_from: Some(RootFrom::of(&source)), decision, install_hint };
     Ok((v, code))
 }

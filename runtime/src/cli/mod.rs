@@ -8,6 +8,7 @@ pub mod args;
 mod commands;
 mod docs;
 mod installer;
+pub mod json;
 mod logfile;
 
 use std::ffi::OsString;
@@ -16,6 +17,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use hotfix_schema::output::{self, Failure, Message, Success};
 use serde::Serialize;
 
 use crate::error::Error;
@@ -47,7 +49,7 @@ pub fn installer_stub_main() -> ExitCode {
 pub(crate) struct Output {
     /// Standard output in text mode.
     pub text: String,
-    /// Standard output with `--json`: one object, with an `exit_code` field.
+    /// Standard output with `--json`: one object, with `schema` and `exit_code` fields.
     pub json: String,
     /// What `/log:FILE` records beside the header and result; the text when `None`.
     pub detail: Option<String>,
@@ -66,17 +68,9 @@ impl Output {
     /// A one-line message; its JSON is `{"message": …}`.
     pub fn message(text: impl Display) -> Output {
         let text = text.to_string();
-        let json = json_text(&serde_json::json!({ "message": text }), 0);
+        let json = json_text(&Message { message: text.clone() }, 0);
         Output { text: format!("{text}\n"), json, detail: None, code: 0, warnings: Vec::new() }
     }
-}
-
-/// A JSON object with the exit code added as its last field.
-#[derive(Serialize)]
-struct WithCode<'a, T: Serialize> {
-    #[serde(flatten)]
-    inner: &'a T,
-    exit_code: u8,
 }
 
 /// Whether this run prints JSON (`--json`): set once the command line is parsed, so that
@@ -89,14 +83,23 @@ pub(crate) fn wants_json(json: bool) {
     JSON.store(json, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Pretty JSON of `v` (an object) with `exit_code` added; empty when the run prints text.
+/// The output envelope of `v` (an object: `schema`, its fields, `exit_code`); empty when
+/// the run prints text.
 fn json_text<T: Serialize>(v: &T, code: u8) -> String {
     if !JSON.load(std::sync::atomic::Ordering::Relaxed) {
         return String::new();
     }
-    let mut s = serde_json::to_string_pretty(&WithCode { inner: v, exit_code: code }).unwrap_or_default();
-    s.push('\n');
-    s
+    output::to_text(&Success::new(v, code))
+}
+
+/// The output envelope of a failure.
+fn failure_text(e: &Error) -> String {
+    output::to_text(&Failure::new(e.class(), e.to_string(), e.exit_code()))
+}
+
+/// Whether a command line asks for JSON, for a run whose command line did not parse.
+pub(crate) fn asks_json(args: &[OsString]) -> bool {
+    args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
 }
 
 /// Writes to standard output, ignoring a closed pipe.
@@ -150,6 +153,8 @@ pub(crate) fn finish(ctx: &Ctx, common: &Common, result: Result<Output, Error>) 
         Ok(out) => out.code,
         Err(e) => e.exit_code(),
     };
+    // `/quiet` and `/passive` silence the text, not the JSON a script asked for: a
+    // `KB4.run /quiet --json` run still prints its one object.
     let chatty = !common.quiet && !common.passive;
     match &result {
         Ok(o) => {
@@ -157,13 +162,17 @@ pub(crate) fn finish(ctx: &Ctx, common: &Common, result: Result<Output, Error>) 
                 for w in &o.warnings {
                     eprintln!("{}: warning: {w}", ctx.program);
                 }
-                out(if common.json { &o.json } else { &o.text });
+            }
+            if common.json {
+                out(&o.json);
+            } else if chatty {
+                out(&o.text);
             }
         }
         Err(e) => {
             eprintln!("{}: error: {e}", ctx.program);
-            if common.json && chatty {
-                out(&json_text(&serde_json::json!({ "error": e.to_string() }), code));
+            if common.json {
+                out(&failure_text(e));
             }
         }
     }
@@ -175,14 +184,31 @@ pub(crate) fn finish(ctx: &Ctx, common: &Common, result: Result<Output, Error>) 
     ExitCode::from(code)
 }
 
-/// Reports a parse failure (clap's own message; help and version exit 0).
-pub(crate) fn clap_exit(e: &clap::Error) -> ExitCode {
-    let _ = e.print();
-    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+/// Reports a parse failure (clap's own message; help and version exit 0). With `--json`
+/// (`json`), help and version are a message object and an error is a failure object of
+/// class `usage`; clap's text goes to standard error.
+pub(crate) fn clap_exit(e: &clap::Error, json: bool) -> ExitCode {
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    if !json {
+        let _ = e.print();
+        return ExitCode::from(code);
+    }
+    let text = e.render().to_string();
+    if code == 0 {
+        out(&output::to_text(&Success::new(Message { message: text }, 0)));
+    } else {
+        eprint!("{text}");
+        let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        out(&output::to_text(&Failure::new("usage", message, code)));
+    }
+    ExitCode::from(code)
 }
 
 /// Reports a usage error found before parsing.
-pub(crate) fn usage_exit(program: &str, e: &Error) -> ExitCode {
+pub(crate) fn usage_exit(program: &str, e: &Error, json: bool) -> ExitCode {
     eprintln!("{program}: error: {e}");
+    if json {
+        out(&failure_text(e));
+    }
     ExitCode::from(e.exit_code())
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use hotfix_schema::{Name, RESERVED_DIR};
 use pkgtool::TrustedKey;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -16,7 +17,7 @@ use crate::oplog;
 use crate::trust::{self, Added};
 
 /// What `init` made.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct InitView {
     /// The root.
     pub root: String,
@@ -74,7 +75,7 @@ pub fn init(root: &Path, product: &Name, key: &Path) -> Result<InitView> {
 }
 
 /// One trusted key.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct KeyView {
     /// Its name (file name without `.pub`).
     pub name: String,
@@ -83,7 +84,7 @@ pub struct KeyView {
 }
 
 /// `hotfix trust list`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct TrustView {
     /// The trusted keys.
     pub keys: Vec<KeyView>,

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use hotfix_schema::{Digest, Name};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Session, Snapshot, inputs};
@@ -20,18 +21,66 @@ use crate::store::BlobState;
 use crate::txn::live::LiveTree;
 
 /// One live file that differs from the inventory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Difference {
     /// The path under the root.
     pub path: String,
-    /// What differs.
+    /// What differs, as data.
+    pub kind: DifferenceKind,
+    /// What differs, in words (sizes, hashes, modes).
     pub problem: String,
     /// Whether `--repair` fixed it.
     pub repaired: bool,
 }
 
+/// How a live file differs from the inventory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DifferenceKind {
+    /// Nothing at the path.
+    Missing,
+    /// Its content is not the inventory's.
+    Content,
+    /// Only its mode differs.
+    Mode,
+    /// Something that is not a file is at the path, or in the way of it; `--repair` does not
+    /// touch it.
+    InTheWay,
+}
+
+/// A problem with the store or the inventory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Problem {
+    /// What is wrong, as data.
+    pub kind: ProblemKind,
+    /// The store blob concerned (its SHA-256), for a blob problem.
+    pub blob: Option<String>,
+    /// The package that carries it, for a blob problem.
+    pub package: Option<String>,
+    /// What is wrong and what to do, in words.
+    pub message: String,
+}
+
+/// The kinds of [`Problem`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// The inventory's file list or count disagrees with its installed packages.
+    Inventory,
+    /// A store blob an installed package needs is missing.
+    BlobMissing,
+    /// A store blob is damaged.
+    BlobDamaged,
+}
+
+impl Problem {
+    fn inventory(message: String) -> Problem {
+        Problem { kind: ProblemKind::Inventory, blob: None, package: None, message }
+    }
+}
+
 /// `hotfix check`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct CheckReport {
     /// Live files compared.
     pub files: usize,
@@ -40,7 +89,7 @@ pub struct CheckReport {
     /// Live files that differ.
     pub differences: Vec<Difference>,
     /// Problems with the store or the inventory, which `--repair` cannot fix.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// Files an interrupted install left in the store's staging directory (removed when
     /// the root's lock was free).
     pub leftovers: crate::store::Leftovers,
@@ -56,7 +105,7 @@ pub struct CheckReport {
 }
 
 /// What `check --repair --from PKG` put back into the store from one package file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Reseeded {
     /// The package file.
     pub file: String,
@@ -137,7 +186,7 @@ impl fmt::Display for CheckReport {
             writeln!(f, "{}: {}{fixed}", d.path, d.problem)?;
         }
         for p in &self.problems {
-            writeln!(f, "{p}")?;
+            writeln!(f, "{}", p.message)?;
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
@@ -199,30 +248,33 @@ pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckR
         report.warnings = lost_fixes(&state, &installed).iter().map(ToString::to_string).collect();
         let expected = active_files(&state)?;
         if expected != files {
-            report.problems.push(
+            report.problems.push(Problem::inventory(
                 "the inventory's file list disagrees with its installed packages (the inventory was edited?)".into(),
-            );
+            ));
         }
         let counted = s.inv.file_count()?;
         if counted != files.len() as u64 {
-            report.problems.push(format!(
+            report.problems.push(Problem::inventory(format!(
                 "the inventory counts {counted} files but lists {} (the inventory was edited?)",
                 files.len()
-            ));
+            )));
         }
     }
     let tree = LiveTree::open(&s.layout)?;
     for (path, f) in &files {
         let problem = match tree.entry(path) {
-            Err(Error::Conflict { path: at, why }) => {
-                Some((format!("{} {why} (not repaired: move it away first)", at.display()), false))
-            }
+            Err(Error::Conflict { path: at, why }) => Some((
+                DifferenceKind::InTheWay,
+                format!("{} {why} (not repaired: move it away first)", at.display()),
+                false,
+            )),
             Err(e) => return Err(e),
-            Ok(None) => Some(("missing".to_string(), true)),
+            Ok(None) => Some((DifferenceKind::Missing, "missing".to_string(), true)),
             Ok(Some(e)) if e.kind == Kind::File => {
                 let Some((sha, size)) = tree.hash(path, f.size.saturating_add(1))? else {
                     report.differences.push(Difference {
                         path: path.to_string(),
+                        kind: DifferenceKind::Missing,
                         problem: "missing".into(),
                         repaired: false,
                     });
@@ -232,55 +284,63 @@ pub fn check_of(s: &Session, repair: bool, only: Option<&Name>) -> Result<CheckR
                     let shown =
                         if size > f.size { format!("more than {} bytes", f.size) } else { format!("{size} bytes") };
                     Some((
+                        DifferenceKind::Content,
                         format!("content differs ({shown}, SHA-256 {sha}; expected {} bytes, {})", f.size, f.sha256),
                         true,
                     ))
                 } else if e.mode != f.mode.bits() {
-                    Some((format!("mode {:04o}, expected {}", e.mode, f.mode), true))
+                    Some((DifferenceKind::Mode, format!("mode {:04o}, expected {}", e.mode, f.mode), true))
                 } else {
                     None
                 }
             }
-            Ok(Some(e)) => {
-                Some((format!("is {}, not a file (not repaired: move it away first)", e.kind.describe()), false))
-            }
+            Ok(Some(e)) => Some((
+                DifferenceKind::InTheWay,
+                format!("is {}, not a file (not repaired: move it away first)", e.kind.describe()),
+                false,
+            )),
         };
-        let Some((problem, fixable)) = problem else { continue };
+        let Some((kind, problem, fixable)) = problem else { continue };
         let mut repaired = false;
         if repair && fixable {
             let (sha, size, mode) = (&f.sha256, f.size, f.mode.bits());
-            if problem.starts_with("mode") {
+            if kind == DifferenceKind::Mode {
                 tree.set_mode(&s.store, path, sha, size, mode)?;
             } else {
                 tree.restore(&s.store, path, sha, size, mode)?;
             }
             repaired = true;
         }
-        report.differences.push(Difference { path: path.to_string(), problem, repaired });
+        report.differences.push(Difference { path: path.to_string(), kind, problem, repaired });
     }
     let mut seen: HashSet<Digest> = HashSet::new();
     for p in snap.packages.iter().filter(|p| only.is_none_or(|id| &p.installed.manifest.package.id == id)) {
         let m = &p.installed.manifest;
         for (digest, _, size) in m.blobs.iter().flat_map(|b| b.contents()).filter(|c| seen.insert(c.0)) {
             report.blobs += 1;
-            let why = match s.store.check(&digest, size)? {
+            let (kind, why) = match s.store.check(&digest, size)? {
                 BlobState::Good => continue,
-                BlobState::Missing => "is missing".to_string(),
-                BlobState::Bad(w) => format!("is damaged ({w})"),
+                BlobState::Missing => (ProblemKind::BlobMissing, "is missing".to_string()),
+                BlobState::Bad(w) => (ProblemKind::BlobDamaged, format!("is damaged ({w})")),
             };
-            report.problems.push(format!(
-                "store blob {digest} of {id} {why}; put it back from {id}'s package file: hotfix --root {root} \
-                 check --repair --from {id}.pkg",
-                id = m.package.id,
-                root = s.layout.shown()
-            ));
+            report.problems.push(Problem {
+                kind,
+                blob: Some(digest.to_string()),
+                package: Some(m.package.id.to_string()),
+                message: format!(
+                    "store blob {digest} of {id} {why}; put it back from {id}'s package file: hotfix --root {root} \
+                     check --repair --from {id}.pkg",
+                    id = m.package.id,
+                    root = s.layout.shown()
+                ),
+            });
         }
     }
     Ok(report)
 }
 
 /// `hotfix cleanup`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct CleanupReport {
     /// Packages made permanent by `--reset-base` (dropped from the inventory).
     pub dropped: Vec<String>,

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::Path;
 
 use hotfix_schema::{Kind, Name, RelPath};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Session, Snapshot, inputs};
@@ -13,7 +14,7 @@ use crate::engine::{ActiveState, active_state};
 use crate::error::{Error, Result};
 
 /// One build of a component that an installed package carries.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct BuildRef {
     /// The package.
     pub package: String,
@@ -31,7 +32,7 @@ pub struct BuildRef {
 }
 
 /// `hotfix owner PATH`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct OwnerView {
     /// The path below the root.
     pub path: String,
@@ -43,7 +44,7 @@ pub struct OwnerView {
 
 /// `hotfix files ID|COMPONENT`: the builds of a package, or of a component, with their
 /// files.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct FilesView {
     /// `package` or `component`.
     pub of: String,
@@ -54,7 +55,7 @@ pub struct FilesView {
 }
 
 /// One build and its files.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct BuildFiles {
     /// The build.
     #[serde(flatten)]

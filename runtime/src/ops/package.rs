@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use hotfix_schema::sigblock::key_id_hex;
 use hotfix_schema::{Limits, Manifest};
 use pkgtool::TrustedKey;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::progress::{self, Progress};
 
 /// What a package file is.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct PackageView {
     /// The file.
     pub file: PathBuf,
@@ -31,7 +32,7 @@ pub struct PackageView {
     /// `release` or `prerelease`.
     pub channel: String,
     /// For a baseline package, the baseline it establishes.
-    pub establishes: Option<String>,
+    pub establishes: Option<hotfix_schema::BaselineDecl>,
     /// Baselines it has builds for.
     pub baselines: Vec<String>,
     /// Components it has builds of.
@@ -60,7 +61,7 @@ impl PackageView {
             kind: m.package.kind.to_string(),
             product: m.package.product.to_string(),
             channel: m.package.channel.to_string(),
-            establishes: m.package.baseline.as_ref().map(|b| format!("{} (level {})", b.name, b.level)),
+            establishes: m.package.baseline.clone(),
             baselines: m.baselines.iter().map(ToString::to_string).collect(),
             components,
             fixes: m.fixes.iter().map(ToString::to_string).collect(),
@@ -79,7 +80,11 @@ impl fmt::Display for PackageView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = if self.self_contained { "a self-contained installer for" } else { "package" };
         writeln!(f, "{} is {what} {} ({}): {}", self.file.display(), self.id, self.kind, self.title)?;
-        let establishes = self.establishes.as_ref().map(|b| format!("; establishes {b}")).unwrap_or_default();
+        let establishes = self
+            .establishes
+            .as_ref()
+            .map(|b| format!("; establishes {} (level {})", b.name, b.level))
+            .unwrap_or_default();
         writeln!(
             f,
             "  product {}, channel {}{establishes}; baselines {}; components {}",
@@ -138,7 +143,7 @@ pub fn describe(path: &Path, keys: &[TrustedKey], progress: &mut dyn Progress) -
 }
 
 /// What an extraction wrote.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ExtractView {
     /// The package.
     pub package: PackageView,

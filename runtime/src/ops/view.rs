@@ -5,6 +5,7 @@
 use std::fmt;
 
 use hotfix_schema::{Kind, Name};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Session, inputs};
@@ -14,7 +15,7 @@ use crate::inventory::StoredOptions;
 use crate::report::describe_options;
 
 /// One installed package.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct PackageView {
     /// Package id.
     pub id: String,
@@ -25,7 +26,7 @@ pub struct PackageView {
     /// `release` or `prerelease`.
     pub channel: String,
     /// For a baseline package, the baseline it establishes.
-    pub establishes: Option<String>,
+    pub establishes: Option<hotfix_schema::BaselineDecl>,
     /// Baselines it has builds for.
     pub baselines: Vec<String>,
     /// Every fix it contains.
@@ -41,7 +42,7 @@ pub struct PackageView {
 }
 
 /// `hotfix list`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ListView {
     /// The installed packages in install order.
     pub packages: Vec<PackageView>,
@@ -57,7 +58,7 @@ pub fn list(s: &Session) -> Result<ListView> {
 }
 
 /// `hotfix list ID`: one installed package in detail (like `rpm -qi`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct PackageDetail {
     /// What `list` says of it.
     #[serde(flatten)]
@@ -67,7 +68,7 @@ pub struct PackageDetail {
 }
 
 /// One build of a [`PackageDetail`].
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct BuildDetail {
     /// Which build, and whether it is active, stashed or for another baseline.
     #[serde(flatten)]
@@ -112,7 +113,7 @@ impl fmt::Display for PackageDetail {
         let p = &self.package;
         writeln!(f, "{} ({}, {}): {}", p.id, p.kind, p.channel, p.title)?;
         if let Some(e) = &p.establishes {
-            writeln!(f, "  establishes: {e}")?;
+            writeln!(f, "  establishes: {} (level {})", e.name, e.level)?;
         }
         writeln!(
             f,
@@ -150,7 +151,7 @@ fn package_view(p: &crate::inventory::InstalledPackage, state: &ActiveState) -> 
         kind: m.package.kind.to_string(),
         title: m.package.title.clone(),
         channel: m.package.channel.to_string(),
-        establishes: m.package.baseline.as_ref().map(|b| format!("{} (level {})", b.name, b.level)),
+        establishes: m.package.baseline.clone(),
         baselines: m.baselines.iter().map(ToString::to_string).collect(),
         fixes: m.fixes.iter().map(ToString::to_string).collect(),
         qfe: StoredOptions::of(&p.installed.options).qfe,
@@ -184,14 +185,16 @@ impl fmt::Display for ListView {
 }
 
 /// One component's state.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ComponentView {
     /// The component.
     pub component: String,
     /// `gdr` or `ldr`.
     pub branch: String,
-    /// Why it is on that branch.
+    /// Why it is on that branch, in words.
     pub reason: String,
+    /// The same as data.
+    pub why: crate::report::BranchWhy,
     /// The active build's version.
     pub version: String,
     /// The package it comes from.
@@ -207,7 +210,7 @@ pub struct ComponentView {
 }
 
 /// The root's baseline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct BaselineView {
     /// Its name.
     pub name: String,
@@ -218,7 +221,7 @@ pub struct BaselineView {
 }
 
 /// `hotfix status`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct StatusView {
     /// The product.
     pub product: String,
@@ -256,6 +259,7 @@ pub fn status(s: &Session, component: Option<&Name>) -> Result<StatusView> {
             component: c.to_string(),
             branch: cs.branch.to_string(),
             reason: cs.reason.to_string(),
+            why: crate::report::BranchWhy::of(&cs.reason),
             version: cs.chosen.variant.version.to_string(),
             package: cs.chosen.package.to_string(),
             package_kind: cs.chosen.kind.to_string(),
@@ -308,7 +312,7 @@ impl fmt::Display for StatusView {
 }
 
 /// Where a fix is active, or where it is only stashed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct FixLocationView {
     /// The component.
     pub component: String,
@@ -321,7 +325,7 @@ pub struct FixLocationView {
 }
 
 /// `hotfix query --fix`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct QueryView {
     /// The fix asked about, as the installed manifests spell it (fix ids ignore case).
     pub fix: String,
