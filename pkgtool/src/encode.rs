@@ -153,9 +153,14 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits, 
                 let other = paths.get(&sources[r].digest).and_then(|v| v.first()).map_or("", |(_, p)| file_name(p));
                 common_prefix(name, other)
             };
+            // A sibling leaves one link of the chain for this build's own later builds
+            // (its LDR or service-pack build references it in turn).
+            let leaves_room = |r: &usize| depth[*r] + 2 <= limits.max_delta_depth;
             sibling_key
                 .and_then(|key| firsts.get(&key))
-                .and_then(|v| v.iter().rev().copied().filter(comparable).max_by_key(|&r| (likeness(r), r)))
+                .and_then(|v| {
+                    v.iter().rev().copied().filter(comparable).filter(leaves_room).max_by_key(|&r| (likeness(r), r))
+                })
                 .map(|r| (r, sources[r].digest, sources[r].size, sources[r].source.clone()))
         });
         if let Some((r, digest, ref_size, source)) = candidate {
@@ -693,6 +698,20 @@ mod tests {
             ("lib/libisc-9.18-u3.so", 4, 600),
         ]);
         assert_eq!(got, vec![(1, None), (3, Some(1)), (2, Some(3)), (4, Some(2))]);
+    }
+
+    #[test]
+    fn sibling_chains_leave_room_for_each_file_s_next_build() {
+        // Five first builds in one directory, each a sibling of the one before, then each
+        // file's next build: every next build still deltas against its own predecessor.
+        let names = ["d/a.so", "d/b.so", "d/c.so", "d/e.so", "d/f.so"];
+        let mut files: Vec<(&str, u8, u64)> = names.iter().zip(1u8..).map(|(p, n)| (*p, n, 100)).collect();
+        files.extend(names.iter().zip(11u8..).map(|(p, n)| (*p, n, 100)));
+        let got = plan(&files);
+        for n in 11u8..=15 {
+            let reference = got.iter().find(|(d, _)| *d == n).and_then(|(_, r)| *r);
+            assert_eq!(reference, Some(n - 10), "{n}: {got:?}");
+        }
     }
 
     #[test]
