@@ -11,5 +11,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod error;
 pub mod meta;
+pub mod repo;
 pub mod select;
+
+pub use error::Error;
