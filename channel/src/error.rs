@@ -73,6 +73,9 @@ impl Error {
     pub fn from_tough(what: impl Into<String>, e: tough::error::Error) -> Error {
         use tough::error::Error as T;
         let what = what.into();
+        if matches!(e, T::Transport { .. }) && failed_check_inside(&e) {
+            return Error::Trust { what, source: Box::new(e) };
+        }
         match e {
             T::Transport { .. }
             | T::FileRead { .. }
@@ -92,6 +95,24 @@ impl Error {
     pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |source| Error::Io { path: path.to_path_buf(), source }
     }
+}
+
+/// Whether a transport error carries a failed check: tough verifies length and hash while
+/// it streams a file, so a file that is too long or has the wrong hash surfaces as a
+/// transport error wrapping `MaxSizeExceeded` or `HashMismatch` — a trust failure, not a
+/// network one.
+fn failed_check_inside(e: &tough::error::Error) -> bool {
+    use tough::error::Error as T;
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<T>()
+            && matches!(t, T::HashMismatch { .. } | T::MaxSizeExceeded { .. })
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Result with the channel's [`Error`].
