@@ -117,11 +117,91 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Publish packages to an update channel: a TUF repository of static files (issue #14).
+    #[command(subcommand)]
+    Repo(RepoCmd),
     /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for pkgtool.
     GenerateDocs {
         /// The output directory.
         dir: PathBuf,
     },
+}
+
+/// The keys of a repository's online roles (the root key is only needed by `repo init`).
+#[derive(clap::Args)]
+struct RepoKeys {
+    /// The targets role's secret key (lists the packages; keep it with the release pipeline).
+    #[arg(long, value_name = "KEY")]
+    targets_key: PathBuf,
+    /// The snapshot role's secret key.
+    #[arg(long, value_name = "KEY")]
+    snapshot_key: PathBuf,
+    /// The timestamp role's secret key (the only one that must stay online).
+    #[arg(long, value_name = "KEY")]
+    timestamp_key: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum RepoCmd {
+    /// Create an empty repository in DIR: root.json (to pin on clients), metadata/, targets/.
+    Init {
+        /// The repository directory.
+        dir: PathBuf,
+        /// The root role's secret key; keep it offline after this.
+        #[arg(long, value_name = "KEY")]
+        root_key: PathBuf,
+        #[command(flatten)]
+        keys: RepoKeys,
+    },
+    /// Verify a package, then publish it: copied to targets/, listed with its id, kind,
+    /// product, baselines, channel, fixes and the packages it supersedes.
+    Add {
+        /// The repository directory.
+        dir: PathBuf,
+        /// The package.
+        pkg: PathBuf,
+        /// The package signer's public key (the package is verified before anything is written).
+        #[arg(long = "trust", required = true)]
+        trust: Vec<PathBuf>,
+        #[command(flatten)]
+        keys: RepoKeys,
+    },
+    /// Re-sign timestamp.json (a periodic job: clients refuse an expired one).
+    Timestamp {
+        /// The repository directory.
+        dir: PathBuf,
+        /// The timestamp role's secret key.
+        #[arg(long, value_name = "KEY")]
+        timestamp_key: PathBuf,
+        /// When it expires (RFC 3339, e.g. 2026-12-06T00:00:00Z); default: in 7 days.
+        #[arg(long, value_name = "TIME")]
+        expires: Option<jiff::Timestamp>,
+    },
+}
+
+/// A command's error: the packager's, or the update channel's.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Pkg(#[from] Error),
+    #[error(transparent)]
+    Channel(#[from] hotfix_channel::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Pkg(e) => e.exit_code(),
+            CliError::Channel(e) => e.exit_code(),
+        }
+    }
+
+    fn class(&self) -> &'static str {
+        match self {
+            CliError::Pkg(e) => e.class(),
+            CliError::Channel(e) => e.class(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -301,7 +381,7 @@ impl Shown {
     }
 }
 
-fn run(cli: &Cli) -> Result<Shown, Error> {
+fn run(cli: &Cli) -> Result<Shown, CliError> {
     let limits = Limits::default();
     match &cli.cmd {
         Cmd::Keygen { name } => {
@@ -442,7 +522,8 @@ fn run(cli: &Cli) -> Result<Shown, Error> {
             };
             Ok(Shown::new(text, &body))
         }
-        Cmd::Filever { files } => filever_cmd(files, cli.json || cli.quiet),
+        Cmd::Filever { files } => Ok(filever_cmd(files, cli.json || cli.quiet)?),
+        Cmd::Repo(r) => repo(r),
         Cmd::GenerateDocs { dir } => {
             let g = docs::generate(Cli::command(), dir)?;
             let all: Vec<&PathBuf> = g.man.iter().chain(&g.completions).collect();
@@ -498,4 +579,59 @@ fn display_dir(dir: &Path) -> String {
 /// `SOURCE_DATE_EPOCH`, when set to an integer (reproducible-builds.org).
 fn source_date_epoch() -> Option<i64> {
     std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok())
+}
+
+/// `pkgtool repo …`: the update channel's publishing side (hotfix_channel::repo).
+fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
+    use hotfix_channel::repo::{self, Expiries, RoleKeyFiles};
+    let now = jiff::Timestamp::now();
+    let files = |root: &Path, k: &RepoKeys| RoleKeyFiles {
+        root: root.to_path_buf(),
+        targets: k.targets_key.clone(),
+        snapshot: k.snapshot_key.clone(),
+        timestamp: k.timestamp_key.clone(),
+    };
+    match cmd {
+        RepoCmd::Init { dir, root_key, keys } => {
+            let r = repo::init(dir, &files(root_key, keys), &Expiries::from_now(now))?;
+            let [root, targets, snapshot, timestamp] = &r.key_ids;
+            let text = format!(
+                "created repository {}; pin {} on clients\nkeys: root {root} (keep offline), targets {targets}, snapshot {snapshot}, timestamp {timestamp}\n",
+                dir.display(),
+                r.root_json.display()
+            );
+            let body = serde_json::json!({
+                "repository": dir, "root_json": r.root_json,
+                "key_ids": {"root": root, "targets": targets, "snapshot": snapshot, "timestamp": timestamp},
+            });
+            Ok(Shown::new(text, &body))
+        }
+        RepoCmd::Add { dir, pkg, trust, keys } => {
+            let trusted = load_trust(trust)?;
+            // The package is authenticated, every byte against its signature, before its
+            // manifest is believed or anything is written.
+            let v = read::verify(pkg, &trusted, &Limits::default(), &mut |_, _| {})?;
+            let meta = hotfix_channel::meta::PackageMeta::from_manifest(&v.manifest);
+            drop(v);
+            let a = repo::add(dir, pkg, meta, &files(Path::new(""), keys), &Expiries::from_now(now))?;
+            let sup: Vec<String> = a.meta.supersedes.iter().map(ToString::to_string).collect();
+            let text = format!(
+                "added {} as target {} (targets.json version {}){}\n",
+                a.meta.id,
+                a.target,
+                a.targets_version,
+                if sup.is_empty() { String::new() } else { format!("; supersedes {}", sup.join(", ")) }
+            );
+            let body = serde_json::json!({
+                "repository": dir, "target": a.target, "targets_version": a.targets_version, "metadata": a.meta,
+            });
+            Ok(Shown::new(text, &body))
+        }
+        RepoCmd::Timestamp { dir, timestamp_key, expires } => {
+            let expires = expires.unwrap_or_else(|| Expiries::from_now(now).timestamp);
+            let v = repo::timestamp(dir, timestamp_key, expires)?;
+            let text = format!("timestamp.json version {v}, expires {expires}\n");
+            Ok(Shown::new(text, &serde_json::json!({"repository": dir, "version": v, "expires": expires.to_string()})))
+        }
+    }
 }

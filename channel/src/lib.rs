@@ -1,0 +1,20 @@
+//! The update channel (issue #14): packages published as targets of a TUF repository of
+//! static files, and the choice of which of them a root is offered.
+//!
+//! - [`meta`] — the custom metadata each package target carries (id, kind, product,
+//!   baselines, channel, fixes, supersedes), taken from the package's authenticated manifest;
+//! - [`select`] — which targets apply to a root and why the others were left out, a pure
+//!   function over data with no network and no file system.
+//!
+//! Nothing here is linked into the self-contained installer stub: the runtime depends on
+//! this crate only through its `channel` feature.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod error;
+pub mod meta;
+pub mod repo;
+pub mod select;
+
+pub use error::Error;

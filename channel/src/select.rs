@@ -1,0 +1,220 @@
+//! Which of a repository's packages a root is offered, and why each other one is not — a
+//! pure function over data: the root's state ([`RootView`]) and the targets' metadata
+//! ([`Candidate`]s) in, a [`Selection`] out. No network, no file system, no clock.
+//!
+//! The rules (issue #14, "Supersedence follows the seeds"):
+//!
+//! 1. Another product's package is left out.
+//! 2. An installed package is left out.
+//! 3. A prerelease package is left out unless the root allows prereleases.
+//! 4. A hotfix is left out unless it was named (`--hotfix KB1`).
+//! 5. An update or hotfix with no variant for the root's baseline is left out; a baseline
+//!    package at or below the root's baseline level is left out.
+//! 6. Of the rest, one superseded by another offered or installed package is left out,
+//!    naming that package: rollups are cumulative and skip-able, so a root that skipped one
+//!    is offered only the newest, which carries every fix of both.
+//!
+//! The result does not depend on the order of the candidates.
+
+use hotfix_schema::{Channel, Kind, Name};
+use serde::Serialize;
+
+use crate::meta::PackageMeta;
+
+/// What the selection needs to know about the root.
+#[derive(Clone, Debug, Default)]
+pub struct RootView {
+    /// The root's product.
+    pub product: Option<Name>,
+    /// The root's baseline and its level; `None` before a baseline package is installed.
+    pub baseline: Option<(Name, u32)>,
+    /// The ids of the installed packages.
+    pub installed: Vec<Name>,
+    /// Whether prerelease packages may be offered (`--allow-prerelease`).
+    pub allow_prerelease: bool,
+    /// The hotfixes the administrator asked for by id.
+    pub hotfixes_requested: Vec<Name>,
+}
+
+/// One package target of the repository.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// The target's name in the repository.
+    pub target: String,
+    /// Its length in bytes, from the signed targets metadata.
+    pub length: u64,
+    /// What the target says about its package.
+    pub meta: PackageMeta,
+}
+
+/// Why a package is offered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum OfferReason {
+    /// An update for the root's baseline that nothing offered or installed supersedes.
+    Update,
+    /// A hotfix the administrator named.
+    HotfixRequested,
+    /// A baseline package (service pack) above the root's baseline.
+    NewBaseline,
+    /// The first baseline package of a root that has none.
+    FirstBaseline,
+}
+
+/// Why a package is left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum LeftOutReason {
+    /// For another product.
+    OtherProduct {
+        /// The package's product.
+        product: Name,
+    },
+    /// Already installed on this root.
+    AlreadyInstalled,
+    /// A prerelease package, and the root does not allow prereleases.
+    Prerelease,
+    /// A hotfix nobody asked for (`hotfix update --hotfix ID` asks).
+    HotfixNotRequested,
+    /// No variant for the root's baseline.
+    OtherBaseline {
+        /// The root's baseline.
+        root: Option<Name>,
+        /// The package's baselines.
+        package: Vec<Name>,
+    },
+    /// A baseline package at or below the root's baseline.
+    NotNewerBaseline,
+    /// Another package (offered or installed) carries everything this one does.
+    SupersededBy {
+        /// That package.
+        by: Name,
+        /// Whether it is already installed (rather than offered).
+        installed: bool,
+    },
+}
+
+/// One package the root is offered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Offer {
+    /// The package target.
+    pub candidate: Candidate,
+    /// Why.
+    pub reason: OfferReason,
+}
+
+/// One package left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// The package target.
+    pub candidate: Candidate,
+    /// Why.
+    pub reason: LeftOutReason,
+}
+
+/// The selection: offered packages in install order (baselines first, then updates, then
+/// hotfixes, each by id), and the others with their reasons, by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Selection {
+    /// What applies to the root.
+    pub offered: Vec<Offer>,
+    /// What does not, and why.
+    pub left_out: Vec<LeftOut>,
+}
+
+fn has(list: &[Name], id: &Name) -> bool {
+    list.iter().any(|x| x.same_as(id))
+}
+
+fn key(c: &Candidate) -> (u8, Option<u32>, String) {
+    let rank = match c.meta.kind {
+        Kind::Baseline => 0,
+        Kind::Update => 1,
+        Kind::Hotfix => 2,
+    };
+    (rank, c.meta.baseline_level, c.meta.id.as_str().to_ascii_lowercase())
+}
+
+/// Rules 1–5 for one candidate: `Ok` with the offer reason if it stays in the running.
+fn first_pass(root: &RootView, c: &Candidate) -> Result<OfferReason, LeftOutReason> {
+    let m = &c.meta;
+    if let Some(product) = &root.product
+        && !product.same_as(&m.product)
+    {
+        return Err(LeftOutReason::OtherProduct { product: m.product.clone() });
+    }
+    if has(&root.installed, &m.id) {
+        return Err(LeftOutReason::AlreadyInstalled);
+    }
+    if m.channel == Channel::Prerelease && !root.allow_prerelease {
+        return Err(LeftOutReason::Prerelease);
+    }
+    match m.kind {
+        Kind::Baseline => match (&root.baseline, m.baseline_level) {
+            (None, _) => Ok(OfferReason::FirstBaseline),
+            (Some((_, level)), Some(l)) if l > *level => Ok(OfferReason::NewBaseline),
+            _ => Err(LeftOutReason::NotNewerBaseline),
+        },
+        Kind::Update | Kind::Hotfix => {
+            if m.kind == Kind::Hotfix && !has(&root.hotfixes_requested, &m.id) {
+                return Err(LeftOutReason::HotfixNotRequested);
+            }
+            match &root.baseline {
+                Some((b, _)) if has(&m.baselines, b) => {
+                    Ok(if m.kind == Kind::Hotfix { OfferReason::HotfixRequested } else { OfferReason::Update })
+                }
+                other => Err(LeftOutReason::OtherBaseline {
+                    root: other.as_ref().map(|(b, _)| b.clone()),
+                    package: m.baselines.clone(),
+                }),
+            }
+        }
+    }
+}
+
+/// Chooses what `root` is offered among `candidates` (DESIGN.md "Packages are cumulative").
+pub fn select(root: &RootView, candidates: &[Candidate]) -> Selection {
+    let mut sorted: Vec<&Candidate> = candidates.iter().collect();
+    sorted.sort_by_key(|c| key(c));
+    let mut running = Vec::new();
+    let mut left_out = Vec::new();
+    for c in &sorted {
+        match first_pass(root, c) {
+            Ok(reason) => running.push((*c, reason)),
+            Err(reason) => left_out.push(LeftOut { candidate: (*c).clone(), reason }),
+        }
+    }
+    // Rule 6. Installed packages supersede through the candidates' metadata too: a package
+    // in the repository that the installed one lists in `supersedes`.
+    let installed_supersedes: Vec<(&Name, &Name)> = sorted
+        .iter()
+        .filter(|c| has(&root.installed, &c.meta.id))
+        .flat_map(|c| c.meta.supersedes.iter().map(move |s| (&c.meta.id, s)))
+        .collect();
+    let mut offered = Vec::new();
+    for (c, reason) in &running {
+        // Named: a superseder that nothing in the running supersedes in turn, if one does.
+        let supersedes_c = |o: &&(&Candidate, OfferReason)| has(&o.0.meta.supersedes, &c.meta.id);
+        let is_top =
+            |o: &&(&Candidate, OfferReason)| !running.iter().any(|(p, _)| has(&p.meta.supersedes, &o.0.meta.id));
+        let by_offered =
+            running.iter().find(|o| supersedes_c(o) && is_top(o)).or_else(|| running.iter().find(|o| supersedes_c(o)));
+        let by_installed = installed_supersedes.iter().find(|(_, s)| s.same_as(&c.meta.id));
+        match (by_offered, by_installed) {
+            (Some((o, _)), _) => left_out.push(LeftOut {
+                candidate: (*c).clone(),
+                reason: LeftOutReason::SupersededBy { by: o.meta.id.clone(), installed: false },
+            }),
+            (None, Some((by, _))) => left_out.push(LeftOut {
+                candidate: (*c).clone(),
+                reason: LeftOutReason::SupersededBy { by: (*by).clone(), installed: true },
+            }),
+            (None, None) => offered.push(Offer { candidate: (*c).clone(), reason: reason.clone() }),
+        }
+    }
+    left_out.sort_by_key(|l| key(&l.candidate));
+    Selection { offered, left_out }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+//! The TUF client checks against repositories written by `repo` on disk, read through
+//! `file://` URLs: freshness (freeze), rollback and mix-and-match are refused as trust
+//! failures (exit 6), and the package metadata round-trips into the selection.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use hotfix_channel::Error;
+use hotfix_channel::client::{Freshness, scan};
+use hotfix_channel::meta::PackageMeta;
+use hotfix_channel::repo::{self, Expiries, RoleKeyFiles};
+use hotfix_channel::select::{LeftOutReason, RootView, select};
+use hotfix_schema::{Channel, Kind, Name};
+use jiff::Timestamp;
+use url::Url;
+
+struct Fixture {
+    _t: tempfile::TempDir,
+    dir: PathBuf,
+    keys: RoleKeyFiles,
+    state: PathBuf,
+}
+
+fn n(s: &str) -> Name {
+    Name::new(s).unwrap()
+}
+
+fn key(dir: &Path, name: &str, seed: u8) -> PathBuf {
+    let p = dir.join(format!("{name}.key"));
+    let pem = SigningKey::from_bytes(&[seed; 32]).to_pkcs8_pem(LineEnding::LF).unwrap();
+    fs::write(&p, pem.as_bytes()).unwrap();
+    p
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let t = tempfile::tempdir().unwrap();
+        let keys = RoleKeyFiles {
+            root: key(t.path(), "root", 1),
+            targets: key(t.path(), "targets", 2),
+            snapshot: key(t.path(), "snapshot", 3),
+            timestamp: key(t.path(), "timestamp", 4),
+        };
+        let dir = t.path().join("repo");
+        repo::init(&dir, &keys, &Expiries::from_now(Timestamp::now())).unwrap();
+        let state = t.path().join("state");
+        fs::create_dir(&state).unwrap();
+        Fixture { dir, keys, state, _t: t }
+    }
+
+    fn add(&self, id: &str, fixes: &[&str]) {
+        let pkg = self.dir.parent().unwrap().join(format!("{id}.bytes"));
+        fs::write(&pkg, format!("package {id}")).unwrap();
+        let meta = PackageMeta {
+            id: n(id),
+            kind: Kind::Update,
+            product: n("contoso"),
+            baselines: vec![n("RTM")],
+            baseline_level: None,
+            channel: Channel::Release,
+            fixes: fixes.iter().map(|f| n(f)).collect(),
+            supersedes: vec![],
+        };
+        repo::add(&self.dir, &pkg, meta, &self.keys, &Expiries::from_now(Timestamp::now())).unwrap();
+    }
+
+    fn scan(&self, f: Freshness) -> Result<Vec<hotfix_channel::select::Candidate>, Error> {
+        let url = Url::from_directory_path(&self.dir).unwrap();
+        let root = fs::read(self.dir.join("root.json")).unwrap();
+        scan(&url, &root, &self.state, f)
+    }
+
+    fn meta(&self, name: &str) -> PathBuf {
+        self.dir.join("metadata").join(name)
+    }
+}
+
+fn assert_trust_failure(r: Result<Vec<hotfix_channel::select::Candidate>, Error>, what: &str) {
+    match r {
+        Err(e @ Error::Trust { .. }) => {
+            assert_eq!(e.exit_code(), 6);
+            let text = e.to_string();
+            assert!(text.contains("file://"), "names the repository: {text}");
+            assert!(text.to_lowercase().contains(what), "says {what}: {text}");
+        }
+        other => panic!("expected a trust failure ({what}), got {other:?}"),
+    }
+}
+
+#[test]
+fn scanned_metadata_feeds_the_selection() {
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    f.add("KB5", &["KB4", "KB5"]);
+    let cands = f.scan(Freshness::Enforce).unwrap();
+    assert_eq!(cands.len(), 2);
+    let root = RootView {
+        product: Some(n("contoso")),
+        baseline: Some((n("RTM"), 0)),
+        installed: vec![n("RTM")],
+        ..RootView::default()
+    };
+    let s = select(&root, &cands);
+    assert_eq!(s.offered.len(), 1);
+    assert_eq!(s.offered[0].candidate.meta.id.as_str(), "KB5");
+    assert_eq!(s.offered[0].candidate.length, "package KB5".len() as u64);
+    assert_eq!(s.left_out[0].reason, LeftOutReason::SupersededBy { by: n("KB5"), installed: false });
+}
+
+#[test]
+fn an_expired_timestamp_is_refused_unless_expiry_is_explicitly_ignored() {
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    repo::timestamp(&f.dir, &f.keys.timestamp, "2020-01-01T00:00:00Z".parse().unwrap()).unwrap();
+    assert_trust_failure(f.scan(Freshness::Enforce), "expired");
+    assert_eq!(f.scan(Freshness::IgnoreExpiry).unwrap().len(), 1);
+}
+
+#[test]
+fn an_older_timestamp_after_a_newer_one_was_seen_is_refused() {
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    let old = fs::read(f.meta("timestamp.json")).unwrap();
+    f.add("KB5", &["KB4", "KB5"]);
+    assert_eq!(f.scan(Freshness::Enforce).unwrap().len(), 2);
+    // The server (or a mirror) goes back to the earlier, validly signed timestamp.
+    fs::write(f.meta("timestamp.json"), old).unwrap();
+    assert_trust_failure(f.scan(Freshness::Enforce), "previously fetched version 3");
+}
+
+#[test]
+fn a_targets_file_from_another_snapshot_is_refused() {
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    f.add("KB5", &["KB4", "KB5"]);
+    // Mix and match: the current snapshot (version 3) names targets version 3; serve the
+    // validly signed version 2 under that name.
+    fs::copy(f.meta("2.targets.json"), f.meta("3.targets.json")).unwrap();
+    let r = f.scan(Freshness::Enforce);
+    assert!(matches!(r, Err(Error::Trust { .. })), "{r:?}");
+    let text = r.unwrap_err().to_string();
+    assert!(text.contains("3.targets.json"), "names the file: {text}");
+}
+
+#[test]
+fn a_snapshot_not_named_by_the_timestamp_is_refused() {
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    f.add("KB5", &["KB4", "KB5"]);
+    fs::copy(f.meta("2.snapshot.json"), f.meta("3.snapshot.json")).unwrap();
+    let r = f.scan(Freshness::Enforce);
+    assert!(matches!(r, Err(Error::Trust { .. })), "{r:?}");
+    let text = r.unwrap_err().to_string();
+    assert!(text.contains("3.snapshot.json"), "names the file: {text}");
+}
+
+#[test]
+fn a_timestamp_signed_by_another_key_is_refused() {
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    let impostor = key(f.dir.parent().unwrap(), "impostor", 9);
+    // repo::timestamp signs with the key it is given; the root does not list this one.
+    assert!(repo::timestamp(&f.dir, &impostor, "2031-01-01T00:00:00Z".parse().unwrap()).is_err());
+    // Forge the file by hand instead: bump the version without a valid signature.
+    let mut ts: serde_json::Value = serde_json::from_slice(&fs::read(f.meta("timestamp.json")).unwrap()).unwrap();
+    ts["signed"]["version"] = serde_json::json!(99);
+    fs::write(f.meta("timestamp.json"), serde_json::to_vec(&ts).unwrap()).unwrap();
+    let r = f.scan(Freshness::Enforce);
+    assert!(matches!(r, Err(Error::Trust { .. })), "{r:?}");
+}
