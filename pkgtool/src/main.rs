@@ -118,6 +118,7 @@ enum Cmd {
         files: Vec<PathBuf>,
     },
     /// Publish packages to an update channel: a TUF repository of static files (issue #14).
+    #[cfg(feature = "repo")]
     #[command(subcommand)]
     Repo(RepoCmd),
     /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for pkgtool.
@@ -128,6 +129,7 @@ enum Cmd {
 }
 
 /// The keys of a repository's online roles (the root key is only needed by `repo init`).
+#[cfg(feature = "repo")]
 #[derive(clap::Args)]
 struct RepoKeys {
     /// The targets role's secret key (lists the packages; keep it with the release pipeline).
@@ -141,6 +143,7 @@ struct RepoKeys {
     timestamp_key: PathBuf,
 }
 
+#[cfg(feature = "repo")]
 #[derive(Subcommand)]
 enum RepoCmd {
     /// Create an empty repository in DIR: root.json (to pin on clients), metadata/, targets/.
@@ -184,6 +187,7 @@ enum RepoCmd {
 enum CliError {
     #[error(transparent)]
     Pkg(#[from] Error),
+    #[cfg(feature = "repo")]
     #[error(transparent)]
     Channel(#[from] hotfix_channel::Error),
 }
@@ -192,6 +196,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Pkg(e) => e.exit_code(),
+            #[cfg(feature = "repo")]
             CliError::Channel(e) => e.exit_code(),
         }
     }
@@ -199,6 +204,7 @@ impl CliError {
     fn class(&self) -> &'static str {
         match self {
             CliError::Pkg(e) => e.class(),
+            #[cfg(feature = "repo")]
             CliError::Channel(e) => e.class(),
         }
     }
@@ -523,6 +529,7 @@ fn run(cli: &Cli) -> Result<Shown, CliError> {
             Ok(Shown::new(text, &body))
         }
         Cmd::Filever { files } => Ok(filever_cmd(files, cli.json || cli.quiet)?),
+        #[cfg(feature = "repo")]
         Cmd::Repo(r) => repo(r),
         Cmd::GenerateDocs { dir } => {
             let g = docs::generate(Cli::command(), dir)?;
@@ -582,6 +589,7 @@ fn source_date_epoch() -> Option<i64> {
 }
 
 /// `pkgtool repo …`: the update channel's publishing side (hotfix_channel::repo).
+#[cfg(feature = "repo")]
 fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
     use hotfix_channel::repo::{self, Expiries, RoleKeyFiles};
     let now = jiff::Timestamp::now();
