@@ -3,13 +3,14 @@
 //! choose without downloading any package.
 
 use hotfix_schema::{Channel, Kind, Manifest, Name};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The key of a target's `custom` object that holds a [`PackageMeta`].
 pub const CUSTOM_KEY: &str = "hotfix";
 
 /// What a package target says about its package.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageMeta {
     /// The package id, e.g. `KB4`.

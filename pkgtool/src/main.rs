@@ -608,9 +608,15 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
                 dir.display(),
                 r.root_json.display()
             );
-            let body = serde_json::json!({
-                "repository": dir, "root_json": r.root_json,
-                "key_ids": {"root": root, "targets": targets, "snapshot": snapshot, "timestamp": timestamp},
+            let body = out::Repo::Init(out::RepoInit {
+                repository: dir.clone(),
+                root_json: r.root_json.clone(),
+                key_ids: out::RoleKeyIds {
+                    root: root.to_string(),
+                    targets: targets.to_string(),
+                    snapshot: snapshot.to_string(),
+                    timestamp: timestamp.to_string(),
+                },
             });
             Ok(Shown::new(text, &body))
         }
@@ -630,8 +636,11 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
                 a.targets_version,
                 if sup.is_empty() { String::new() } else { format!("; supersedes {}", sup.join(", ")) }
             );
-            let body = serde_json::json!({
-                "repository": dir, "target": a.target, "targets_version": a.targets_version, "metadata": a.meta,
+            let body = out::Repo::Add(out::RepoAdd {
+                repository: dir.clone(),
+                target: a.target.to_string(),
+                targets_version: a.targets_version,
+                metadata: a.meta.clone(),
             });
             Ok(Shown::new(text, &body))
         }
@@ -639,7 +648,12 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
             let expires = expires.unwrap_or_else(|| Expiries::from_now(now).timestamp);
             let v = repo::timestamp(dir, timestamp_key, expires)?;
             let text = format!("timestamp.json version {v}, expires {expires}\n");
-            Ok(Shown::new(text, &serde_json::json!({"repository": dir, "version": v, "expires": expires.to_string()})))
+            let body = out::Repo::Timestamp(out::RepoTimestamp {
+                repository: dir.clone(),
+                version: v,
+                expires: expires.to_string(),
+            });
+            Ok(Shown::new(text, &body))
         }
     }
 }

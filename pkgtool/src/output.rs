@@ -128,7 +128,8 @@ pub struct GeneratedDocs {
 /// `.schema.json`): `usage` is the output of `--help`, `--version` and a command line that
 /// does not parse.
 pub fn schemas() -> Vec<(&'static str, String)> {
-    vec![
+    #[cfg_attr(not(feature = "repo"), allow(unused_mut))]
+    let mut out = vec![
         ("keygen", schema_text::<Keygen>("pkgtool keygen --json")),
         ("build", schema_text::<Build>("pkgtool build --json")),
         ("verify", schema_text::<Verify>("pkgtool verify --json")),
@@ -137,5 +138,73 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         ("filever", schema_text::<Filever>("pkgtool filever --json")),
         ("generate-docs", schema_text::<GeneratedDocs>("pkgtool generate-docs --json")),
         ("usage", schema_text::<Message>("pkgtool --json --help, --version, or a command line that does not parse")),
-    ]
+    ];
+    #[cfg(feature = "repo")]
+    out.push(("repo", schema_text::<Repo>("pkgtool repo init|add|timestamp --json")));
+    out
+}
+
+/// `pkgtool repo … --json`, by subcommand.
+#[cfg(feature = "repo")]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Repo {
+    /// `repo init`.
+    Init(RepoInit),
+    /// `repo add`.
+    Add(RepoAdd),
+    /// `repo timestamp`.
+    Timestamp(RepoTimestamp),
+}
+
+/// The key ids of a repository's four roles.
+#[cfg(feature = "repo")]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RoleKeyIds {
+    /// The root role's (keep its key offline).
+    pub root: String,
+    /// The targets role's.
+    pub targets: String,
+    /// The snapshot role's.
+    pub snapshot: String,
+    /// The timestamp role's (the one online key).
+    pub timestamp: String,
+}
+
+/// `pkgtool repo init --json`.
+#[cfg(feature = "repo")]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RepoInit {
+    /// The repository directory.
+    pub repository: PathBuf,
+    /// The root metadata to pin on clients.
+    pub root_json: PathBuf,
+    /// The roles' key ids.
+    pub key_ids: RoleKeyIds,
+}
+
+/// `pkgtool repo add --json`.
+#[cfg(feature = "repo")]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RepoAdd {
+    /// The repository directory.
+    pub repository: PathBuf,
+    /// The target name the package was published as.
+    pub target: String,
+    /// The version of `targets.json` that lists it.
+    pub targets_version: u64,
+    /// What the signed targets metadata says of the package.
+    pub metadata: hotfix_channel::meta::PackageMeta,
+}
+
+/// `pkgtool repo timestamp --json`.
+#[cfg(feature = "repo")]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RepoTimestamp {
+    /// The repository directory.
+    pub repository: PathBuf,
+    /// The new `timestamp.json` version.
+    pub version: u64,
+    /// When it expires (RFC 3339).
+    pub expires: String,
 }

@@ -297,3 +297,41 @@ fn every_pkgtool_command_s_json_validates_against_its_schema() {
     contract("pkgtool", "usage", &pkgtool(["--json", "--help"]), 0, None);
     contract("pkgtool", "usage", &pkgtool(["--json", "--version"]), 0, None);
 }
+
+#[test]
+fn pkgtool_repo_outputs_validate_against_their_schema() {
+    let kit = Kit::new("pkgtool_repo_outputs_validate_against_their_schema");
+    let keys = kit.path().join("repo-keys");
+    fs::create_dir_all(&keys).unwrap();
+    for role in ["root", "targets", "snapshot", "timestamp"] {
+        pkgtool(["-q", "keygen", s(&keys.join(role))]).expect_code(0);
+    }
+    let key = |role: &str| s(&keys.join(format!("{role}.key"))).to_string();
+    let online: Vec<String> =
+        ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), key(r)]).collect();
+    let dir = kit.path().join("repo");
+    let mut init = vec!["--json".to_string(), "repo".into(), "init".into(), s(&dir).into(), "--root-key".into()];
+    init.push(key("root"));
+    init.extend(online.clone());
+    let v = contract("pkgtool", "repo", &pkgtool(&init), 0, None);
+    assert!(v["key_ids"]["root"].as_str().is_some_and(|k| !k.is_empty()), "{v}");
+    let kb4 = kit.contoso("kb4");
+    let add = |trust: &Path| {
+        let mut a = vec!["--json".to_string(), "repo".into(), "add".into(), s(&dir).into(), s(&kb4).into()];
+        a.extend(["--trust".to_string(), s(trust).to_string()]);
+        a.extend(online.clone());
+        pkgtool(&a)
+    };
+    let v = contract("pkgtool", "repo", &add(&kit.public), 0, None);
+    assert_eq!(v["metadata"]["id"], "KB4");
+    let other = keys.join("targets.pub");
+    contract("pkgtool", "repo", &add(&other), 6, Some("untrusted-key"));
+    let v = contract(
+        "pkgtool",
+        "repo",
+        &pkgtool(["--json", "repo", "timestamp", s(&dir), "--timestamp-key", &key("timestamp")]),
+        0,
+        None,
+    );
+    assert!(v["version"].as_u64().is_some_and(|n| n >= 2), "{v}");
+}
