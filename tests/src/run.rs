@@ -75,3 +75,26 @@ where
 {
     run("pkgtool", args)
 }
+
+/// Runs the shell command line `line` on a pseudo-terminal (util-linux `script`), typing
+/// `answer`: its exit code and what the terminal showed. `None` when `script` is not
+/// installed (the caller skips with a message).
+pub fn on_a_terminal(line: &str, answer: &str) -> Option<(i32, String)> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = match Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .env_remove("HOTFIX_ROOT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("script does not run: {e}"),
+    };
+    child.stdin.take().expect("piped stdin").write_all(answer.as_bytes()).expect("type the answer");
+    let out = child.wait_with_output().expect("script runs");
+    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
+}

@@ -128,27 +128,9 @@ fn a_bare_run_off_a_terminal_describes_exits_2_and_changes_nothing() {
     run_installer(&exe, &kit.config_dir(), ["--what-if"], &[]).expect_code(0);
 }
 
-/// Runs `exe ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`; `None`
-/// when `script` is not installed.
+/// Runs `exe ARGS` on a pseudo-terminal, typing `answer`; `None` without `script`.
 fn on_a_terminal(exe: &Path, config: &Path, args: &str, answer: &str) -> Option<(i32, String)> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let line = format!("HOTFIX_CONFIG_DIR='{}' '{}' {args}", s(config), s(exe));
-    let mut child = match Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env_remove("HOTFIX_ROOT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => panic!("script does not run: {e}"),
-    };
-    child.stdin.take().expect("piped stdin").write_all(answer.as_bytes()).expect("type the answer");
-    let out = child.wait_with_output().expect("script runs");
-    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
+    hotfix_tests::run::on_a_terminal(&format!("HOTFIX_CONFIG_DIR='{}' '{}' {args}", s(config), s(exe)), answer)
 }
 
 #[test]

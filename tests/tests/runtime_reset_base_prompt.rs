@@ -6,26 +6,13 @@ use std::path::Path;
 use hotfix_tests::root::{Kit, hotfix, installed_ids, tree};
 use hotfix_tests::run::bin;
 
-/// Runs `hotfix --root ROOT ARGS` on a pseudo-terminal (util-linux `script`), typing
-/// `answer`; `None` when `script` is not installed.
+/// Runs `hotfix --root ROOT ARGS` on a pseudo-terminal, typing `answer`; `None` without
+/// `script`.
 fn on_a_terminal(root: &Path, args: &str, answer: &str) -> Option<(i32, String)> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let line = format!("'{}' --root '{}' {args}", bin("hotfix").display(), root.display());
-    let mut child = match Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => panic!("script does not run: {e}"),
-    };
-    child.stdin.take().expect("piped stdin").write_all(answer.as_bytes()).expect("type the answer");
-    let out = child.wait_with_output().expect("script runs");
-    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
+    hotfix_tests::run::on_a_terminal(
+        &format!("'{}' --root '{}' {args}", bin("hotfix").display(), root.display()),
+        answer,
+    )
 }
 
 #[test]
