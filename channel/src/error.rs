@@ -29,6 +29,15 @@ pub enum Error {
         /// The repository (its URL or directory) or the file concerned.
         what: String,
         /// tough's account of the failed check.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The repository's metadata has expired (the TUF freeze check): a freeze attack, or a
+    /// repository whose timestamp was not re-signed in time (offline media).
+    #[error("{what}: {source} [tuf freeze check]")]
+    Expired {
+        /// The repository.
+        what: String,
+        /// tough's account of which role expired when.
         source: Box<tough::error::Error>,
     },
     /// The repository could not be reached or a file of it could not be read.
@@ -53,7 +62,7 @@ impl Error {
     /// The process exit code (DESIGN.md "Exit codes"): 6 for a failed trust check, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Trust { .. } => 6,
+            Error::Trust { .. } | Error::Expired { .. } => 6,
             _ => 1,
         }
     }
@@ -64,6 +73,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Key { .. } => "secret-key",
             Error::Trust { .. } => "tuf",
+            Error::Expired { .. } => "expired-metadata",
             Error::Transport { .. } => "transport",
             Error::Refused { .. } => "refused",
         }
@@ -77,6 +87,7 @@ impl Error {
             return Error::Trust { what, source: Box::new(e) };
         }
         match e {
+            T::ExpiredMetadata { .. } => Error::Expired { what, source: Box::new(e) },
             T::Transport { .. }
             | T::FileRead { .. }
             | T::FileOpen { .. }

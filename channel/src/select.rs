@@ -14,12 +14,19 @@
 //!    naming that package: rollups are cumulative and skip-able, so a root that skipped one
 //!    is offered only the newest, which carries every fix of both.
 //!
-//! The result does not depend on the order of the candidates.
+//! The result does not depend on the order of the candidates. Ids are compared without
+//! case and with their digits as numbers, so `KB10` comes after `KB9`.
+//!
+//! An offer names the installed packages it replaces ([`Offer::replaces`]): those it
+//! supersedes by [`crate::meta::supersedes`] — same kind, every fix and baseline. An update
+//! is therefore never reported as replacing a hotfix (an LDR build) whose fix it does not
+//! carry; which build becomes active is the servicing rule's decision at install, as for
+//! any package.
 
 use hotfix_schema::{Channel, Kind, Name};
 use serde::Serialize;
 
-use crate::meta::PackageMeta;
+use crate::meta::{PackageMeta, supersedes};
 
 /// What the selection needs to know about the root.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +41,9 @@ pub struct RootView {
     pub allow_prerelease: bool,
     /// The hotfixes the administrator asked for by id.
     pub hotfixes_requested: Vec<Name>,
+    /// What the installed packages say of themselves (from their manifests), for
+    /// [`Offer::replaces`].
+    pub installed_meta: Vec<PackageMeta>,
 }
 
 /// One package target of the repository.
@@ -101,6 +111,8 @@ pub struct Offer {
     pub candidate: Candidate,
     /// Why.
     pub reason: OfferReason,
+    /// The installed packages it supersedes (carries every fix and baseline of), by id.
+    pub replaces: Vec<Name>,
 }
 
 /// One package left out.
@@ -126,13 +138,40 @@ fn has(list: &[Name], id: &Name) -> bool {
     list.iter().any(|x| x.same_as(id))
 }
 
-fn key(c: &Candidate) -> (u8, Option<u32>, String) {
+/// One run of an id: digits compare as a number (leading zeros ignored, then by length),
+/// anything else without case.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Run {
+    Number(usize, String),
+    Text(String),
+}
+
+/// An id as a sequence of runs, so that `KB10` sorts after `KB9`.
+fn natural(id: &str) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut rest = id;
+    while let Some(c) = rest.chars().next() {
+        let digit = c.is_ascii_digit();
+        let end = rest.find(|x: char| x.is_ascii_digit() != digit).unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(end);
+        runs.push(if digit {
+            let n = run.trim_start_matches('0');
+            Run::Number(n.len(), n.to_string())
+        } else {
+            Run::Text(run.to_ascii_lowercase())
+        });
+        rest = tail;
+    }
+    runs
+}
+
+fn key(c: &Candidate) -> (u8, Option<u32>, Vec<Run>, String) {
     let rank = match c.meta.kind {
         Kind::Baseline => 0,
         Kind::Update => 1,
         Kind::Hotfix => 2,
     };
-    (rank, c.meta.baseline_level, c.meta.id.as_str().to_ascii_lowercase())
+    (rank, c.meta.baseline_level, natural(c.meta.id.as_str()), c.meta.id.as_str().to_string())
 }
 
 /// Rules 1–5 for one candidate: `Ok` with the offer reason if it stays in the running.
@@ -209,7 +248,11 @@ pub fn select(root: &RootView, candidates: &[Candidate]) -> Selection {
                 candidate: (*c).clone(),
                 reason: LeftOutReason::SupersededBy { by: (*by).clone(), installed: true },
             }),
-            (None, None) => offered.push(Offer { candidate: (*c).clone(), reason: reason.clone() }),
+            (None, None) => {
+                let replaces =
+                    root.installed_meta.iter().filter(|i| supersedes(&c.meta, i)).map(|i| i.id.clone()).collect();
+                offered.push(Offer { candidate: (*c).clone(), reason: reason.clone(), replaces })
+            }
         }
     }
     left_out.sort_by_key(|l| key(&l.candidate));

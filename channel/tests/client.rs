@@ -80,7 +80,7 @@ impl Fixture {
 
 fn assert_trust_failure(r: Result<Vec<hotfix_channel::select::Candidate>, Error>, what: &str) {
     match r {
-        Err(e @ Error::Trust { .. }) => {
+        Err(e @ (Error::Trust { .. } | Error::Expired { .. })) => {
             assert_eq!(e.exit_code(), 6);
             let text = e.to_string();
             assert!(text.contains("file://"), "names the repository: {text}");
@@ -170,4 +170,49 @@ fn a_timestamp_signed_by_another_key_is_refused() {
     fs::write(f.meta("timestamp.json"), serde_json::to_vec(&ts).unwrap()).unwrap();
     let r = f.scan(Freshness::Enforce);
     assert!(matches!(r, Err(Error::Trust { .. })), "{r:?}");
+}
+
+#[test]
+fn a_poll_that_finds_nothing_new_fetches_only_the_next_root_and_the_timestamp() {
+    use hotfix_channel::client::{ClientState, open};
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    let url = Url::from_directory_path(&f.dir).unwrap();
+    let root = fs::read(f.dir.join("root.json")).unwrap();
+    let first = open(&url, &root, &ClientState::default(), Freshness::Enforce).unwrap();
+    assert_eq!(first.candidates().unwrap().len(), 1);
+    let t = first.traffic();
+    assert_eq!((t.requests, t.cached), (4, 0), "2.root.json, timestamp, snapshot, targets: {t:?}");
+    let state = first.state().clone();
+    assert_eq!(state.cache.keys().collect::<Vec<_>>(), ["2.snapshot.json", "2.targets.json"]);
+    assert!(state.trusted.contains_key("timestamp.json"));
+
+    let second = open(&url, &root, &state, Freshness::Enforce).unwrap();
+    let t = second.traffic();
+    assert_eq!((t.requests, t.cached), (2, 2), "only 2.root.json and timestamp.json go out: {t:?}");
+    assert_eq!(second.candidates().unwrap().len(), 1);
+
+    // A new package: the new snapshot and targets are fetched, and the cache follows them.
+    f.add("KB5", &["KB4", "KB5"]);
+    let third = open(&url, &root, second.state(), Freshness::Enforce).unwrap();
+    assert_eq!(third.traffic().requests, 4);
+    assert_eq!(third.state().cache.keys().collect::<Vec<_>>(), ["3.snapshot.json", "3.targets.json"]);
+    assert_eq!(third.candidates().unwrap().len(), 2);
+}
+
+#[test]
+fn a_damaged_cache_entry_is_refused_by_the_checks_and_fetched_again() {
+    use hotfix_channel::client::{ClientState, open};
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    let url = Url::from_directory_path(&f.dir).unwrap();
+    let root = fs::read(f.dir.join("root.json")).unwrap();
+    let mut state = open(&url, &root, &ClientState::default(), Freshness::Enforce).unwrap().state().clone();
+    let targets = state.cache.get_mut("2.targets.json").unwrap();
+    let at = targets.len() / 2;
+    targets[at] ^= 1;
+    let again = open(&url, &root, &state, Freshness::Enforce).unwrap();
+    assert_eq!(again.traffic().requests, 4, "the damaged targets.json is fetched again");
+    assert_eq!(again.candidates().unwrap().len(), 1);
+    assert_ne!(again.state().cache["2.targets.json"], state.cache["2.targets.json"]);
 }

@@ -158,3 +158,49 @@ fn the_order_of_the_candidates_does_not_matter() {
     cands.swap(0, 2);
     assert_eq!(select(&root, &cands), want);
 }
+
+#[test]
+fn ids_compare_with_their_numbers_so_kb10_follows_kb9() {
+    let s = select(
+        &rtm_root(&["RTM"]),
+        &published(vec![
+            pkg("KB9", Kind::Update, &["RTM"], &["KB9"]),
+            pkg("KB10", Kind::Update, &["RTM"], &["KB9", "KB10"]),
+            pkg("KB100", Kind::Hotfix, &["RTM"], &["KB100"]),
+        ]),
+    );
+    assert_eq!(offered(&s), ["KB10"]);
+    assert_eq!(why(&s, "KB9"), LeftOutReason::SupersededBy { by: n("KB10"), installed: false });
+    let order: Vec<&str> = s.left_out.iter().map(|l| l.candidate.meta.id.as_str()).collect();
+    assert_eq!(order, ["KB9", "KB100"]);
+    assert!(natural("KB9") < natural("kb10") && natural("KB010") == natural("kb10"));
+}
+
+#[test]
+fn an_offer_names_the_installed_rollup_it_replaces() {
+    let mut root = rtm_root(&["RTM", "KB3"]);
+    root.installed_meta = vec![pkg("KB3", Kind::Update, &["RTM"], &["KB3"])];
+    let s = select(&root, &rollups());
+    assert_eq!(offered(&s), ["KB5"]);
+    assert_eq!(s.offered[0].replaces, [n("KB3")]);
+}
+
+#[test]
+fn an_update_is_never_reported_as_replacing_a_hotfix_it_does_not_carry() {
+    // KB7 is a hotfix (an LDR build with fix KB7); the KB5 rollup was built without it.
+    let mut root = rtm_root(&["RTM", "KB7"]);
+    root.installed_meta = vec![pkg("KB7", Kind::Hotfix, &["RTM"], &["KB3", "KB7"])];
+    let s = select(&root, &rollups());
+    assert_eq!(offered(&s), ["KB5"]);
+    assert!(s.offered[0].replaces.is_empty(), "{s:#?}");
+    // Not even a later rollup that does carry KB7's fix replaces the hotfix: a hotfix is
+    // replaced by a hotfix; the branch rule decides what becomes active.
+    let with_fix = published(vec![
+        pkg("KB3", Kind::Update, &["RTM"], &["KB3"]),
+        pkg("KB5", Kind::Update, &["RTM"], &["KB3", "KB4", "KB5"]),
+        pkg("KB8", Kind::Update, &["RTM"], &["KB3", "KB4", "KB5", "KB7", "KB8"]),
+    ]);
+    let s = select(&root, &with_fix);
+    assert_eq!(offered(&s), ["KB8"]);
+    assert!(s.offered[0].replaces.is_empty(), "{s:#?}");
+}
