@@ -21,4 +21,4 @@ for s in DFAST GREEDY LAZY LAZY2 BTLAZY2 BTOPT BTULTRA; do
 done
 export CFLAGS="${CFLAGS:-}${zstd_defines} -fno-asynchronous-unwind-tables"
 export RUSTFLAGS="${RUSTFLAGS:-} -C force-unwind-tables=no -C link-arg=-Wl,--icf=all --cfg curve25519_dalek_backend=\"serial\""
-exec cargo build --locked --profile installer --bin hotfix-installer "$@"
+exec cargo build --locked --profile installer --bin hotfix-installer --no-default-features "$@"

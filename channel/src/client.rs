@@ -215,6 +215,8 @@ impl Transport for Caching {
 
 /// A repository loaded by [`open`], ready to list and download packages.
 pub struct Session {
+    /// tough's datastore for this session (downloads check the clock against it).
+    _datastore: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
     repo: Repository,
     base: Url,
@@ -293,7 +295,7 @@ fn open_once(base: &Url, pinned_root: &[u8], state: &ClientState, freshness: Fre
             next.cache.insert(name, b.clone());
         }
     }
-    Ok(Session { rt, repo, base: base.clone(), state: next, traffic })
+    Ok(Session { _datastore: tmp, rt, repo, base: base.clone(), state: next, traffic })
 }
 
 impl Session {
@@ -310,6 +312,11 @@ impl Session {
     /// The repository as tough loaded it (versions, expiry).
     pub fn repository(&self) -> &Repository {
         &self.repo
+    }
+
+    /// The repository's URL.
+    pub fn base(&self) -> &Url {
+        &self.base
     }
 
     /// What the load and the downloads so far cost on the network.

@@ -117,6 +117,16 @@ pub enum Error {
     /// Not a servicing root, already one, or an operation the state forbids.
     #[error("{0}")]
     Refused(String),
+    /// The update channel failed: a TUF check (exit 6), expired metadata (exit 6), the
+    /// network or the repository (exit 1).
+    #[cfg(feature = "channel")]
+    #[error("{source}{hint}")]
+    Channel {
+        /// The channel's account.
+        source: Box<hotfix_channel::Error>,
+        /// What to do about it.
+        hint: String,
+    },
 }
 
 impl Error {
@@ -136,6 +146,8 @@ impl Error {
             | Error::Conflict { .. }
             | Error::Store { .. }
             | Error::Refused(_) => 1,
+            #[cfg(feature = "channel")]
+            Error::Channel { source, .. } => source.exit_code(),
         }
     }
 
@@ -156,6 +168,8 @@ impl Error {
             Error::Conflict { .. } => "conflict",
             Error::Store { .. } => "store",
             Error::Refused(_) => "refused",
+            #[cfg(feature = "channel")]
+            Error::Channel { source, .. } => source.class(),
         }
     }
 

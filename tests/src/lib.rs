@@ -5,5 +5,6 @@
 
 pub mod craft;
 pub mod fixtures;
+pub mod nginx;
 pub mod root;
 pub mod run;

@@ -186,6 +186,49 @@ fn every_hotfix_command_s_json_validates_against_its_schema() {
 }
 
 #[test]
+fn channel_commands_json_validates_against_their_schemas() {
+    let kit = Kit::new("channel_commands_json_validates_against_their_schemas");
+    let keys = kit.path().join("repo-keys");
+    fs::create_dir_all(&keys).unwrap();
+    for role in ["root", "targets", "snapshot", "timestamp"] {
+        pkgtool(["-q", "keygen", s(&keys.join(role))]).expect_code(0);
+    }
+    let key = |role: &str| s(&keys.join(format!("{role}.key"))).to_string();
+    let online: Vec<String> =
+        ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), key(r)]).collect();
+    let dir = kit.path().join("repo");
+    let mut init = vec!["repo".to_string(), "init".into(), s(&dir).into(), "--root-key".into(), key("root")];
+    init.extend(online.clone());
+    pkgtool(&init).expect_code(0);
+    let mut add = vec!["repo".to_string(), "add".into(), s(&dir).into(), s(&kit.contoso("kb4")).into()];
+    add.extend(["--trust".to_string(), s(&kit.public).to_string()]);
+    add.extend(online);
+    pkgtool(&add).expect_code(0);
+
+    let root = kit.root("root");
+    hotfix(&root, ["install", s(&kit.contoso("rtm"))]).expect_code(0);
+    let url = format!("file://{}/", dir.display());
+    let root_json = dir.join("root.json");
+    contract("hotfix", "scan", &hotfix(&root, ["scan", "--json"]), 1, Some("refused"));
+    let v = contract(
+        "hotfix",
+        "subscribe",
+        &hotfix(&root, ["subscribe", &url, "--root-json", s(&root_json), "--json"]),
+        0,
+        None,
+    );
+    assert_eq!(v["root_version"], 1);
+    let v = contract("hotfix", "scan", &hotfix(&root, ["scan", "--json"]), 0, None);
+    assert_eq!(v["offered"][0]["id"], "KB4");
+    let v = contract("hotfix", "update", &hotfix(&root, ["update", "--json"]), 0, None);
+    assert_eq!(v["installed"][0]["package"], "KB4");
+    let v = contract("hotfix", "update", &hotfix(&root, ["update", "--json"]), 0, None);
+    assert_eq!(v["installed"], serde_json::json!([]));
+    contract("hotfix", "unsubscribe", &hotfix(&root, ["unsubscribe", "--json"]), 0, None);
+    contract("hotfix", "scan", &hotfix(&root, ["scan", "--json"]), 1, Some("refused"));
+}
+
+#[test]
 fn a_self_contained_installer_s_json_validates_against_the_install_schema() {
     let kit = Kit::new("a_self_contained_installer_s_json_validates_against_the_install_schema");
     let root = kit.root("root");

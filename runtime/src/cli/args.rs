@@ -188,12 +188,61 @@ pub enum Cmd {
     },
     /// Roll back an interrupted servicing operation.
     Recover,
+    /// Subscribe the root to an update channel: the TUF repository of packages at URL (http://,
+    /// https://, or file:// for a repository copied to media), trusting ROOT.json, its initial root
+    /// metadata from the vendor. Replaces an earlier subscription.
+    #[cfg(feature = "channel")]
+    Subscribe {
+        /// The repository: the directory holding metadata/ and targets/.
+        url: String,
+        /// The repository's root.json to pin (the vendor publishes it beside the repository).
+        #[arg(long, value_name = "ROOT.json")]
+        root_json: PathBuf,
+    },
+    /// Forget the update channel subscription and its state.
+    #[cfg(feature = "channel")]
+    Unsubscribe,
+    /// Check the update channel (every TUF check) and say which packages apply to this root, in
+    /// install order, and why each other one does not. Installs nothing.
+    #[cfg(feature = "channel")]
+    Scan {
+        /// What to ask for.
+        #[command(flatten)]
+        opts: ChannelOpts,
+    },
+    /// Scan, then download and install each offered package in order, as `install` does (one
+    /// transaction each; stops at the first failure).
+    #[cfg(feature = "channel")]
+    Update {
+        /// What to ask for.
+        #[command(flatten)]
+        opts: ChannelOpts,
+        /// Put the packages' components on LDR (as for install): `qfe` or `<BASELINE>qfe`.
+        #[arg(long, value_name = "QFE|<BASELINE>QFE")]
+        branch: Option<String>,
+    },
     /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for hotfix and its
     /// self-contained installers.
     GenerateDocs {
         /// The output directory.
         dir: PathBuf,
     },
+}
+
+/// What `scan` and `update` ask the channel for.
+#[cfg(feature = "channel")]
+#[derive(Args, Clone, Debug, Default)]
+pub struct ChannelOpts {
+    /// Also offer this hotfix (hotfixes are offered only by id); repeatable, any case.
+    #[arg(long = "hotfix", value_name = "ID")]
+    pub hotfixes: Vec<String>,
+    /// Offer and install prerelease packages too.
+    #[arg(long)]
+    pub allow_prerelease: bool,
+    /// Accept metadata past its expiry (a repository on offline media whose timestamp could not be
+    /// re-signed). Every other check still applies; the override is logged.
+    #[arg(long)]
+    pub allow_expired: bool,
 }
 
 /// `hotfix policy …`.

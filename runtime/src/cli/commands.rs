@@ -12,6 +12,8 @@ use super::installer::{self, Action};
 use super::{Ctx, Output, clap_exit, docs, finish, progress_for, usage_exit};
 use crate::engine::BranchPolicy;
 use crate::error::{Error, Result};
+#[cfg(feature = "channel")]
+use crate::ops::channel;
 use crate::ops::{Access, Session, change, init, maintain, owner, view};
 use crate::report::ChangeReport;
 use crate::rootcfg;
@@ -83,10 +85,10 @@ pub(crate) fn change_output(mut report: ChangeReport, common: &Common) -> Output
 
 fn run(cli: &Cli, ctx: &mut Ctx) -> Result<Output> {
     let c = &cli.common;
-    if c.b_switch.is_some() && !matches!(cli.cmd, Cmd::Install { .. }) {
-        return Err(Error::Usage("the /B: switch applies to install only".into()));
+    if c.b_switch.is_some() && !takes_branch(&cli.cmd) {
+        return Err(Error::Usage("the /B: switch applies to install and update only".into()));
     }
-    let changes = matches!(cli.cmd, Cmd::Install { .. } | Cmd::Uninstall { .. } | Cmd::Policy { .. });
+    let changes = takes_branch(&cli.cmd) || matches!(cli.cmd, Cmd::Uninstall { .. } | Cmd::Policy { .. });
     if (c.norestart || c.forcerestart) && !changes {
         return Err(Error::Usage("/norestart and /forcerestart apply to install, uninstall and policy only".into()));
     }
@@ -99,6 +101,15 @@ fn run(cli: &Cli, ctx: &mut Ctx) -> Result<Output> {
         Cmd::GenerateDocs { dir } => docs::generate(dir),
         cmd => on_root(cmd, c, &root_of(c, ctx)?, write),
     }
+}
+
+/// Whether the command installs packages (and so takes /B: and restart switches).
+fn takes_branch(cmd: &Cmd) -> bool {
+    #[cfg(feature = "channel")]
+    if matches!(cmd, Cmd::Update { .. }) {
+        return true;
+    }
+    matches!(cmd, Cmd::Install { .. })
 }
 
 /// The root a command without a package services.
@@ -184,10 +195,64 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
                 None => "Nothing to recover: no servicing operation was interrupted.".to_string(),
             }))
         }
+        #[cfg(feature = "channel")]
+        Cmd::Subscribe { url, root_json } => {
+            let s = open(root, "subscribe", write, c)?;
+            Ok(Output::shown(&channel::subscribe(&s, url, root_json)?, 0))
+        }
+        #[cfg(feature = "channel")]
+        Cmd::Unsubscribe => Ok(Output::message(channel::unsubscribe(&open(root, "unsubscribe", write, c)?)?)),
+        #[cfg(feature = "channel")]
+        Cmd::Scan { opts } => {
+            let s = open(root, "scan", write, c)?;
+            let opts = channel_opts(opts)?;
+            let mut out = Output::shown(&channel::scan(&s, &opts)?, 0);
+            out.warnings.extend(expired_warning(&opts));
+            Ok(out)
+        }
+        #[cfg(feature = "channel")]
+        Cmd::Update { opts, branch } => {
+            let qfe = match (branch, &c.b_switch) {
+                (Some(_), Some(_)) => return Err(Error::Usage("give either --branch or /B:, not both".into())),
+                (Some(v), None) | (None, Some(v)) => {
+                    crate::engine::QfeOverride::from_switch_value(v).map_err(|e| Error::Usage(e.to_string()))?
+                }
+                (None, None) => crate::engine::QfeOverride::Off,
+            };
+            let opts = channel_opts(opts)?;
+            let mut s = open(root, "update", write, c)?;
+            let view = channel::update(&mut s, &opts, &qfe)?;
+            let code = view.exit_code();
+            let mut out = Output::shown(&view, code);
+            out.warnings.extend(expired_warning(&opts));
+            out.warnings.extend(view.installed.iter().flat_map(|r| r.warnings.iter().cloned()));
+            if let Some(f) = &view.failed {
+                out.warnings.push(format!("{} was not installed: {}", f.id, f.message));
+            }
+            Ok(out)
+        }
         Cmd::Install { .. } | Cmd::GenerateDocs { .. } => {
             Err(Error::Usage("this command does not service a root by itself".into()))
         }
     }
+}
+
+#[cfg(feature = "channel")]
+fn channel_opts(o: &super::args::ChannelOpts) -> Result<channel::ScanOptions> {
+    Ok(channel::ScanOptions {
+        hotfixes: o.hotfixes.iter().map(|h| name(h, "--hotfix")).collect::<Result<_>>()?,
+        allow_prerelease: o.allow_prerelease,
+        allow_expired: o.allow_expired,
+    })
+}
+
+#[cfg(feature = "channel")]
+fn expired_warning(o: &channel::ScanOptions) -> Option<String> {
+    o.allow_expired.then(|| {
+        "--allow-expired: metadata past its expiry is accepted (no protection against a frozen or replayed \
+         repository); logged"
+            .to_string()
+    })
 }
 
 /// Asks before `cleanup --reset-base` makes `ids` permanent: `--yes` skips the question;

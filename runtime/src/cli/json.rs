@@ -72,6 +72,14 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         ("trust", schema_text::<TrustOutput>("hotfix trust --json")),
         ("recover", schema_text::<Message>("hotfix recover --json")),
         ("generate-docs", schema_text::<Generated>("hotfix generate-docs --json")),
+        #[cfg(feature = "channel")]
+        ("subscribe", schema_text::<crate::ops::channel::SubscribeView>("hotfix subscribe URL --json")),
+        #[cfg(feature = "channel")]
+        ("unsubscribe", schema_text::<Message>("hotfix unsubscribe --json")),
+        #[cfg(feature = "channel")]
+        ("scan", schema_text::<crate::ops::channel::ScanView>("hotfix scan --json")),
+        #[cfg(feature = "channel")]
+        ("update", schema_text::<crate::ops::channel::UpdateView>("hotfix update --json")),
         ("usage", schema_text::<Message>("hotfix --json --help, --version, or a command line that does not parse")),
     ]
 }

@@ -71,6 +71,20 @@ fn install_planned(s: &mut Session, req: &InstallRequest<'_>) -> Result<ChangeRe
     // a temporary name as it is decoded and checked against the authenticated manifest,
     // and becomes a store blob only once every blob checked out and the install is planned.
     let verified = verify(s, req.package)?;
+    install_from(s, verified, req)
+}
+
+/// [`install`] of a package already authenticated by [`verify`] (the update channel
+/// compares its manifest with the repository's metadata first).
+pub fn install_verified(s: &mut Session, verified: Verified, req: &InstallRequest<'_>) -> Result<ChangeReport> {
+    let result = install_from(s, verified, req);
+    if let Err(e) = &result {
+        oplog::append_failure(&s.layout, &format!("install {}", req.package.display()), None, e);
+    }
+    result
+}
+
+fn install_from(s: &mut Session, verified: Verified, req: &InstallRequest<'_>) -> Result<ChangeReport> {
     let mut staging = s.store.staging();
     let progress = &mut s.progress;
     let decoded = verified.decode_into(

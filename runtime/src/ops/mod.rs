@@ -3,6 +3,8 @@
 //! transaction before anything else happens.
 
 pub mod change;
+#[cfg(feature = "channel")]
+pub mod channel;
 pub mod init;
 pub mod maintain;
 pub mod owner;
