@@ -28,7 +28,10 @@ pub struct PackageMeta {
     pub channel: Channel,
     /// Every fix any variant contains.
     pub fixes: Vec<Name>,
-    /// The packages already in the repository that this one makes unnecessary.
+    /// The packages already in the repository that this one makes unnecessary directly:
+    /// not those that one of them already made unnecessary (the chain is walked by
+    /// [`crate::select`]), so that a long line of cumulative rollups does not list every
+    /// earlier one in every later one.
     pub supersedes: Vec<Name>,
 }
 
@@ -50,7 +53,24 @@ impl PackageMeta {
 }
 
 fn contains_all(big: &[Name], small: &[Name]) -> bool {
-    small.iter().all(|s| big.iter().any(|b| b.same_as(s)))
+    if small.len() > big.len() {
+        return false;
+    }
+    if big.len() <= 16 {
+        return small.iter().all(|s| big.iter().any(|b| b.same_as(s)));
+    }
+    let set: std::collections::HashSet<String> = big.iter().map(|b| b.as_str().to_ascii_lowercase()).collect();
+    small.iter().all(|s| set.contains(&s.as_str().to_ascii_lowercase()))
+}
+
+/// The packages of `existing` that `newer` supersedes directly: those it [`supersedes`]
+/// that no other of them lists as superseded (the lists being direct in turn).
+pub fn direct_supersedes(newer: &PackageMeta, existing: &[&PackageMeta]) -> Vec<Name> {
+    let all: Vec<&PackageMeta> = existing.iter().copied().filter(|o| supersedes(newer, o)).collect();
+    all.iter()
+        .filter(|o| !all.iter().any(|d| d.supersedes.iter().any(|s| s.same_as(&o.id))))
+        .map(|o| o.id.clone())
+        .collect()
 }
 
 /// Whether `newer` makes `older` unnecessary: the same product and kind (updates replace

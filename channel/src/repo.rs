@@ -33,7 +33,7 @@ use tough::sign::{Sign, parse_keypair};
 use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
 
 use crate::error::{Error, Result};
-use crate::meta::{CUSTOM_KEY, PackageMeta, supersedes};
+use crate::meta::{CUSTOM_KEY, PackageMeta, direct_supersedes};
 
 /// The TUF specification version the metadata declares.
 const SPEC_VERSION: &str = "1.0.0";
@@ -271,7 +271,7 @@ async fn add_async(
             msg: format!("package {} is already published as target {}", meta.id, c.target),
         });
     }
-    meta.supersedes = existing.iter().filter(|c| supersedes(&meta, &c.meta)).map(|c| c.meta.id.clone()).collect();
+    meta.supersedes = direct_supersedes(&meta, &existing.iter().map(|c| &c.meta).collect::<Vec<_>>());
     let name_str = format!("{}.pkg", meta.id);
     let name = TargetName::new(name_str.clone()).map_err(|e| Error::from_tough(name_str.clone(), e))?;
     let mut target = Target::from_path(pkg)

@@ -223,32 +223,35 @@ pub fn select(root: &RootView, candidates: &[Candidate]) -> Selection {
             Err(reason) => left_out.push(LeftOut { candidate: (*c).clone(), reason }),
         }
     }
-    // Rule 6. Installed packages supersede through the candidates' metadata too: a package
-    // in the repository that the installed one lists in `supersedes`.
-    let installed_supersedes: Vec<(&Name, &Name)> = sorted
+    // Rule 6. A package's `supersedes` lists the packages it replaces directly (the
+    // repository does not repeat what those replace in turn), so the one named is found by
+    // walking up the chain, among the packages still in the running and the installed
+    // ones, to one that nothing replaces.
+    let live: Vec<(&Candidate, bool)> = running
         .iter()
-        .filter(|c| has(&root.installed, &c.meta.id))
-        .flat_map(|c| c.meta.supersedes.iter().map(move |s| (&c.meta.id, s)))
+        .map(|(c, _)| (*c, false))
+        .chain(sorted.iter().filter(|c| has(&root.installed, &c.meta.id)).map(|c| (*c, true)))
         .collect();
+    let listers = |id: &Name| -> Option<(&Candidate, bool)> {
+        live.iter().find(|(p, _)| has(&p.meta.supersedes, id)).map(|(p, i)| (*p, *i))
+    };
     let mut offered = Vec::new();
     for (c, reason) in &running {
-        // Named: a superseder that nothing in the running supersedes in turn, if one does.
-        let supersedes_c = |o: &&(&Candidate, OfferReason)| has(&o.0.meta.supersedes, &c.meta.id);
-        let is_top =
-            |o: &&(&Candidate, OfferReason)| !running.iter().any(|(p, _)| has(&p.meta.supersedes, &o.0.meta.id));
-        let by_offered =
-            running.iter().find(|o| supersedes_c(o) && is_top(o)).or_else(|| running.iter().find(|o| supersedes_c(o)));
-        let by_installed = installed_supersedes.iter().find(|(_, s)| s.same_as(&c.meta.id));
-        match (by_offered, by_installed) {
-            (Some((o, _)), _) => left_out.push(LeftOut {
+        let mut top = listers(&c.meta.id);
+        let mut seen = vec![c.meta.id.clone()];
+        while let Some((t, _)) = top {
+            seen.push(t.meta.id.clone());
+            match listers(&t.meta.id) {
+                Some(next) if !has(&seen, &next.0.meta.id) => top = Some(next),
+                _ => break,
+            }
+        }
+        match top {
+            Some((by, installed)) => left_out.push(LeftOut {
                 candidate: (*c).clone(),
-                reason: LeftOutReason::SupersededBy { by: o.meta.id.clone(), installed: false },
+                reason: LeftOutReason::SupersededBy { by: by.meta.id.clone(), installed },
             }),
-            (None, Some((by, _))) => left_out.push(LeftOut {
-                candidate: (*c).clone(),
-                reason: LeftOutReason::SupersededBy { by: (*by).clone(), installed: true },
-            }),
-            (None, None) => {
+            None => {
                 let replaces =
                     root.installed_meta.iter().filter(|i| supersedes(&c.meta, i)).map(|i| i.id.clone()).collect();
                 offered.push(Offer { candidate: (*c).clone(), reason: reason.clone(), replaces })

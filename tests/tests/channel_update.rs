@@ -449,3 +449,37 @@ fn scan_without_a_subscription_says_how_to_subscribe() {
     let out = hotfix(&root, ["subscribe", "ftp://example.invalid/", "--root-json", s(&c.repo.join("root.json"))]);
     out.expect_code(2);
 }
+
+#[test]
+fn links_planted_in_the_channel_state_are_never_followed() {
+    let c = Channel::media("planted-links");
+    c.publish(&c.rollup(4));
+    let root = c.root("r");
+    scan(&root, &[]);
+    let outside = c.kit.path().join("outside.txt");
+    fs::write(&outside, "not the runtime's\n").unwrap();
+    let state = root.join(".servicing/channel");
+    // A link among the cached metadata is not read and is removed by name.
+    let cached = state.join("cache/2.targets.json");
+    fs::remove_file(&cached).unwrap();
+    std::os::unix::fs::symlink(&outside, &cached).unwrap();
+    assert_eq!(ids(&scan(&root, &[]), "offered"), ["KB4"]);
+    assert!(fs::symlink_metadata(&cached).unwrap().file_type().is_file(), "replaced by the fetched file");
+    // A link in place of trusted metadata stops the scan, naming it; the target is untouched.
+    let trusted = state.join("trusted/timestamp.json");
+    fs::remove_file(&trusted).unwrap();
+    std::os::unix::fs::symlink(&outside, &trusted).unwrap();
+    let out = hotfix(&root, ["scan"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("trusted/timestamp.json") && out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "not the runtime's\n");
+    // The whole state directory as a link: refused, not followed.
+    fs::remove_file(&trusted).unwrap();
+    let elsewhere = c.kit.path().join("elsewhere");
+    fs::rename(&state, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &state).unwrap();
+    let out = hotfix(&root, ["scan"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "not the runtime's\n");
+}

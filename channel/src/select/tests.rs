@@ -3,7 +3,7 @@
 use hotfix_schema::{Channel, Kind, Name};
 
 use super::*;
-use crate::meta::{PackageMeta, supersedes};
+use crate::meta::{PackageMeta, direct_supersedes};
 
 fn n(s: &str) -> Name {
     Name::new(s).unwrap()
@@ -27,7 +27,7 @@ fn pkg(id: &str, kind: Kind, baselines: &[&str], fixes: &[&str]) -> PackageMeta 
 fn published(metas: Vec<PackageMeta>) -> Vec<Candidate> {
     let mut out: Vec<PackageMeta> = Vec::new();
     for mut m in metas {
-        m.supersedes = out.iter().filter(|o| supersedes(&m, o)).map(|o| o.id.clone()).collect();
+        m.supersedes = direct_supersedes(&m, &out.iter().collect::<Vec<_>>());
         out.push(m);
     }
     out.into_iter().map(|meta| Candidate { target: format!("{}.pkg", meta.id), length: 1, meta }).collect()
@@ -89,6 +89,8 @@ fn an_installed_rollup_hides_the_older_ones() {
     let s = select(&rtm_root(&["RTM", "KB5"]), &rollups());
     assert!(offered(&s).is_empty(), "{s:#?}");
     assert_eq!(why(&s, "KB4"), LeftOutReason::SupersededBy { by: n("KB5"), installed: true });
+    // KB5 lists KB4 only (KB4 already replaced KB3): the chain is walked to the top.
+    assert_eq!(why(&s, "KB3"), LeftOutReason::SupersededBy { by: n("KB5"), installed: true });
     assert_eq!(why(&s, "KB5"), LeftOutReason::AlreadyInstalled);
 }
 
