@@ -22,6 +22,11 @@ if [[ "${HOTFIX_FETCH_CORPORA:-0}" == 1 ]]; then
   done
 fi
 
+# The update-channel tests serve repositories with a real nginx on loopback; Debian's
+# package is installed when missing (needs root; without it those tests skip, or fail when
+# HOTFIX_REQUIRE_NGINX=1, as in CI).
+scripts/ensure-nginx.sh || echo "warning: nginx is not installed; the update-channel tests will skip" >&2
+
 cargo build --locked --workspace --bins
 
 # --show-output goes after the caller's own test-binary arguments, if any.
