@@ -107,8 +107,8 @@ pub struct ClientState {
     /// the latest time seen (a clock that steps back is refused), by file name (one of
     /// [`TRUSTED_FILES`]).
     pub trusted: BTreeMap<String, Vec<u8>>,
-    /// Immutable metadata of the current snapshot (`N.snapshot.json`, `N.targets.json`),
-    /// by file name.
+    /// Immutable metadata of the current snapshot (`N.snapshot.json`, `N.targets.json`,
+    /// delegated roles' `N.<role>.json`), by file name.
     pub cache: BTreeMap<String, Vec<u8>>,
 }
 
@@ -152,7 +152,10 @@ fn cacheable(name: &str) -> bool {
     let Some((version, role)) = name.split_once('.') else { return false };
     !version.is_empty()
         && version.bytes().all(|b| b.is_ascii_digit())
-        && matches!(role, "snapshot.json" | "targets.json")
+        && role.len() > ".json".len()
+        && role.ends_with(".json")
+        && role != "root.json"
+        && role.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-%".contains(&b))
 }
 
 /// The network side: `file://` through tough's filesystem transport; `http(s)://` through
@@ -350,10 +353,11 @@ fn open_once(base: &Url, pinned_root: &[u8], state: &ClientState, freshness: Fre
             Err(e) => return Err(Error::Io { path: p, source: e }),
         }
     }
-    let keep = [
-        format!("{}.snapshot.json", repo.snapshot().signed.version),
-        format!("{}.targets.json", repo.targets().signed.version),
-    ];
+    // The current snapshot and every file it names (targets and delegated roles).
+    let snapshot = &repo.snapshot().signed;
+    let keep: Vec<String> = std::iter::once(format!("{}.snapshot.json", snapshot.version))
+        .chain(snapshot.meta.iter().map(|(name, m)| format!("{}.{name}", m.version)))
+        .collect();
     let fetched = fetched.lock().unwrap_or_else(PoisonError::into_inner);
     for name in keep {
         if let Some(b) = fetched.get(&name).or_else(|| state.cache.get(&name)) {
@@ -426,5 +430,8 @@ mod tests {
         assert!(!cacheable(".snapshot.json"));
         assert!(!cacheable("x1.targets.json"));
         assert!(!cacheable("1.targets.json/../x"));
+        assert!(cacheable("3.rollout.json"));
+        assert!(!cacheable("3..json"));
+        assert!(!cacheable("3.a/b.json"));
     }
 }

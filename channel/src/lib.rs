@@ -15,6 +15,7 @@ pub mod client;
 pub mod error;
 pub mod meta;
 pub mod repo;
+pub mod roles;
 pub mod rollout;
 pub mod select;
 

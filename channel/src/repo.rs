@@ -220,20 +220,34 @@ async fn load_own(dir: &Path) -> Result<tough::Repository> {
         .map_err(|e| Error::from_tough(dir.display().to_string(), e))
 }
 
-/// The package metadata of every target of a loaded repository, with its target name and
-/// length. A target without `hotfix` custom metadata, or with metadata that does not parse,
-/// is an error naming the target.
+/// The release packages of a loaded repository: every target the top-level targets role
+/// lists itself (not a delegated role's: the rollout role may not add packages, and
+/// prerelease packages are [`crate::roles::prerelease_targets`]), with its metadata. A
+/// target without `hotfix` custom metadata, or with metadata that does not parse, is an
+/// error naming the target.
 pub fn package_targets(repo: &tough::Repository) -> Result<Vec<crate::select::Candidate>> {
     let mut out = Vec::new();
-    for (name, target) in repo.all_targets() {
-        let bad = |msg: String| Error::Refused { what: format!("target {}", name.raw()), msg };
-        let value = target.custom.get(CUSTOM_KEY).ok_or_else(|| bad(format!("no \"{CUSTOM_KEY}\" custom metadata")))?;
-        let meta: PackageMeta =
-            serde_json::from_value(value.clone()).map_err(|e| bad(format!("bad \"{CUSTOM_KEY}\" metadata: {e}")))?;
-        out.push(crate::select::Candidate { target: name.raw().to_string(), length: target.length, meta });
+    for (name, target) in &repo.targets().signed.targets {
+        out.push(candidate(name.raw(), target)?);
     }
     out.sort_by(|a, b| a.target.cmp(&b.target));
     Ok(out)
+}
+
+/// One package target with its metadata.
+pub(crate) fn candidate(name: &str, target: &Target) -> Result<crate::select::Candidate> {
+    let bad = |msg: String| Error::Refused { what: format!("target {name}"), msg };
+    let value = target.custom.get(CUSTOM_KEY).ok_or_else(|| bad(format!("no \"{CUSTOM_KEY}\" custom metadata")))?;
+    let meta: PackageMeta =
+        serde_json::from_value(value.clone()).map_err(|e| bad(format!("bad \"{CUSTOM_KEY}\" metadata: {e}")))?;
+    Ok(crate::select::Candidate { target: name.to_string(), length: target.length, meta })
+}
+
+/// [`load_own`], and the path of the current root.json (for the editor).
+pub(crate) async fn load_own_for(dir: &Path) -> Result<(tough::Repository, PathBuf)> {
+    let repo = load_own(dir).await?;
+    let root = dir.join("metadata").join(format!("{}.root.json", repo.root().signed.version.get()));
+    Ok((repo, root))
 }
 
 /// What [`add`] published.

@@ -216,3 +216,68 @@ fn a_damaged_cache_entry_is_refused_by_the_checks_and_fetched_again() {
     assert_eq!(again.candidates().unwrap().len(), 1);
     assert_ne!(again.state().cache["2.targets.json"], state.cache["2.targets.json"]);
 }
+
+#[test]
+fn delegated_roles_carry_the_policy_and_prereleases_and_nothing_else() {
+    use hotfix_channel::client::{ClientState, open};
+    use hotfix_channel::roles::{self, ChangeKeys, Delegated};
+    use hotfix_channel::rollout::{Policy, Schedule};
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    let rollout = key(f.dir.parent().unwrap(), "rollout", 5);
+    let pre = key(f.dir.parent().unwrap(), "prerelease", 6);
+    let exp = Expiries::from_now(Timestamp::now());
+    fn k<'a>(f: &'a Fixture, role: &'a Path) -> ChangeKeys<'a> {
+        ChangeKeys { targets: Some(&f.keys.targets), role, snapshot: &f.keys.snapshot, timestamp: &f.keys.timestamp }
+    }
+    roles::delegate(&f.dir, Delegated::Rollout, &k(&f, &rollout), &exp).unwrap();
+    roles::delegate(&f.dir, Delegated::Prerelease, &k(&f, &pre), &exp).unwrap();
+    let mut policy = Policy::default();
+    policy.packages.insert("KB4".into(), Schedule::default());
+    roles::set_policy(&f.dir, &policy, &ChangeKeys { targets: None, ..k(&f, &rollout) }, &exp).unwrap();
+    let pkg = f.dir.parent().unwrap().join("KB9.bytes");
+    fs::write(&pkg, "package KB9").unwrap();
+    let mut meta = PackageMeta {
+        id: n("KB9"),
+        kind: Kind::Update,
+        product: n("contoso"),
+        baselines: vec![n("RTM")],
+        baseline_level: None,
+        channel: Channel::Prerelease,
+        fixes: vec![n("KB9")],
+        supersedes: vec![],
+    };
+    roles::add_prerelease(&f.dir, &pkg, meta.clone(), &ChangeKeys { targets: None, ..k(&f, &pre) }, &exp).unwrap();
+    // The rollout role lists a package of its own: inside its path and outside it.
+    meta.id = n("KB8");
+    meta.channel = Channel::Release;
+    let value = serde_json::to_value(&meta).unwrap();
+    for name in ["rollout/KB8.pkg"] {
+        roles::set_delegated_target(
+            &f.dir,
+            Delegated::Rollout,
+            name,
+            &pkg,
+            ("hotfix", value.clone()),
+            &ChangeKeys { targets: None, ..k(&f, &rollout) },
+            &exp,
+        )
+        .unwrap();
+    }
+    // A release package added after the delegations keeps them.
+    f.add("KB5", &["KB4", "KB5"]);
+
+    let url = Url::from_directory_path(&f.dir).unwrap();
+    let root = fs::read(f.dir.join("root.json")).unwrap();
+    let s = open(&url, &root, &ClientState::default(), Freshness::Enforce).unwrap();
+    let ids: Vec<String> = s.candidates().unwrap().iter().map(|c| c.meta.id.to_string()).collect();
+    assert_eq!(ids, ["KB4", "KB5"], "the rollout role's KB8 is not a package");
+    let pre_ids: Vec<String> =
+        roles::prerelease_targets(s.repository()).unwrap().iter().map(|c| c.meta.id.to_string()).collect();
+    assert_eq!(pre_ids, ["KB9"]);
+    assert_eq!(roles::policy(s.repository()).unwrap(), Some(policy));
+    assert!(s.state().cache.keys().any(|k| k.ends_with(".rollout.json")), "{:?}", s.state().cache.keys());
+    // The next poll serves every immutable file from the cache.
+    let again = open(&url, &root, s.state(), Freshness::Enforce).unwrap();
+    assert_eq!(again.traffic().requests, 2, "{:?}", again.traffic());
+}

@@ -1,0 +1,252 @@
+//! Publishing with delegated roles (issue #15): the targets role delegates
+//!
+//! - `rollout` the path `rollout/*` only: it signs the rollout policy
+//!   ([`crate::rollout::Policy`], as the custom metadata of the target
+//!   `rollout/policy.json`) and can schedule, pause or halt packages, never add one — a
+//!   client takes packages only from the top-level targets and the prerelease role, and
+//!   takes from the rollout role nothing but the policy;
+//! - `prerelease` the path `prerelease/*` only: prerelease packages are listed there, as
+//!   `prerelease/<ID>.pkg`, signed by the prerelease key, and automatic mode never looks
+//!   there unless the root opted into the prerelease ring.
+//!
+//! Each change signs the delegated role, then snapshot and timestamp; the top-level targets
+//! are re-signed only when a delegation is added.
+
+use std::num::NonZeroU64;
+use std::path::Path;
+
+use tough::TargetName;
+use tough::editor::RepositoryEditor;
+use tough::editor::targets::TargetsEditor;
+use tough::schema::{PathPattern, PathSet, Target};
+
+use crate::error::{Error, Result};
+use crate::meta::{CUSTOM_KEY, PackageMeta};
+use crate::repo::{Expiries, PemKey, load_own_for};
+use crate::rollout::{POLICY_KEY, POLICY_TARGET, PRERELEASE_ROLE, Policy, ROLLOUT_ROLE};
+
+/// A role the targets role delegates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delegated {
+    /// Signs the rollout policy, under `rollout/`.
+    Rollout,
+    /// Lists prerelease packages, under `prerelease/`.
+    Prerelease,
+}
+
+impl Delegated {
+    /// The role's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Delegated::Rollout => ROLLOUT_ROLE,
+            Delegated::Prerelease => PRERELEASE_ROLE,
+        }
+    }
+
+    /// The only path pattern it is trusted for.
+    pub fn pattern(self) -> String {
+        format!("{}/*", self.name())
+    }
+}
+
+fn keys(files: &[&Path]) -> Vec<Box<dyn tough::key_source::KeySource>> {
+    files.iter().map(|p| Box::new(PemKey { path: p.to_path_buf() }) as Box<dyn tough::key_source::KeySource>).collect()
+}
+
+fn runtime(what: &Path) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::io(what))
+}
+
+fn nz(v: u64) -> NonZeroU64 {
+    NonZeroU64::new(v).unwrap_or(NonZeroU64::MIN)
+}
+
+/// The keys of the roles a change signs with.
+#[derive(Clone, Debug)]
+pub struct ChangeKeys<'a> {
+    /// The targets key (only when a delegation is added).
+    pub targets: Option<&'a Path>,
+    /// The delegated role's key.
+    pub role: &'a Path,
+    /// The snapshot key.
+    pub snapshot: &'a Path,
+    /// The timestamp key.
+    pub timestamp: &'a Path,
+}
+
+/// Adds the delegation `role` (signed with `keys.role`, threshold 1, terminating) to the
+/// top-level targets, signed with `keys.targets`. Refused if it is there already.
+pub fn delegate(dir: &Path, role: Delegated, keys_: &ChangeKeys<'_>, exp: &Expiries) -> Result<()> {
+    runtime(dir)?.block_on(async {
+        let tough_err = |e| Error::from_tough(dir.display().to_string(), e);
+        let Some(targets_key) = keys_.targets else {
+            return Err(Error::Refused {
+                what: dir.display().to_string(),
+                msg: "adding a delegation needs the targets key".into(),
+            });
+        };
+        let (repo, root_path) = load_own_for(dir).await?;
+        if repo.delegated_role(role.name()).is_some() {
+            return Err(Error::Refused {
+                what: dir.display().to_string(),
+                msg: format!("the {} role is delegated already", role.name()),
+            });
+        }
+        let targets_version = repo.targets().signed.version.get() + 1;
+        let snapshot_version = repo.snapshot().signed.version.get() + 1;
+        let timestamp_version = repo.timestamp().signed.version.get() + 1;
+        // The editor starts on the top-level targets, which the delegation changes.
+        let mut editor = RepositoryEditor::from_repo(&root_path, repo).await.map_err(tough_err)?;
+        let pattern = PathPattern::new(role.pattern())
+            .map_err(|e| Error::Refused { what: role.pattern(), msg: e.to_string() })?;
+        editor
+            .delegate_role(
+                role.name(),
+                &keys(&[keys_.role]),
+                PathSet::Paths(vec![pattern]),
+                true,
+                NonZeroU64::MIN,
+                exp.targets,
+                NonZeroU64::MIN,
+            )
+            .await
+            .map_err(tough_err)?;
+        editor.targets_version(nz(targets_version)).map_err(tough_err)?;
+        editor.targets_expires(exp.targets).map_err(tough_err)?;
+        editor
+            .snapshot_version(nz(snapshot_version))
+            .snapshot_expires(exp.snapshot)
+            .timestamp_version(nz(timestamp_version))
+            .timestamp_expires(exp.timestamp);
+        let signed =
+            editor.sign(&keys(&[targets_key, keys_.role, keys_.snapshot, keys_.timestamp])).await.map_err(tough_err)?;
+        signed.write(dir.join("metadata")).await.map_err(tough_err)
+    })
+}
+
+/// Lists `file` as target `name` of the delegated `role` (replacing a target of that name),
+/// with `custom` metadata under `custom_key`, signed with the role's key, then snapshot
+/// and timestamp. The file is copied to `targets/` first.
+pub fn set_delegated_target(
+    dir: &Path,
+    role: Delegated,
+    name: &str,
+    file: &Path,
+    custom: (&str, serde_json::Value),
+    keys_: &ChangeKeys<'_>,
+    exp: &Expiries,
+) -> Result<()> {
+    runtime(dir)?.block_on(async {
+        let tough_err = |e| Error::from_tough(dir.display().to_string(), e);
+        let (repo, _) = load_own_for(dir).await?;
+        let Some(current) = repo.delegated_role(role.name()) else {
+            return Err(Error::Refused {
+                what: dir.display().to_string(),
+                msg: format!("the {} role is not delegated yet (pkgtool repo delegate)", role.name()),
+            });
+        };
+        let role_version = current.targets.as_ref().map_or(0, |t| t.signed.version.get()) + 1;
+        let snapshot_version = repo.snapshot().signed.version.get() + 1;
+        let timestamp_version = repo.timestamp().signed.version.get() + 1;
+        let target_name = TargetName::new(name).map_err(|e| Error::from_tough(name.to_string(), e))?;
+        let mut target = Target::from_path(file)
+            .await
+            .map_err(|e| Error::Refused { what: file.display().to_string(), msg: e.to_string() })?;
+        target.custom.insert(custom.0.to_string(), custom.1);
+        let sha = hex(&target.hashes.sha256);
+        // The role's new metadata, signed with its key alone, staged outside metadata/.
+        let mut role_editor = TargetsEditor::from_repo(repo, role.name()).map_err(tough_err)?;
+        role_editor.add_target(target_name.clone(), target).map_err(tough_err)?;
+        role_editor.version(nz(role_version)).expires(exp.targets);
+        let signed_role = role_editor.sign(&keys(&[keys_.role])).await.map_err(tough_err)?;
+        let staging = tempfile::Builder::new().prefix(".staging.").tempdir_in(dir).map_err(Error::io(dir))?;
+        signed_role.write(staging.path(), false).await.map_err(tough_err)?;
+        // The file first (under its hash, as consistent snapshots name it), then the
+        // metadata that lists it, timestamp.json last.
+        let (sub, base) = name.rsplit_once('/').unwrap_or(("", name));
+        let to_dir = dir.join("targets").join(sub);
+        std::fs::create_dir_all(&to_dir).map_err(Error::io(&to_dir))?;
+        let dest = to_dir.join(format!("{sha}.{base}"));
+        if !dest.exists() {
+            std::fs::copy(file, &dest).map_err(Error::io(&dest))?;
+        }
+        let (repo, root_path) = load_own_for(dir).await?;
+        let mut editor = RepositoryEditor::from_repo(&root_path, repo).await.map_err(tough_err)?;
+        let staged = url::Url::from_directory_path(staging.path()).map_err(|()| Error::Refused {
+            what: staging.path().display().to_string(),
+            msg: "not a directory URL".into(),
+        })?;
+        editor.update_delegated_targets(role.name(), staged.as_str()).await.map_err(tough_err)?;
+        editor
+            .snapshot_version(nz(snapshot_version))
+            .snapshot_expires(exp.snapshot)
+            .timestamp_version(nz(timestamp_version))
+            .timestamp_expires(exp.timestamp);
+        let signed = editor.sign(&keys(&[keys_.snapshot, keys_.timestamp])).await.map_err(tough_err)?;
+        signed.write(dir.join("metadata")).await.map_err(tough_err)
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Signs `policy` as the rollout role's `rollout/policy.json`.
+pub fn set_policy(dir: &Path, policy: &Policy, keys_: &ChangeKeys<'_>, exp: &Expiries) -> Result<()> {
+    let text =
+        serde_json::to_vec_pretty(policy).map_err(|e| Error::Refused { what: "policy".into(), msg: e.to_string() })?;
+    let tmp = tempfile::Builder::new().prefix("policy.").tempfile_in(dir).map_err(Error::io(dir))?;
+    std::fs::write(tmp.path(), &text).map_err(Error::io(tmp.path()))?;
+    let value =
+        serde_json::to_value(policy).map_err(|e| Error::Refused { what: "policy".into(), msg: e.to_string() })?;
+    set_delegated_target(dir, Delegated::Rollout, POLICY_TARGET, tmp.path(), (POLICY_KEY, value), keys_, exp)
+}
+
+/// Publishes the prerelease package `pkg` (its metadata from the authenticated manifest)
+/// as `prerelease/<ID>.pkg` of the prerelease role.
+pub fn add_prerelease(
+    dir: &Path,
+    pkg: &Path,
+    meta: PackageMeta,
+    keys_: &ChangeKeys<'_>,
+    exp: &Expiries,
+) -> Result<String> {
+    let name = format!("{}/{}.pkg", PRERELEASE_ROLE, meta.id);
+    let value = serde_json::to_value(&meta).map_err(|e| Error::Refused { what: name.clone(), msg: e.to_string() })?;
+    set_delegated_target(dir, Delegated::Prerelease, &name, pkg, (CUSTOM_KEY, value), keys_, exp)?;
+    Ok(name)
+}
+
+/// Whether `name` is a target the delegation `role` may list (its path pattern).
+pub fn in_role_path(role: Delegated, name: &str) -> bool {
+    name.strip_prefix(role.name()).and_then(|r| r.strip_prefix('/')).is_some_and(|r| !r.is_empty() && !r.contains('/'))
+}
+
+/// The prerelease packages of a loaded repository: the targets the prerelease role lists
+/// under `prerelease/`, nothing else.
+pub fn prerelease_targets(repo: &tough::Repository) -> Result<Vec<crate::select::Candidate>> {
+    let Some(role) = repo.delegated_role(PRERELEASE_ROLE) else { return Ok(Vec::new()) };
+    let Some(t) = &role.targets else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for (name, target) in &t.signed.targets {
+        if !in_role_path(Delegated::Prerelease, name.raw()) {
+            continue;
+        }
+        out.push(crate::repo::candidate(name.raw(), target)?);
+    }
+    Ok(out)
+}
+
+/// The rollout policy of a loaded repository; `None` without a rollout role or policy.
+pub fn policy(repo: &tough::Repository) -> Result<Option<Policy>> {
+    let Some(role) = repo.delegated_role(ROLLOUT_ROLE) else { return Ok(None) };
+    let Some(t) = &role.targets else { return Ok(None) };
+    let Some((_, target)) = t.signed.targets.iter().find(|(n, _)| n.raw() == POLICY_TARGET) else { return Ok(None) };
+    let value = target.custom.get(POLICY_KEY).ok_or_else(|| Error::Refused {
+        what: format!("target {POLICY_TARGET}"),
+        msg: format!("no \"{POLICY_KEY}\" custom metadata"),
+    })?;
+    let p: Policy = serde_json::from_value(value.clone())
+        .map_err(|e| Error::Refused { what: format!("target {POLICY_TARGET}"), msg: format!("bad policy: {e}") })?;
+    Ok(Some(p))
+}
