@@ -217,6 +217,13 @@ pub fn add_prerelease(
     Ok(name)
 }
 
+/// The rollout policy the repository in `dir` signs now, if any (as its vendor reads it,
+/// expiry not enforced).
+pub fn current_policy(dir: &Path) -> Result<Option<Policy>> {
+    let repo = runtime(dir)?.block_on(load_own_for(dir))?.0;
+    policy(&repo)
+}
+
 /// Whether `name` is a target the delegation `role` may list (its path pattern).
 pub fn in_role_path(role: Delegated, name: &str) -> bool {
     name.strip_prefix(role.name()).and_then(|r| r.strip_prefix('/')).is_some_and(|r| !r.is_empty() && !r.contains('/'))

@@ -252,18 +252,16 @@ fn delegated_roles_carry_the_policy_and_prereleases_and_nothing_else() {
     meta.id = n("KB8");
     meta.channel = Channel::Release;
     let value = serde_json::to_value(&meta).unwrap();
-    for name in ["rollout/KB8.pkg"] {
-        roles::set_delegated_target(
-            &f.dir,
-            Delegated::Rollout,
-            name,
-            &pkg,
-            ("hotfix", value.clone()),
-            &ChangeKeys { targets: None, ..k(&f, &rollout) },
-            &exp,
-        )
-        .unwrap();
-    }
+    roles::set_delegated_target(
+        &f.dir,
+        Delegated::Rollout,
+        "rollout/KB8.pkg",
+        &pkg,
+        ("hotfix", value),
+        &ChangeKeys { targets: None, ..k(&f, &rollout) },
+        &exp,
+    )
+    .unwrap();
     // A release package added after the delegations keeps them.
     f.add("KB5", &["KB4", "KB5"]);
 

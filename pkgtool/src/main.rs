@@ -166,8 +166,58 @@ enum RepoCmd {
         /// The package signer's public key (the package is verified before anything is written).
         #[arg(long = "trust", required = true)]
         trust: Vec<PathBuf>,
+        /// The prerelease role's secret key: a package whose manifest says channel prerelease is
+        /// published only under the prerelease role, never with the release packages.
+        #[arg(long, value_name = "KEY")]
+        prerelease_key: Option<PathBuf>,
         #[command(flatten)]
         keys: RepoKeys,
+    },
+    /// Delegate a role from targets: `rollout` (signs the rollout policy under rollout/*: schedules,
+    /// pauses and halts packages, never adds one) or `prerelease` (lists prerelease packages under
+    /// prerelease/*, which automatic mode never installs unless a root opted into the prerelease ring).
+    Delegate {
+        /// The repository directory.
+        dir: PathBuf,
+        /// `rollout` or `prerelease`.
+        #[arg(long, value_parser = ["rollout", "prerelease"])]
+        role: String,
+        /// The delegated role's secret key.
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        #[command(flatten)]
+        keys: RepoKeys,
+    },
+    /// Change the rollout policy (signed by the rollout role): replace it with --policy FILE (JSON),
+    /// and/or schedule, pause, halt or resume packages. Reaches every root at its next poll.
+    Rollout {
+        /// The repository directory.
+        dir: PathBuf,
+        /// The rollout role's secret key.
+        #[arg(long, value_name = "KEY")]
+        rollout_key: PathBuf,
+        /// The snapshot role's secret key.
+        #[arg(long, value_name = "KEY")]
+        snapshot_key: PathBuf,
+        /// The timestamp role's secret key.
+        #[arg(long, value_name = "KEY")]
+        timestamp_key: PathBuf,
+        /// A whole policy to sign, JSON: {"packages": {"KB5": {"state": "active", "waves": {"pilot":
+        /// {"start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}}}}}.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Schedule a package's wave for a ring: ID RING START END (RFC 3339 times).
+        #[arg(long, num_args = 4, value_names = ["ID", "RING", "START", "END"], action = clap::ArgAction::Append)]
+        wave: Vec<String>,
+        /// Stop new installs of a package.
+        #[arg(long, value_name = "ID")]
+        pause: Vec<String>,
+        /// Stop new installs, and make roots that installed it uninstall it.
+        #[arg(long, value_name = "ID")]
+        halt: Vec<String>,
+        /// Let a paused or halted package roll out again by its waves.
+        #[arg(long, value_name = "ID")]
+        resume: Vec<String>,
     },
     /// Re-sign timestamp.json (a periodic job: clients refuse an expired one).
     Timestamp {
@@ -620,13 +670,42 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
             });
             Ok(Shown::new(text, &body))
         }
-        RepoCmd::Add { dir, pkg, trust, keys } => {
+        RepoCmd::Add { dir, pkg, trust, prerelease_key, keys } => {
             let trusted = load_trust(trust)?;
             // The package is authenticated, every byte against its signature, before its
             // manifest is believed or anything is written.
             let v = read::verify(pkg, &trusted, &Limits::default(), &mut |_, _| {})?;
             let meta = hotfix_channel::meta::PackageMeta::from_manifest(&v.manifest);
             drop(v);
+            if meta.channel == hotfix_schema::Channel::Prerelease {
+                let Some(pre) = prerelease_key else {
+                    return Err(hotfix_channel::Error::Refused {
+                        what: pkg.display().to_string(),
+                        msg: format!(
+                            "{} is a prerelease package: it is published under the prerelease role (give \
+                             --prerelease-key), never with the release packages",
+                            meta.id
+                        ),
+                    }
+                    .into());
+                };
+                let ck = hotfix_channel::roles::ChangeKeys {
+                    targets: None,
+                    role: pre,
+                    snapshot: &keys.snapshot_key,
+                    timestamp: &keys.timestamp_key,
+                };
+                let target =
+                    hotfix_channel::roles::add_prerelease(dir, pkg, meta.clone(), &ck, &Expiries::from_now(now))?;
+                let text = format!("added prerelease {} as target {target} of the prerelease role\n", meta.id);
+                let body = out::Repo::Add(out::RepoAdd {
+                    repository: dir.clone(),
+                    target,
+                    targets_version: 0,
+                    metadata: meta,
+                });
+                return Ok(Shown::new(text, &body));
+            }
             let a = repo::add(dir, pkg, meta, &files(Path::new(""), keys), &Expiries::from_now(now))?;
             let sup: Vec<String> = a.meta.supersedes.iter().map(ToString::to_string).collect();
             let text = format!(
@@ -642,6 +721,65 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
                 targets_version: a.targets_version,
                 metadata: a.meta.clone(),
             });
+            Ok(Shown::new(text, &body))
+        }
+        RepoCmd::Delegate { dir, role, key, keys } => {
+            use hotfix_channel::roles::{self, ChangeKeys, Delegated};
+            let which = if role == "rollout" { Delegated::Rollout } else { Delegated::Prerelease };
+            let ck = ChangeKeys {
+                targets: Some(&keys.targets_key),
+                role: key,
+                snapshot: &keys.snapshot_key,
+                timestamp: &keys.timestamp_key,
+            };
+            roles::delegate(dir, which, &ck, &Expiries::from_now(now))?;
+            let text = format!("delegated the {} role, trusted for {} only\n", which.name(), which.pattern());
+            let body = out::Repo::Delegate(out::RepoDelegate {
+                repository: dir.clone(),
+                role: which.name().to_string(),
+                paths: which.pattern(),
+            });
+            Ok(Shown::new(text, &body))
+        }
+        RepoCmd::Rollout { dir, rollout_key, snapshot_key, timestamp_key, policy, wave, pause, halt, resume } => {
+            use hotfix_channel::roles::{self, ChangeKeys};
+            use hotfix_channel::rollout::{Policy, State, Wave};
+            let bad = |what: &str, msg: String| hotfix_channel::Error::Refused { what: what.to_string(), msg };
+            let mut p: Policy = match policy {
+                Some(f) => {
+                    let text = std::fs::read(f).map_err(hotfix_channel::Error::io(f))?;
+                    serde_json::from_slice(&text)
+                        .map_err(|e| bad(&f.display().to_string(), format!("not a policy: {e}")))?
+                }
+                None => roles::current_policy(dir)?.unwrap_or_default(),
+            };
+            for w in wave.chunks(4) {
+                let [id, ring, start, end] = w else {
+                    return Err(bad("--wave", "takes ID RING START END".into()).into());
+                };
+                let t = |v: &str| v.parse::<jiff::Timestamp>().map_err(|e| bad("--wave", format!("{v}: {e}")));
+                let wave = Wave { start: t(start)?, end: t(end)? };
+                if wave.end < wave.start {
+                    return Err(bad("--wave", format!("{id} {ring}: the end is before the start")).into());
+                }
+                p.packages.entry(id.clone()).or_default().waves.insert(ring.clone(), wave);
+            }
+            for (ids, state) in [(pause, State::Paused), (halt, State::Halted), (resume, State::Active)] {
+                for id in ids {
+                    p.packages.entry(id.clone()).or_default().state = state;
+                }
+            }
+            let ck = ChangeKeys { targets: None, role: rollout_key, snapshot: snapshot_key, timestamp: timestamp_key };
+            roles::set_policy(dir, &p, &ck, &Expiries::from_now(now))?;
+            let mut text = String::from("rollout policy signed:\n");
+            for (id, s) in &p.packages {
+                text.push_str(&format!("  {id}: {:?}", s.state).to_lowercase());
+                for (ring, w) in &s.waves {
+                    text.push_str(&format!("; {ring} {} to {}", w.start, w.end));
+                }
+                text.push('\n');
+            }
+            let body = out::Repo::Rollout(out::RepoRollout { repository: dir.clone(), policy: p });
             Ok(Shown::new(text, &body))
         }
         RepoCmd::Timestamp { dir, timestamp_key, expires } => {

@@ -155,6 +155,32 @@ pub enum Repo {
     Add(RepoAdd),
     /// `repo timestamp`.
     Timestamp(RepoTimestamp),
+    /// `repo delegate`.
+    Delegate(RepoDelegate),
+    /// `repo rollout`.
+    Rollout(RepoRollout),
+}
+
+/// `pkgtool repo delegate --json`.
+#[cfg(feature = "repo")]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RepoDelegate {
+    /// The repository directory.
+    pub repository: PathBuf,
+    /// The delegated role.
+    pub role: String,
+    /// The only paths it is trusted for.
+    pub paths: String,
+}
+
+/// `pkgtool repo rollout --json`.
+#[cfg(feature = "repo")]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RepoRollout {
+    /// The repository directory.
+    pub repository: PathBuf,
+    /// The policy now signed.
+    pub policy: hotfix_channel::rollout::Policy,
 }
 
 /// The key ids of a repository's four roles.
