@@ -198,6 +198,33 @@ pub enum Cmd {
         /// The repository's root.json to pin (the vendor publishes it beside the repository).
         #[arg(long, value_name = "ROOT.json")]
         root_json: PathBuf,
+        /// The rollout ring this root joins (e.g. pilot, broad; `prerelease` opts into prerelease
+        /// packages) [default: the ring it had, else broad].
+        #[arg(long, value_name = "RING")]
+        ring: Option<String>,
+    },
+    /// Show or change this root's rollout settings: its ring, a deferral of every package by N days,
+    /// a pause of automatic installs until a date, packages approved by hand.
+    #[cfg(feature = "channel")]
+    Rollout {
+        /// Join this ring.
+        #[arg(long, value_name = "RING")]
+        ring: Option<String>,
+        /// Put off every package's eligibility by N days.
+        #[arg(long, value_name = "N")]
+        defer_days: Option<u32>,
+        /// Pause automatic installs until TIME (RFC 3339, e.g. 2027-01-15T00:00:00Z).
+        #[arg(long, value_name = "TIME", conflicts_with = "resume")]
+        pause_until: Option<String>,
+        /// Lift the pause.
+        #[arg(long)]
+        resume: bool,
+        /// Approve a package by hand: eligible at once on this root (never past a vendor's pause or halt).
+        #[arg(long, value_name = "ID")]
+        approve: Vec<String>,
+        /// Withdraw a hand approval.
+        #[arg(long, value_name = "ID")]
+        unapprove: Vec<String>,
     },
     /// Forget the update channel subscription and its state.
     #[cfg(feature = "channel")]
@@ -220,6 +247,11 @@ pub enum Cmd {
         /// Put the packages' components on LDR (as for install): `qfe` or `<BASELINE>qfe`.
         #[arg(long, value_name = "QFE|<BASELINE>QFE")]
         branch: Option<String>,
+        /// Automatic mode, for a scheduled job: the vendor's rollout policy decides — only packages this
+        /// root is eligible for now are installed, halted ones are uninstalled, prereleases never (unless
+        /// the root's ring is `prerelease`); expired metadata is never accepted.
+        #[arg(long, conflicts_with_all = ["allow_expired", "allow_prerelease", "hotfixes"])]
+        auto: bool,
     },
     /// Write man pages (DIR/man1/) and shell completions (DIR/completions/) for hotfix and its
     /// self-contained installers.

@@ -196,9 +196,30 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
             }))
         }
         #[cfg(feature = "channel")]
-        Cmd::Subscribe { url, root_json } => {
+        Cmd::Subscribe { url, root_json, ring } => {
             let s = open(root, "subscribe", write, c)?;
-            Ok(Output::shown(&channel::subscribe(&s, url, root_json)?, 0))
+            Ok(Output::shown(&channel::subscribe(&s, url, root_json, ring.as_deref())?, 0))
+        }
+        #[cfg(feature = "channel")]
+        Cmd::Rollout { ring, defer_days, pause_until, resume, approve, unapprove } => {
+            let names = |v: &[String]| v.iter().map(|x| name(x, "package id")).collect::<Result<Vec<_>>>();
+            let pause_until = pause_until
+                .as_deref()
+                .map(|t| {
+                    t.parse::<jiff::Timestamp>()
+                        .map_err(|e| Error::Usage(format!("--pause-until {t}: not an RFC 3339 time: {e}")))
+                })
+                .transpose()?;
+            let change = channel::SettingsChange {
+                ring: ring.clone(),
+                defer_days: *defer_days,
+                pause_until,
+                resume: *resume,
+                approve: names(approve)?,
+                unapprove: names(unapprove)?,
+            };
+            let s = open(root, "rollout", write, c)?;
+            Ok(Output::shown(&channel::rollout_settings(&s, &change)?, 0))
         }
         #[cfg(feature = "channel")]
         Cmd::Unsubscribe => Ok(Output::message(channel::unsubscribe(&open(root, "unsubscribe", write, c)?)?)),
@@ -211,7 +232,7 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
             Ok(out)
         }
         #[cfg(feature = "channel")]
-        Cmd::Update { opts, branch } => {
+        Cmd::Update { opts, branch, auto } => {
             let qfe = match (branch, &c.b_switch) {
                 (Some(_), Some(_)) => return Err(Error::Usage("give either --branch or /B:, not both".into())),
                 (Some(v), None) | (None, Some(v)) => {
@@ -219,7 +240,8 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
                 }
                 (None, None) => crate::engine::QfeOverride::Off,
             };
-            let opts = channel_opts(opts)?;
+            let mut opts = channel_opts(opts)?;
+            opts.auto = *auto;
             let mut s = open(root, "update", write, c)?;
             let view = channel::update(&mut s, &opts, &qfe)?;
             let code = view.exit_code();
@@ -243,6 +265,7 @@ fn channel_opts(o: &super::args::ChannelOpts) -> Result<channel::ScanOptions> {
         hotfixes: o.hotfixes.iter().map(|h| name(h, "--hotfix")).collect::<Result<_>>()?,
         allow_prerelease: o.allow_prerelease,
         allow_expired: o.allow_expired,
+        auto: false,
     })
 }
 

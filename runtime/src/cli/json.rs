@@ -75,6 +75,8 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         #[cfg(feature = "channel")]
         ("subscribe", schema_text::<crate::ops::channel::SubscribeView>("hotfix subscribe URL --json")),
         #[cfg(feature = "channel")]
+        ("rollout", schema_text::<crate::ops::channel::SettingsView>("hotfix rollout --json")),
+        #[cfg(feature = "channel")]
         ("unsubscribe", schema_text::<Message>("hotfix unsubscribe --json")),
         #[cfg(feature = "channel")]
         ("scan", schema_text::<crate::ops::channel::ScanView>("hotfix scan --json")),

@@ -7,8 +7,14 @@
 //! ROOT/.servicing/channel/subscription.json  the repository's URL and the pinned root's hash
 //! ROOT/.servicing/channel/pinned-root.json   the root.json the administrator pinned
 //! ROOT/.servicing/channel/trusted/           the newest trusted root, timestamp, snapshot, targets
-//! ROOT/.servicing/channel/cache/             the current N.snapshot.json and N.targets.json
+//! ROOT/.servicing/channel/cache/             the current N.snapshot.json, N.targets.json, …
+//! ROOT/.servicing/channel/rollout.json       this root's host id, ring, deferral, pause, approvals
 //! ```
+//!
+//! Staged rollout (issue #15): `update --auto` installs a package only when the signed
+//! rollout policy makes this root eligible for it ([`hotfix_channel::rollout`]), uninstalls
+//! the installed packages the vendor halted, and never installs a prerelease package unless
+//! the root opted into the prerelease ring.
 //!
 //! Every one of these is read and written through [`crate::rootfs`] (never through a link,
 //! bounded in size, replaced by rename); tough itself only sees a private temporary
@@ -23,6 +29,8 @@ use std::path::Path;
 
 use hotfix_channel::client::{self, ClientState, Freshness, TRUSTED_FILES};
 use hotfix_channel::meta::PackageMeta;
+use hotfix_channel::roles;
+use hotfix_channel::rollout::{self, Eligibility, PRERELEASE_RING, Policy, RootSettings, State};
 use hotfix_channel::select::{self, LeftOutReason, OfferReason, RootView};
 use hotfix_schema::{Kind, Name};
 use schemars::JsonSchema;
@@ -44,6 +52,9 @@ const SUBSCRIPTION: &str = "subscription.json";
 const PINNED: &str = "pinned-root.json";
 const TRUSTED: &str = "trusted";
 const CACHE: &str = "cache";
+const SETTINGS: &str = "rollout.json";
+/// The ring a root joins when `subscribe` does not name one.
+pub const DEFAULT_RING: &str = "broad";
 /// The largest state file read back (tough's own cap on targets.json).
 const MAX_STATE: u64 = client::MAX_CACHED;
 
@@ -197,6 +208,132 @@ fn save(dir: &Dir, state: &ClientState) -> Result<()> {
     cache.sync().map_err(io_at(dir, CACHE))
 }
 
+/// The time rollout decisions are made at: now, or `HOTFIX_NOW` (RFC 3339), the tests'
+/// injected clock. (TUF's own expiry checks always use the system clock.)
+pub fn now() -> Result<jiff::Timestamp> {
+    match std::env::var("HOTFIX_NOW") {
+        Ok(v) => v.parse().map_err(|e| Error::Usage(format!("HOTFIX_NOW={v}: not an RFC 3339 time: {e}"))),
+        Err(_) => Ok(jiff::Timestamp::now()),
+    }
+}
+
+fn new_host_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Refused(format!("no random source for the host id: {e}")))?;
+    Ok(hotfix_schema::text::hex(&b))
+}
+
+fn read_settings(dir: &Dir) -> Result<Option<RootSettings>> {
+    let Some(b) = read_small(dir, SETTINGS)? else { return Ok(None) };
+    serde_json::from_slice(&b)
+        .map(Some)
+        .map_err(|e| Error::Refused(format!("{}: damaged: {e}", dir.join(SETTINGS).display())))
+}
+
+fn write_settings(dir: &Dir, settings: &RootSettings) -> Result<()> {
+    let text = serde_json::to_vec_pretty(settings).map_err(|e| Error::Refused(e.to_string()))?;
+    write_small(dir, SETTINGS, &text)?;
+    dir.sync().map_err(io_at(dir, "."))
+}
+
+/// This root's rollout settings (made with a fresh host id if the subscription has none).
+fn settings(s: &Session) -> Result<RootSettings> {
+    let dir = channel_dir(s, false)?.ok_or_else(|| not_subscribed(s))?;
+    match read_settings(&dir)? {
+        Some(x) => Ok(x),
+        None => {
+            let x = RootSettings { host_id: new_host_id()?, ring: DEFAULT_RING.into(), ..RootSettings::default() };
+            write_settings(&dir, &x)?;
+            Ok(x)
+        }
+    }
+}
+
+/// What `rollout` changes.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsChange {
+    /// The new ring.
+    pub ring: Option<String>,
+    /// The new deferral, in days.
+    pub defer_days: Option<u32>,
+    /// Pause automatic installs until then.
+    pub pause_until: Option<jiff::Timestamp>,
+    /// Lift the pause.
+    pub resume: bool,
+    /// Approve these by hand.
+    pub approve: Vec<Name>,
+    /// Withdraw these approvals.
+    pub unapprove: Vec<Name>,
+}
+
+/// This root's rollout settings, as `rollout` shows them.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SettingsView {
+    /// The settings.
+    pub settings: RootSettings,
+    /// Whether this call changed them.
+    pub changed: bool,
+}
+
+impl fmt::Display for SettingsView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = &self.settings;
+        writeln!(f, "ring {} (host id {})", x.ring, x.host_id)?;
+        writeln!(f, "deferral: {} days", x.defer_days)?;
+        match &x.pause_until {
+            Some(t) => writeln!(f, "automatic installs paused until {t}")?,
+            None => writeln!(f, "automatic installs not paused")?,
+        }
+        let ids: Vec<&str> = x.approved.iter().map(Name::as_str).collect();
+        writeln!(f, "approved by hand: {}", if ids.is_empty() { "none".to_string() } else { ids.join(", ") })
+    }
+}
+
+/// `hotfix rollout`: shows, and with options changes, this root's ring, deferral, pause
+/// and hand approvals.
+pub fn rollout_settings(s: &Session, change: &SettingsChange) -> Result<SettingsView> {
+    let mut x = settings(s)?;
+    let before = x.clone();
+    if let Some(r) = &change.ring {
+        if r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(Error::Usage(format!("--ring {r:?}: a ring is a name of letters, digits, - and _")));
+        }
+        x.ring = r.clone();
+    }
+    if let Some(d) = change.defer_days {
+        x.defer_days = d;
+    }
+    if change.resume {
+        x.pause_until = None;
+    }
+    if let Some(t) = change.pause_until {
+        x.pause_until = Some(t);
+    }
+    for a in &change.approve {
+        if !x.approved.iter().any(|y| y.same_as(a)) {
+            x.approved.push(a.clone());
+        }
+    }
+    x.approved.retain(|y| !change.unapprove.iter().any(|u| u.same_as(y)));
+    let changed = x != before;
+    if changed {
+        let dir = channel_dir(s, false)?.ok_or_else(|| not_subscribed(s))?;
+        write_settings(&dir, &x)?;
+        let entry = oplog::Entry {
+            result: format!(
+                "ring {}, defer {} days, paused until {}, approved [{}]",
+                x.ring,
+                x.defer_days,
+                x.pause_until.map_or("-".to_string(), |t| t.to_string()),
+                x.approved.iter().map(Name::as_str).collect::<Vec<_>>().join(", ")
+            ),
+            ..oplog::Entry::new("rollout settings")
+        };
+        oplog::append(&s.layout, &entry)?;
+    }
+    Ok(SettingsView { settings: x, changed })
+}
+
 /// What `subscribe` did.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct SubscribeView {
@@ -225,7 +362,7 @@ impl fmt::Display for SubscribeView {
 
 /// `hotfix subscribe URL --root-json FILE`: pins the repository's initial root.json (checked
 /// to be signed by its own root keys) and forgets any earlier subscription's state.
-pub fn subscribe(s: &Session, url: &str, root_json: &Path) -> Result<SubscribeView> {
+pub fn subscribe(s: &Session, url: &str, root_json: &Path, ring: Option<&str>) -> Result<SubscribeView> {
     let parsed = url::Url::parse(url).map_err(|e| Error::Usage(format!("{url}: not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https" | "file") {
         return Err(Error::Usage(format!(
@@ -260,6 +397,17 @@ pub fn subscribe(s: &Session, url: &str, root_json: &Path) -> Result<SubscribeVi
     let text = serde_json::to_vec_pretty(&sub).map_err(|e| Error::Refused(e.to_string()))?;
     write_small(&dir, SUBSCRIPTION, &text)?;
     dir.sync().map_err(io_at(&dir, "."))?;
+    // The host id survives a new subscription (a root's place in waves stays its own);
+    // the ring is the one named, else the one it had, else the default.
+    let mut settings =
+        read_settings(&dir)?.unwrap_or_else(|| RootSettings { ring: DEFAULT_RING.into(), ..RootSettings::default() });
+    if settings.host_id.is_empty() {
+        settings.host_id = new_host_id()?;
+    }
+    if let Some(r) = ring {
+        settings.ring = r.to_string();
+    }
+    write_settings(&dir, &settings)?;
     let entry = oplog::Entry {
         result: format!("subscribed to {parsed}, root.json version {} sha256 {sha}", info.version),
         ..oplog::Entry::new(format!("subscribe {parsed}"))
@@ -302,6 +450,8 @@ pub struct ScanOptions {
     pub allow_prerelease: bool,
     /// Accept expired metadata (offline media).
     pub allow_expired: bool,
+    /// Automatic mode: the rollout policy decides (`update --auto`).
+    pub auto: bool,
 }
 
 /// The repository's metadata versions.
@@ -349,6 +499,8 @@ pub struct OfferView {
     pub replaces: Vec<String>,
     /// Its fixes.
     pub fixes: Vec<String>,
+    /// Whether and when `update --auto` installs it on this root.
+    pub auto: Eligibility,
 }
 
 /// A package the root is not offered.
@@ -380,6 +532,12 @@ pub struct ScanView {
     pub offered: Vec<OfferView>,
     /// What does not, and why.
     pub left_out: Vec<LeftOutView>,
+    /// This root's ring and host id.
+    pub ring: String,
+    /// This root's host id.
+    pub host_id: String,
+    /// Installed packages the vendor halted: `update --auto` uninstalls them.
+    pub halted_installed: Vec<String>,
     /// What the scan cost on the network.
     pub traffic: TrafficView,
 }
@@ -431,6 +589,18 @@ fn left_out_words(reason: &LeftOutReason, id: &Name) -> (String, String, Option<
     }
 }
 
+fn eligibility_words(e: &Eligibility) -> String {
+    match e {
+        Eligibility::Now { since, why } => format!("eligible since {since} ({why})"),
+        Eligibility::Approved => "approved by hand on this root".into(),
+        Eligibility::Later { at, why } => format!("eligible at {at} ({why})"),
+        Eligibility::Paused => "paused by the vendor".into(),
+        Eligibility::Halted => "halted by the vendor".into(),
+        Eligibility::NotScheduled { ring } => format!("not scheduled for ring {ring}"),
+        Eligibility::RootPaused { until } => format!("automatic installs paused on this root until {until}"),
+    }
+}
+
 impl fmt::Display for ScanView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = &self.metadata;
@@ -448,6 +618,7 @@ impl fmt::Display for ScanView {
             writeln!(f, "Offered, in install order:")?;
             for o in &self.offered {
                 writeln!(f, "  {:<12} {:<8} {} ({} bytes)", o.id, o.kind, o.why, o.length)?;
+                writeln!(f, "  {:<12} automatic: {}", "", eligibility_words(&o.auto))?;
             }
         }
         if !self.left_out.is_empty() {
@@ -456,8 +627,15 @@ impl fmt::Display for ScanView {
                 writeln!(f, "  {:<12} {:<8} {}", l.id, l.kind, l.why)?;
             }
         }
+        for h in &self.halted_installed {
+            writeln!(f, "{h} was halted by the vendor: `hotfix update --auto` uninstalls it.")?;
+        }
         if !self.offered.is_empty() {
-            writeln!(f, "`hotfix update` installs the {} offered.", self.offered.len())?;
+            writeln!(
+                f,
+                "`hotfix update` installs the {} offered; `hotfix update --auto` those eligible now.",
+                self.offered.len()
+            )?;
         }
         Ok(())
     }
@@ -488,6 +666,8 @@ struct Scanned {
     view: ScanView,
     session: client::Session,
     selection: select::Selection,
+    #[allow(dead_code)]
+    policy: Option<Policy>,
 }
 
 fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
@@ -496,8 +676,31 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
     let session = client::open(&loaded.url, &loaded.pinned, &loaded.state, freshness)
         .map_err(|e| channel_err(e, &format!(" ({op}; nothing was changed)")))?;
     save(&loaded.dir, session.state())?;
-    let candidates = session.candidates().map_err(|e| channel_err(e, ""))?;
-    let selection = select::select(&root_view(s, opts)?, &candidates);
+    let mut candidates = session.candidates().map_err(|e| channel_err(e, ""))?;
+    candidates.extend(roles::prerelease_targets(session.repository()).map_err(|e| channel_err(e, ""))?);
+    let policy = roles::policy(session.repository()).map_err(|e| channel_err(e, ""))?;
+    let settings = settings(s)?;
+    let mut view_opts = opts.clone();
+    if opts.auto {
+        // Automatic mode never takes a prerelease unless the root opted into that ring.
+        view_opts.allow_prerelease = settings.ring == PRERELEASE_RING;
+    }
+    let root = root_view(s, &view_opts)?;
+    let selection = select::select(&root, &candidates);
+    let now = now()?;
+    let auto_of = |id: &Name| match &policy {
+        Some(p) => rollout::eligibility(&settings, p, id, now),
+        None => Eligibility::Now { since: now, why: "the repository has no rollout policy".into() },
+    };
+    let halted_installed: Vec<String> = match &policy {
+        Some(p) => root
+            .installed
+            .iter()
+            .filter(|id| p.schedule(id).is_some_and(|x| x.state == State::Halted))
+            .map(ToString::to_string)
+            .collect(),
+        None => Vec::new(),
+    };
     let repo = session.repository();
     let t = session.traffic();
     let view = ScanView {
@@ -525,6 +728,7 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
                     why,
                     replaces: o.replaces.iter().map(ToString::to_string).collect(),
                     fixes: m.fixes.iter().map(ToString::to_string).collect(),
+                    auto: auto_of(&m.id),
                 }
             })
             .collect(),
@@ -537,9 +741,12 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
                 LeftOutView { id: m.id.to_string(), kind: m.kind.as_str().to_string(), reason, why, superseded_by }
             })
             .collect(),
+        ring: settings.ring.clone(),
+        host_id: settings.host_id.clone(),
+        halted_installed,
         traffic: TrafficView { requests: t.requests, bytes: t.bytes, cached: t.cached },
     };
-    Ok(Scanned { view, session, selection })
+    Ok(Scanned { view, session, selection, policy })
 }
 
 fn expired_note(opts: &ScanOptions) -> &'static str {
@@ -584,11 +791,26 @@ pub struct UpdateFailure {
     pub exit_code: u8,
 }
 
+/// An offered package `update --auto` did not install yet.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct WaitingView {
+    /// The package id.
+    pub id: String,
+    /// Why not now.
+    pub auto: Eligibility,
+}
+
 /// What `update` did.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct UpdateView {
     /// The scan it acted on.
     pub scan: ScanView,
+    /// Automatic mode (`--auto`).
+    pub auto: bool,
+    /// Halted packages uninstalled first (automatic mode), in order.
+    pub uninstalled: Vec<ChangeReport>,
+    /// Offered packages automatic mode left for later, with why.
+    pub waiting: Vec<WaitingView>,
     /// Each package installed, in order.
     pub installed: Vec<ChangeReport>,
     /// The package that failed, if one did; the ones after it were not tried.
@@ -600,7 +822,7 @@ impl UpdateView {
     pub fn exit_code(&self) -> u8 {
         match &self.failed {
             Some(f) => f.exit_code,
-            None if self.installed.iter().any(|r| r.restart) => 3,
+            None if self.installed.iter().chain(&self.uninstalled).any(|r| r.restart) => 3,
             None => 0,
         }
     }
@@ -608,15 +830,21 @@ impl UpdateView {
 
 impl fmt::Display for UpdateView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.uninstalled {
+            write!(f, "{r}")?;
+        }
         if self.scan.offered.is_empty() {
             return writeln!(f, "Nothing to install: this root is up to date with {}.", self.scan.url);
         }
         for r in &self.installed {
             write!(f, "{r}")?;
         }
+        for w in &self.waiting {
+            writeln!(f, "{} not installed yet: {}", w.id, eligibility_words(&w.auto))?;
+        }
         if let Some(x) = &self.failed {
             writeln!(f, "{} was not installed: {}", x.id, x.message)?;
-            let rest = self.scan.offered.len() - self.installed.len() - 1;
+            let rest = self.scan.offered.len().saturating_sub(self.installed.len() + self.waiting.len() + 1);
             if rest > 0 {
                 writeln!(f, "{rest} more offered package(s) were not tried.")?;
             }
@@ -631,19 +859,53 @@ impl fmt::Display for UpdateView {
 /// exactly as `install` does it, one transaction each. Stops at the first failure.
 pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<UpdateView> {
     let url = load(s)?.url;
-    let op = format!("update {url}");
-    let Scanned { view, session, selection } = match scan_inner(s, opts, "update") {
+    let op = format!("update{} {url}", if opts.auto { " --auto" } else { "" });
+    let Scanned { view, session, selection, .. } = match scan_inner(s, opts, "update") {
         Ok(x) => x,
         Err(e) => {
             oplog::append_failure(&s.layout, &op, None, &e);
             return Err(e);
         }
     };
-    let mut out = UpdateView { scan: view, installed: Vec::new(), failed: None };
+    let mut out = UpdateView {
+        scan: view,
+        auto: opts.auto,
+        uninstalled: Vec::new(),
+        waiting: Vec::new(),
+        installed: Vec::new(),
+        failed: None,
+    };
+    if opts.auto {
+        // The vendor's halt first: back to what the root had before the package.
+        for id in out.scan.halted_installed.clone() {
+            let name = Name::new(&id).map_err(|e| Error::Refused(e.to_string()))?;
+            match change::uninstall(s, &name) {
+                Ok(r) => out.uninstalled.push(r),
+                Err(e) => {
+                    out.failed = Some(UpdateFailure {
+                        id,
+                        class: e.class().to_string(),
+                        message: e.to_string(),
+                        exit_code: e.exit_code(),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    let allow_prerelease = if opts.auto { out.scan.ring == PRERELEASE_RING } else { opts.allow_prerelease };
+    let install_opts = ScanOptions { allow_prerelease, ..opts.clone() };
     let tmp = tempfile::Builder::new().prefix("hotfix-update.").tempdir().map_err(Error::io(&std::env::temp_dir()))?;
-    for offer in &selection.offered {
+    for (offer, view) in selection.offered.iter().zip(out.scan.offered.clone()) {
+        if out.failed.is_some() {
+            break;
+        }
         let meta = &offer.candidate.meta;
-        let done = install_one(s, &session, offer, tmp.path(), opts, qfe);
+        if opts.auto && !view.auto.installs_now() {
+            out.waiting.push(WaitingView { id: meta.id.to_string(), auto: view.auto.clone() });
+            continue;
+        }
+        let done = install_one(s, &session, offer, tmp.path(), &install_opts, qfe);
         match done {
             Ok(report) => out.installed.push(report),
             Err(e) => {
@@ -658,11 +920,19 @@ pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<
         }
     }
     let ids: Vec<String> = out.installed.iter().filter_map(|r| r.package.clone()).collect();
-    let result = match &out.failed {
+    let gone: Vec<String> = out.uninstalled.iter().filter_map(|r| r.package.clone()).collect();
+    let mut result = match &out.failed {
         Some(f) => format!("failed at {}: {}", f.id, f.message),
-        None if selection.offered.is_empty() => "ok: up to date".into(),
-        None => format!("ok: installed {}", ids.join(", ")),
+        None if selection.offered.is_empty() && gone.is_empty() => "ok: up to date".into(),
+        None => format!("ok: installed [{}]", ids.join(", ")),
     };
+    if !gone.is_empty() {
+        result.push_str(&format!("; uninstalled halted [{}]", gone.join(", ")));
+    }
+    if !out.waiting.is_empty() {
+        let w: Vec<&str> = out.waiting.iter().map(|w| w.id.as_str()).collect();
+        result.push_str(&format!("; not eligible yet [{}]", w.join(", ")));
+    }
     let entry = oplog::Entry {
         result: format!("{result}{}", expired_note(opts)),
         exit_code: out.exit_code(),
