@@ -125,6 +125,8 @@ pub enum Eligibility {
     },
     /// Approved by hand on this root.
     Approved,
+    /// The repository has no rollout policy: every package at once (part 1's channel).
+    Unstaged,
     /// Eligible later.
     Later {
         /// When.
@@ -153,7 +155,7 @@ pub enum Eligibility {
 impl Eligibility {
     /// Whether an automatic install may go ahead now.
     pub fn installs_now(&self) -> bool {
-        matches!(self, Eligibility::Now { .. } | Eligibility::Approved)
+        matches!(self, Eligibility::Now { .. } | Eligibility::Approved | Eligibility::Unstaged)
     }
 }
 

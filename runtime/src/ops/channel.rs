@@ -593,6 +593,7 @@ fn eligibility_words(e: &Eligibility) -> String {
     match e {
         Eligibility::Now { since, why } => format!("eligible since {since} ({why})"),
         Eligibility::Approved => "approved by hand on this root".into(),
+        Eligibility::Unstaged => "at once (the repository has no rollout policy)".into(),
         Eligibility::Later { at, why } => format!("eligible at {at} ({why})"),
         Eligibility::Paused => "paused by the vendor".into(),
         Eligibility::Halted => "halted by the vendor".into(),
@@ -690,7 +691,7 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
     let now = now()?;
     let auto_of = |id: &Name| match &policy {
         Some(p) => rollout::eligibility(&settings, p, id, now),
-        None => Eligibility::Now { since: now, why: "the repository has no rollout policy".into() },
+        None => Eligibility::Unstaged,
     };
     let halted_installed: Vec<String> = match &policy {
         Some(p) => root
