@@ -3,6 +3,7 @@
 //! (so that a reader's structural checks are exercised, not only its signature check).
 #![forbid(unsafe_code)]
 
+pub mod channel;
 pub mod craft;
 pub mod fixtures;
 pub mod nginx;

@@ -3,139 +3,15 @@
 //! `file://` directory (offline media), scanned and installed by `hotfix`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hotfix_tests::nginx::Nginx;
-use hotfix_tests::root::{Kit, hotfix, installed_ids, kb1, tree};
+use hotfix_tests::channel::{Channel, ids, json, scan, servicing_tree};
+use hotfix_tests::root::{hotfix, installed_ids, kb1, tree};
 use hotfix_tests::run::pkgtool;
 use serde_json::Value;
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
-}
-
-/// A vendor's repository and a root subscribed to it.
-struct Channel {
-    kit: Kit,
-    repo: PathBuf,
-    keys: PathBuf,
-    /// `None`: served from `file://`.
-    nginx: Option<Nginx>,
-}
-
-impl Channel {
-    /// A repository served over HTTP by nginx; `None` (the test skips) without nginx.
-    fn http(case: &str) -> Option<Channel> {
-        let c = Channel::init(case);
-        let n = Nginx::serve(&c.repo)?;
-        Some(Channel { nginx: Some(n), ..c })
-    }
-
-    /// A repository read from a directory, as from removable media.
-    fn media(case: &str) -> Channel {
-        Channel::init(case)
-    }
-
-    fn init(case: &str) -> Channel {
-        let kit = Kit::new(case);
-        let keys = kit.path().join("repo-keys");
-        fs::create_dir_all(&keys).unwrap();
-        for role in ["root", "targets", "snapshot", "timestamp"] {
-            pkgtool(["-q", "keygen", s(&keys.join(role))]).expect_code(0);
-        }
-        let repo = kit.path().join("repo");
-        let c = Channel { kit, repo, keys, nginx: None };
-        let mut args = vec!["repo".to_string(), "init".into(), s(&c.repo).into(), "--root-key".into(), c.key("root")];
-        args.extend(c.online_keys());
-        pkgtool(&args).expect_code(0);
-        c
-    }
-
-    fn key(&self, role: &str) -> String {
-        s(&self.keys.join(format!("{role}.key"))).to_string()
-    }
-
-    fn online_keys(&self) -> Vec<String> {
-        ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), self.key(r)]).collect()
-    }
-
-    fn url(&self) -> String {
-        match &self.nginx {
-            Some(n) => n.url(),
-            None => format!("file://{}/", self.repo.display()),
-        }
-    }
-
-    /// Publishes a package.
-    fn publish(&self, pkg: &Path) {
-        let mut args = vec!["repo".to_string(), "add".into(), s(&self.repo).into(), s(pkg).into()];
-        args.extend(["--trust".into(), s(&self.kit.public).into()]);
-        args.extend(self.online_keys());
-        pkgtool(&args).expect_code(0);
-    }
-
-    /// A root with the RTM baseline installed, subscribed to the repository.
-    fn root(&self, name: &str) -> PathBuf {
-        let root = self.kit.root(name);
-        hotfix(&root, ["install", s(&self.kit.contoso("rtm"))]).expect_code(0);
-        self.subscribe(&root, &self.url());
-        root
-    }
-
-    fn subscribe(&self, root: &Path, url: &str) {
-        hotfix(root, ["subscribe", url, "--root-json", s(&self.repo.join("root.json"))]).expect_code(0);
-    }
-
-    /// A cumulative update `id` for kernel and SMTP transport on RTM and SP1, GDR and LDR,
-    /// carrying every fix KB2..=n (GDR) and KB1..=n (LDR).
-    fn rollup(&self, n: u32) -> PathBuf {
-        let id = format!("KB{n}");
-        let gdr: Vec<String> = (2..=n).filter(|k| *k != 3).map(|k| format!("\"KB{k}\"")).collect();
-        let ldr: Vec<String> = (1..=n).map(|k| format!("\"KB{k}\"")).collect();
-        let mut spec =
-            format!("[package]\nid = \"{id}\"\nkind = \"update\"\nproduct = \"contoso\"\ntitle = \"Rollup {n}\"\n");
-        let mut files = Vec::new();
-        for (base, kv, sv) in [("RTM", "5.2.3790", "8.0.685"), ("SP1", "5.2.3791", "8.1.240")] {
-            for (comp, v) in [("kernel", kv), ("smtp-transport", sv)] {
-                for (branch, rev, fixes) in [("gdr", n, &gdr), ("ldr", 1000 + n, &ldr)] {
-                    let dir = format!("{base}/{branch}/{comp}");
-                    spec.push_str(&format!(
-                        "\n[[variant]]\ncomponent = \"{comp}\"\nbaseline = \"{base}\"\nbranch = \"{branch}\"\n\
-                         version = \"{v}.{rev}\"\nfixes = [{}]\ndir = \"{id}/{dir}\"\n",
-                        fixes.join(", ")
-                    ));
-                    let file = if comp == "kernel" { "bin/kernel.dll" } else { "bin/smtp.dll" };
-                    files.push((format!("{dir}/{file}"), format!("{comp} {base} {branch} {v}.{rev} ({id})\n")));
-                }
-            }
-        }
-        let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        self.kit.spec(&id, &spec, &files)
-    }
-
-    /// The requests nginx logged since the last call.
-    fn requests_since(&self, seen: &mut usize) -> Vec<hotfix_tests::nginx::Request> {
-        let all = self.nginx.as_ref().map(Nginx::requests).unwrap_or_default();
-        let new = all[*seen..].to_vec();
-        *seen = all.len();
-        new
-    }
-}
-
-fn json(out: &hotfix_tests::run::Outcome) -> Value {
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr))
-}
-
-fn scan(root: &Path, extra: &[&str]) -> Value {
-    let mut args = vec!["scan", "--json"];
-    args.extend(extra);
-    let out = hotfix(root, &args);
-    out.expect_code(0);
-    json(&out)
-}
-
-fn ids(v: &Value, key: &str) -> Vec<String> {
-    v[key].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_string()).collect()
 }
 
 fn left_out_reason(v: &Value, id: &str) -> (String, Option<String>) {
@@ -151,29 +27,6 @@ fn component(root: &Path, name: &str) -> Value {
     let out = hotfix(root, ["status", name, "--json"]);
     out.expect_code(0);
     json(&out)["components"].as_array().unwrap()[0].clone()
-}
-
-/// Everything under the root but the channel's own state and the log: what an install
-/// writes (live files, store, inventory).
-fn servicing_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.join(".servicing")];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if rel.starts_with(".servicing/channel") || rel.starts_with(".servicing/log") || rel == ".servicing/lock" {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((rel, fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
