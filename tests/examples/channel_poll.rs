@@ -117,7 +117,7 @@ fn main() {
         }
     }
     let publish = t.elapsed();
-    let last_add = last_adds / packages.min(10).max(1) as u32;
+    let last_add = last_adds / packages.clamp(1, 10) as u32;
     let targets = std::fs::read_dir(dir.join("metadata"))
         .expect("metadata")
         .filter_map(|e| e.ok())

@@ -667,8 +667,13 @@ struct Scanned {
     view: ScanView,
     session: client::Session,
     selection: select::Selection,
-    #[allow(dead_code)]
+    /// Every candidate package (release, then prerelease not listed as release).
+    candidates: Vec<select::Candidate>,
+    /// The options the selection was made with.
+    view_opts: ScanOptions,
     policy: Option<Policy>,
+    settings: RootSettings,
+    now: jiff::Timestamp,
 }
 
 fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
@@ -678,7 +683,11 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
         .map_err(|e| channel_err(e, &format!(" ({op}; nothing was changed)")))?;
     save(&loaded.dir, session.state())?;
     let mut candidates = session.candidates().map_err(|e| channel_err(e, ""))?;
-    candidates.extend(roles::prerelease_targets(session.repository()).map_err(|e| channel_err(e, ""))?);
+    // Prerelease packages: the prerelease role's, unless the same id is listed with the
+    // release packages (one package, one offer; its manifest decides at install).
+    let prerelease = roles::prerelease_targets(session.repository()).map_err(|e| channel_err(e, ""))?;
+    let listed: Vec<Name> = candidates.iter().map(|c| c.meta.id.clone()).collect();
+    candidates.extend(prerelease.into_iter().filter(|p| !listed.iter().any(|l| l.same_as(&p.meta.id))));
     let policy = roles::policy(session.repository()).map_err(|e| channel_err(e, ""))?;
     let settings = settings(s)?;
     let mut view_opts = opts.clone();
@@ -747,7 +756,7 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
         halted_installed,
         traffic: TrafficView { requests: t.requests, bytes: t.bytes, cached: t.cached },
     };
-    Ok(Scanned { view, session, selection, policy })
+    Ok(Scanned { view, session, selection, candidates, view_opts, policy, settings, now })
 }
 
 fn expired_note(opts: &ScanOptions) -> &'static str {
@@ -814,6 +823,9 @@ pub struct UpdateView {
     pub waiting: Vec<WaitingView>,
     /// Each package installed, in order.
     pub installed: Vec<ChangeReport>,
+    /// Packages automatic mode refused by their own manifest (a prerelease listed as a
+    /// release); the others were still installed.
+    pub refused: Vec<UpdateFailure>,
     /// The package that failed, if one did; the ones after it were not tried.
     pub failed: Option<UpdateFailure>,
 }
@@ -823,6 +835,7 @@ impl UpdateView {
     pub fn exit_code(&self) -> u8 {
         match &self.failed {
             Some(f) => f.exit_code,
+            None if !self.refused.is_empty() => 7,
             None if self.installed.iter().chain(&self.uninstalled).any(|r| r.restart) => 3,
             None => 0,
         }
@@ -843,6 +856,9 @@ impl fmt::Display for UpdateView {
         for w in &self.waiting {
             writeln!(f, "{} not installed yet: {}", w.id, eligibility_words(&w.auto))?;
         }
+        for r in &self.refused {
+            writeln!(f, "{} refused: {}", r.id, r.message)?;
+        }
         if let Some(x) = &self.failed {
             writeln!(f, "{} was not installed: {}", x.id, x.message)?;
             let rest = self.scan.offered.len().saturating_sub(self.installed.len() + self.waiting.len() + 1);
@@ -861,20 +877,28 @@ impl fmt::Display for UpdateView {
 pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<UpdateView> {
     let url = load(s)?.url;
     let op = format!("update{} {url}", if opts.auto { " --auto" } else { "" });
-    let Scanned { view, session, selection, .. } = match scan_inner(s, opts, "update") {
-        Ok(x) => x,
-        Err(e) => {
-            oplog::append_failure(&s.layout, &op, None, &e);
-            return Err(e);
-        }
-    };
+    let Scanned { view, session, selection, candidates, view_opts, policy, settings, now } =
+        match scan_inner(s, opts, "update") {
+            Ok(x) => x,
+            Err(e) => {
+                oplog::append_failure(&s.layout, &op, None, &e);
+                return Err(e);
+            }
+        };
     let mut out = UpdateView {
         scan: view,
         auto: opts.auto,
         uninstalled: Vec::new(),
         waiting: Vec::new(),
         installed: Vec::new(),
+        refused: Vec::new(),
         failed: None,
+    };
+    let failure = |id: String, e: &Error| UpdateFailure {
+        id,
+        class: e.class().to_string(),
+        message: e.to_string(),
+        exit_code: e.exit_code(),
     };
     if opts.auto {
         // The vendor's halt first: back to what the root had before the package.
@@ -883,12 +907,7 @@ pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<
             match change::uninstall(s, &name) {
                 Ok(r) => out.uninstalled.push(r),
                 Err(e) => {
-                    out.failed = Some(UpdateFailure {
-                        id,
-                        class: e.class().to_string(),
-                        message: e.to_string(),
-                        exit_code: e.exit_code(),
-                    });
+                    out.failed = Some(failure(id, &e));
                     break;
                 }
             }
@@ -897,34 +916,49 @@ pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<
     let allow_prerelease = if opts.auto { out.scan.ring == PRERELEASE_RING } else { opts.allow_prerelease };
     let install_opts = ScanOptions { allow_prerelease, ..opts.clone() };
     let tmp = tempfile::Builder::new().prefix("hotfix-update.").tempdir().map_err(Error::io(&std::env::temp_dir()))?;
-    for (offer, view) in selection.offered.iter().zip(out.scan.offered.clone()) {
-        if out.failed.is_some() {
+    // One package at a time, the selection made again after each: an install changes what
+    // is superseded, and a package refused by its own manifest (a prerelease listed as a
+    // release) is set aside so that what it claimed to supersede is offered after all.
+    let mut tried: Vec<Name> = Vec::new();
+    let mut refused: Vec<Name> = Vec::new();
+    let mut first = Some(selection);
+    while out.failed.is_none() {
+        let selection = match first.take() {
+            Some(sel) => sel,
+            None => {
+                let pool: Vec<select::Candidate> =
+                    candidates.iter().filter(|c| !refused.iter().any(|r| r.same_as(&c.meta.id))).cloned().collect();
+                select::select(&root_view(s, &view_opts)?, &pool)
+            }
+        };
+        let Some(offer) = selection.offered.iter().find(|o| !tried.iter().any(|t| t.same_as(&o.candidate.meta.id)))
+        else {
             break;
-        }
+        };
         let meta = &offer.candidate.meta;
-        if opts.auto && !view.auto.installs_now() {
-            out.waiting.push(WaitingView { id: meta.id.to_string(), auto: view.auto.clone() });
+        tried.push(meta.id.clone());
+        let auto = match &policy {
+            Some(p) => rollout::eligibility(&settings, p, &meta.id, now),
+            None => Eligibility::Unstaged,
+        };
+        if opts.auto && !auto.installs_now() {
+            out.waiting.push(WaitingView { id: meta.id.to_string(), auto });
             continue;
         }
-        let done = install_one(s, &session, offer, tmp.path(), &install_opts, qfe);
-        match done {
+        match install_one(s, &session, offer, tmp.path(), &install_opts, qfe) {
             Ok(report) => out.installed.push(report),
-            Err(e) => {
-                out.failed = Some(UpdateFailure {
-                    id: meta.id.to_string(),
-                    class: e.class().to_string(),
-                    message: e.to_string(),
-                    exit_code: e.exit_code(),
-                });
-                break;
+            Err(e @ Error::Prerelease { .. }) if opts.auto => {
+                refused.push(meta.id.clone());
+                out.refused.push(failure(meta.id.to_string(), &e));
             }
+            Err(e) => out.failed = Some(failure(meta.id.to_string(), &e)),
         }
     }
     let ids: Vec<String> = out.installed.iter().filter_map(|r| r.package.clone()).collect();
     let gone: Vec<String> = out.uninstalled.iter().filter_map(|r| r.package.clone()).collect();
     let mut result = match &out.failed {
         Some(f) => format!("failed at {}: {}", f.id, f.message),
-        None if selection.offered.is_empty() && gone.is_empty() => "ok: up to date".into(),
+        None if tried.is_empty() && gone.is_empty() => "ok: up to date".into(),
         None => format!("ok: installed [{}]", ids.join(", ")),
     };
     if !gone.is_empty() {
@@ -933,6 +967,10 @@ pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<
     if !out.waiting.is_empty() {
         let w: Vec<&str> = out.waiting.iter().map(|w| w.id.as_str()).collect();
         result.push_str(&format!("; not eligible yet [{}]", w.join(", ")));
+    }
+    if !out.refused.is_empty() {
+        let r: Vec<&str> = out.refused.iter().map(|w| w.id.as_str()).collect();
+        result.push_str(&format!("; refused (prerelease by its own manifest) [{}]", r.join(", ")));
     }
     let entry = oplog::Entry {
         result: format!("{result}{}", expired_note(opts)),
