@@ -15,6 +15,7 @@ pub mod client;
 pub mod error;
 pub mod meta;
 pub mod repo;
+pub mod rotate;
 pub mod select;
 
 pub use error::Error;
