@@ -757,7 +757,7 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
             }
             let body = out::Repo::Rotate(out::RepoRotate {
                 repository: dir.clone(),
-                role: r.role.name().to_string(),
+                role: r.role.into(),
                 root_version: r.root_version,
                 key_ids: r.key_ids.clone(),
                 threshold: r.threshold,

@@ -221,8 +221,8 @@ pub struct RepoTimestamp {
 pub struct RepoRotate {
     /// The repository directory.
     pub repository: PathBuf,
-    /// The rotated role: `root`, `targets`, `snapshot` or `timestamp`.
-    pub role: String,
+    /// The rotated role.
+    pub role: RotatedRole,
     /// The new root.json version (`metadata/<version>.root.json`).
     pub root_version: u64,
     /// The role's key ids in the new root, in the order given.
@@ -234,4 +234,32 @@ pub struct RepoRotate {
     /// Whether the re-signed metadata is also accepted under the previous root (the rotated
     /// role's old keys signed it too); always true for a root rotation.
     pub accepted_by_previous_root: bool,
+}
+
+/// The role `repo rotate` rotated.
+#[cfg(feature = "repo")]
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RotatedRole {
+    /// root.json's signers.
+    Root,
+    /// targets.json's signers.
+    Targets,
+    /// snapshot.json's signers.
+    Snapshot,
+    /// timestamp.json's signers.
+    Timestamp,
+}
+
+#[cfg(feature = "repo")]
+impl From<hotfix_channel::rotate::Role> for RotatedRole {
+    fn from(r: hotfix_channel::rotate::Role) -> RotatedRole {
+        use hotfix_channel::rotate::Role;
+        match r {
+            Role::Root => RotatedRole::Root,
+            Role::Targets => RotatedRole::Targets,
+            Role::Snapshot => RotatedRole::Snapshot,
+            Role::Timestamp => RotatedRole::Timestamp,
+        }
+    }
 }
