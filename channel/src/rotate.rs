@@ -160,7 +160,7 @@ fn refused(what: &Path, msg: String) -> Error {
     Error::Refused { what: what.display().to_string(), msg }
 }
 
-fn role_keys<'r>(root: &'r Root, role: RoleType) -> Result<&'r RoleKeys> {
+fn role_keys(root: &Root, role: RoleType) -> Result<&RoleKeys> {
     root.roles.get(&role).ok_or_else(|| Error::Refused {
         what: format!("root version {}", root.version),
         msg: format!("lists no {role} role"),
@@ -254,7 +254,8 @@ impl<'a> Resign<'a> {
             out.extend(new.iter());
         }
         for k in given {
-            if !new_role.keyids.contains(&k.id) && !(r == role && old_ids.contains(&k.id)) {
+            let listed = new_role.keyids.contains(&k.id) || (r == role && old_ids.contains(&k.id));
+            if !listed {
                 return Err(refused(
                     &k.path,
                     format!(
@@ -472,4 +473,176 @@ async fn rotate_async(dir: &Path, rot: &Rotation, exp: &Expiries) -> Result<Rota
         written,
         accepted_by_previous_root,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::{Expiries, RoleKeyFiles, init};
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+
+    /// Writes key `n` as `NAME.key` (secret) and `NAME.pub` in `dir`; returns the secret's path.
+    fn key(dir: &Path, name: &str, n: u8) -> PathBuf {
+        let sk = SigningKey::from_bytes(&[n; 32]);
+        let secret = dir.join(format!("{name}.key"));
+        std::fs::write(&secret, sk.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+        std::fs::write(dir.join(format!("{name}.pub")), sk.verifying_key().to_public_key_pem(LineEnding::LF).unwrap())
+            .unwrap();
+        secret
+    }
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        dir: PathBuf,
+        keys: PathBuf,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let tmp = tempfile::tempdir().unwrap();
+            let keys = tmp.path().join("keys");
+            std::fs::create_dir_all(&keys).unwrap();
+            let dir = tmp.path().join("repo");
+            let files = RoleKeyFiles {
+                root: vec![key(&keys, "root", 1)],
+                targets: key(&keys, "targets", 2),
+                snapshot: key(&keys, "snapshot", 3),
+                timestamp: key(&keys, "timestamp", 4),
+            };
+            init(&dir, &files, 1, &exp()).unwrap();
+            Fixture { _tmp: tmp, dir, keys }
+        }
+
+        fn k(&self, name: &str) -> PathBuf {
+            self.keys.join(name)
+        }
+
+        fn rotation(&self, role: Role, new: &[&str], threshold: u64) -> Rotation {
+            Rotation {
+                role,
+                new_keys: new.iter().map(|n| self.k(n)).collect(),
+                threshold,
+                root_keys: vec![self.k("root.key")],
+                targets_keys: vec![],
+                snapshot_keys: vec![],
+                timestamp_keys: vec![],
+            }
+        }
+
+        fn metadata_files(&self) -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(self.dir.join("metadata"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        }
+
+        fn load(&self) -> tough::Repository {
+            runtime(&self.dir).unwrap().block_on(load_own(&self.dir)).unwrap()
+        }
+    }
+
+    fn exp() -> Expiries {
+        Expiries::from_now(jiff::Timestamp::now())
+    }
+
+    fn id_of(path: &Path) -> Decoded<Hex> {
+        RoleKey::load(path).unwrap().id
+    }
+
+    #[test]
+    fn a_root_rotation_verifies_under_the_old_root_and_the_new_one() {
+        let f = Fixture::new();
+        key(&f.keys, "a", 10);
+        key(&f.keys, "b", 11);
+        let r = rotate(&f.dir, &f.rotation(Role::Root, &["a.key", "b.key"], 2), &exp()).unwrap();
+        assert_eq!((r.root_version, r.threshold, r.key_ids.len()), (2, 2, 2));
+        assert_eq!(r.written, [f.dir.join("metadata/2.root.json")]);
+        let repo = f.load();
+        let v2 = repo.root();
+        assert_eq!(v2.signed.version.get(), 2);
+        assert_eq!(v2.signed.roles[&RoleType::Root].keyids, [id_of(&f.k("a.key")), id_of(&f.k("b.key"))]);
+        // Checked with tough's own verification, as its client does.
+        let v1: Signed<Root> =
+            serde_json::from_slice(&std::fs::read(f.dir.join("metadata/1.root.json")).unwrap()).unwrap();
+        v1.signed.verify_role(v2).unwrap();
+        v2.signed.verify_role(v2).unwrap();
+        // The old root key is no longer listed; the other roles' keys are.
+        assert!(!v2.signed.keys.contains_key(&id_of(&f.k("root.key"))));
+        assert!(v2.signed.keys.contains_key(&id_of(&f.k("timestamp.key"))));
+    }
+
+    #[test]
+    fn a_snapshot_rotation_resigns_snapshot_and_timestamp() {
+        let f = Fixture::new();
+        key(&f.keys, "snapshot2", 12);
+        let before = f.load();
+        let (sv, tv) = (before.snapshot().signed.version.get(), before.timestamp().signed.version.get());
+        let mut rot = f.rotation(Role::Snapshot, &["snapshot2.key"], 1);
+        // Without the timestamp key the new snapshot cannot be made current: refused.
+        let err = rotate(&f.dir, &rot, &exp()).unwrap_err();
+        assert!(err.to_string().contains("--timestamp-key"), "{err}");
+        rot.timestamp_keys = vec![f.k("timestamp.key")];
+        rot.snapshot_keys = vec![f.k("snapshot.key")];
+        let r = rotate(&f.dir, &rot, &exp()).unwrap();
+        assert!(r.accepted_by_previous_root, "the old snapshot key signed too");
+        let after = f.load();
+        assert_eq!(after.root().signed.version.get(), 2);
+        assert_eq!(after.snapshot().signed.version.get(), sv + 1);
+        assert_eq!(after.timestamp().signed.version.get(), tv + 1);
+        let ids: Vec<&Decoded<Hex>> = after.snapshot().signatures.iter().map(|s| &s.keyid).collect();
+        assert_eq!(ids, [&id_of(&f.k("snapshot2.key")), &id_of(&f.k("snapshot.key"))]);
+    }
+
+    #[test]
+    fn refusals_leave_the_metadata_directory_as_it_was() {
+        let f = Fixture::new();
+        key(&f.keys, "a", 10);
+        key(&f.keys, "b", 11);
+        let before = f.metadata_files();
+        let refused = |rot: Rotation| {
+            let err = rotate(&f.dir, &rot, &exp()).unwrap_err();
+            assert_eq!(f.metadata_files(), before, "{err}");
+            err.to_string()
+        };
+        // Public keys cannot sign the new root.
+        let msg = refused(f.rotation(Role::Root, &["a.pub", "b.key"], 2));
+        assert!(msg.contains("secret"), "{msg}");
+        // The same key as a secret and a public key.
+        let msg = refused(f.rotation(Role::Root, &["a.key", "a.pub"], 1));
+        assert!(msg.contains("distinct"), "{msg}");
+        let msg = refused(f.rotation(Role::Timestamp, &["a.key"], 2));
+        assert!(msg.contains("threshold 2"), "{msg}");
+        let msg = refused(f.rotation(Role::Timestamp, &["a.key"], 0));
+        assert!(msg.contains("threshold 0"), "{msg}");
+        // A wrong key for a role that is re-signed fails after the root is signed, before
+        // anything is written.
+        let mut rot = f.rotation(Role::Targets, &["a.key"], 1);
+        rot.snapshot_keys = vec![f.k("timestamp.key")];
+        rot.timestamp_keys = vec![f.k("timestamp.key")];
+        let msg = refused(rot);
+        assert!(msg.contains("timestamp.key") && msg.contains("not a snapshot key"), "{msg}");
+        // A root key that is not one.
+        let mut rot = f.rotation(Role::Root, &["a.key"], 1);
+        rot.root_keys = vec![f.k("a.key")];
+        let msg = refused(rot);
+        assert!(msg.contains("not a root key"), "{msg}");
+    }
+
+    #[test]
+    fn a_staged_file_that_is_not_committed_is_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let staged = Staged::new(tmp.path(), "timestamp.json", b"{}", false).unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        drop(staged);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        let dest = Staged::new(tmp.path(), "2.root.json", b"{}", true).unwrap().commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"{}");
+        // A root version is never replaced.
+        assert!(Staged::new(tmp.path(), "2.root.json", b"[]", true).unwrap().commit().is_err());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"{}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
 }

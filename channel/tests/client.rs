@@ -39,13 +39,13 @@ impl Fixture {
     fn new() -> Fixture {
         let t = tempfile::tempdir().unwrap();
         let keys = RoleKeyFiles {
-            root: key(t.path(), "root", 1),
+            root: vec![key(t.path(), "root", 1)],
             targets: key(t.path(), "targets", 2),
             snapshot: key(t.path(), "snapshot", 3),
             timestamp: key(t.path(), "timestamp", 4),
         };
         let dir = t.path().join("repo");
-        repo::init(&dir, &keys, &Expiries::from_now(Timestamp::now())).unwrap();
+        repo::init(&dir, &keys, 1, &Expiries::from_now(Timestamp::now())).unwrap();
         let state = t.path().join("state");
         fs::create_dir(&state).unwrap();
         Fixture { dir, keys, state, _t: t }
@@ -170,4 +170,53 @@ fn a_timestamp_signed_by_another_key_is_refused() {
     fs::write(f.meta("timestamp.json"), serde_json::to_vec(&ts).unwrap()).unwrap();
     let r = f.scan(Freshness::Enforce);
     assert!(matches!(r, Err(Error::Trust { .. })), "{r:?}");
+}
+
+#[test]
+fn a_client_with_saved_state_follows_timestamp_and_snapshot_rotations() {
+    use hotfix_channel::rotate::{Role, Rotation, rotate};
+    let f = Fixture::new();
+    f.add("KB1", &["KB1"]);
+    // The client has seen (and saved) the timestamp and snapshot signed by the old keys.
+    assert_eq!(f.scan(Freshness::Enforce).unwrap().len(), 1);
+    let keys_dir = f.dir.parent().unwrap();
+    for (role, name, seed) in [(Role::Timestamp, "timestamp2", 14), (Role::Snapshot, "snapshot2", 13)] {
+        let new = key(keys_dir, name, seed);
+        // The snapshot rotation comes second: the timestamp key is the new one by then.
+        let timestamp = if role == Role::Snapshot { keys_dir.join("timestamp2.key") } else { f.keys.timestamp.clone() };
+        let rot = Rotation {
+            role,
+            new_keys: vec![new],
+            threshold: 1,
+            root_keys: f.keys.root.clone(),
+            targets_keys: vec![],
+            snapshot_keys: vec![f.keys.snapshot.clone()],
+            timestamp_keys: vec![timestamp],
+        };
+        rotate(&f.dir, &rot, &Expiries::from_now(Timestamp::now())).unwrap();
+        // The same client, with its saved state, follows the new root and accepts metadata
+        // signed by the new key.
+        assert_eq!(f.scan(Freshness::Enforce).unwrap().len(), 1, "after the {role} rotation");
+    }
+    // Publishing goes on with the new online keys.
+    let keys = RoleKeyFiles {
+        root: vec![],
+        targets: f.keys.targets.clone(),
+        snapshot: keys_dir.join("snapshot2.key"),
+        timestamp: keys_dir.join("timestamp2.key"),
+    };
+    let pkg = keys_dir.join("KB2.bytes");
+    fs::write(&pkg, "package KB2").unwrap();
+    let meta = PackageMeta {
+        id: n("KB2"),
+        kind: Kind::Update,
+        product: n("contoso"),
+        baselines: vec![n("RTM")],
+        baseline_level: None,
+        channel: Channel::Release,
+        fixes: vec![n("KB2")],
+        supersedes: vec![],
+    };
+    repo::add(&f.dir, &pkg, meta, &keys, &Expiries::from_now(Timestamp::now())).unwrap();
+    assert_eq!(f.scan(Freshness::Enforce).unwrap().len(), 2);
 }
