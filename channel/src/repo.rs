@@ -72,17 +72,25 @@ impl KeySource for PemKey {
     }
 }
 
-/// The four roles' key files.
+/// The four roles' key files. A role whose threshold is above 1 (after a
+/// [`crate::rotate`]) needs that many of its keys; [`init`] takes one key per online role.
 #[derive(Clone, Debug)]
 pub struct RoleKeyFiles {
     /// Sign root.json; offline. Only [`init`] uses them.
     pub root: Vec<PathBuf>,
-    /// Signs targets.json (which packages, with their length, hash and metadata).
-    pub targets: PathBuf,
-    /// Signs snapshot.json (which targets.json version is current).
-    pub snapshot: PathBuf,
-    /// Signs timestamp.json (which snapshot is current; short-lived); online.
-    pub timestamp: PathBuf,
+    /// Sign targets.json (which packages, with their length, hash and metadata).
+    pub targets: Vec<PathBuf>,
+    /// Sign snapshot.json (which targets.json version is current).
+    pub snapshot: Vec<PathBuf>,
+    /// Sign timestamp.json (which snapshot is current; short-lived); online.
+    pub timestamp: Vec<PathBuf>,
+}
+
+impl RoleKeyFiles {
+    /// The online roles' keys, for tough's editor (which picks each role's own).
+    fn online(&self) -> Vec<&Path> {
+        self.targets.iter().chain(&self.snapshot).chain(&self.timestamp).map(PathBuf::as_path).collect()
+    }
 }
 
 /// When each role's metadata expires.
@@ -156,12 +164,23 @@ async fn init_async(dir: &Path, files: &RoleKeyFiles, root_threshold: u64, exp: 
         what: dir.display().to_string(),
         msg: format!("root threshold {root_threshold}: must be between 1 and the number of root keys ({n_root})"),
     })?;
-    let single = |p: &PathBuf| vec![p.clone()];
+    for (role, given) in [("targets", &files.targets), ("snapshot", &files.snapshot), ("timestamp", &files.timestamp)] {
+        if given.len() != 1 {
+            return Err(Error::Refused {
+                what: dir.display().to_string(),
+                msg: format!(
+                    "{} {role} keys given: a new repository has one key per online role \
+                     (`pkgtool repo rotate` gives a role several, with a threshold)",
+                    given.len()
+                ),
+            });
+        }
+    }
     let roles = [
-        (RoleType::Root, files.root.clone()),
-        (RoleType::Targets, single(&files.targets)),
-        (RoleType::Snapshot, single(&files.snapshot)),
-        (RoleType::Timestamp, single(&files.timestamp)),
+        (RoleType::Root, &files.root),
+        (RoleType::Targets, &files.targets),
+        (RoleType::Snapshot, &files.snapshot),
+        (RoleType::Timestamp, &files.timestamp),
     ];
     let mut root = Root {
         spec_version: SPEC_VERSION.into(),
@@ -176,7 +195,7 @@ async fn init_async(dir: &Path, files: &RoleKeyFiles, root_threshold: u64, exp: 
     let mut root_key_ids = Vec::new();
     for (i, (role, paths)) in roles.iter().enumerate() {
         let mut ids = Vec::new();
-        for path in paths {
+        for path in paths.iter() {
             let key = PemKey { path: path.to_path_buf() }.load()?.tuf_key();
             let id = key.key_id().map_err(|e| Error::Key { path: path.to_path_buf(), msg: e.to_string() })?;
             if ids.contains(&id) {
@@ -217,10 +236,8 @@ async fn init_async(dir: &Path, files: &RoleKeyFiles, root_threshold: u64, exp: 
         .snapshot_expires(exp.snapshot)
         .timestamp_version(NonZeroU64::MIN)
         .timestamp_expires(exp.timestamp);
-    let signed = editor
-        .sign(&keys(&[&files.targets, &files.snapshot, &files.timestamp]))
-        .await
-        .map_err(|e| Error::from_tough(dir.display().to_string(), e))?;
+    let signed =
+        editor.sign(&keys(&files.online())).await.map_err(|e| Error::from_tough(dir.display().to_string(), e))?;
     signed.write(&metadata).await.map_err(|e| Error::from_tough(metadata.display().to_string(), e))?;
     Ok(Init { root_json, key_ids, root_key_ids })
 }
@@ -324,7 +341,7 @@ async fn add_async(
         .snapshot_expires(exp.snapshot)
         .timestamp_version(nz(timestamp_version))
         .timestamp_expires(exp.timestamp);
-    let signed = editor.sign(&keys(&[&files.targets, &files.snapshot, &files.timestamp])).await.map_err(tough_err)?;
+    let signed = editor.sign(&keys(&files.online())).await.map_err(tough_err)?;
     // The package first, then the metadata that lists it, timestamp.json last: a client
     // polling meanwhile sees the old repository or the new one, never a listed package
     // that is not there yet.
@@ -334,22 +351,24 @@ async fn add_async(
     Ok(Added { target: name_str, meta, targets_version })
 }
 
-/// Re-signs `timestamp.json` with a new version and expiry, with the timestamp key only.
-/// Returns the new version.
-pub fn timestamp(dir: &Path, timestamp_key: &Path, expires: Timestamp) -> Result<u64> {
-    runtime(dir)?.block_on(timestamp_async(dir, timestamp_key, expires))
+/// Re-signs `timestamp.json` with a new version and expiry, with the timestamp keys only
+/// (as many as the role's threshold). Returns the new version.
+pub fn timestamp(dir: &Path, timestamp_keys: &[PathBuf], expires: Timestamp) -> Result<u64> {
+    runtime(dir)?.block_on(timestamp_async(dir, timestamp_keys, expires))
 }
 
-async fn timestamp_async(dir: &Path, timestamp_key: &Path, expires: Timestamp) -> Result<u64> {
+async fn timestamp_async(dir: &Path, timestamp_keys: &[PathBuf], expires: Timestamp) -> Result<u64> {
     let repo = load_own(dir).await?;
     let mut ts = repo.timestamp().signed.clone();
     ts.version = nz(ts.version.get() + 1);
     ts.expires = expires;
     let version = ts.version.get();
     let holder = KeyHolder::Root(repo.root().signed.clone());
-    let signed = SignedRole::new(ts, &holder, &keys(&[timestamp_key]), &SystemRandom::new())
+    let paths: Vec<&Path> = timestamp_keys.iter().map(PathBuf::as_path).collect();
+    let names: Vec<String> = timestamp_keys.iter().map(|p| p.display().to_string()).collect();
+    let signed = SignedRole::new(ts, &holder, &keys(&paths), &SystemRandom::new())
         .await
-        .map_err(|e| Error::from_tough(timestamp_key.display().to_string(), e))?;
+        .map_err(|e| Error::from_tough(names.join(", "), e))?;
     let metadata = dir.join("metadata");
     signed.write(&metadata, true).await.map_err(|e| Error::from_tough(metadata.display().to_string(), e))?;
     Ok(version)

@@ -506,9 +506,9 @@ mod tests {
             let dir = tmp.path().join("repo");
             let files = RoleKeyFiles {
                 root: vec![key(&keys, "root", 1)],
-                targets: key(&keys, "targets", 2),
-                snapshot: key(&keys, "snapshot", 3),
-                timestamp: key(&keys, "timestamp", 4),
+                targets: vec![key(&keys, "targets", 2)],
+                snapshot: vec![key(&keys, "snapshot", 3)],
+                timestamp: vec![key(&keys, "timestamp", 4)],
             };
             init(&dir, &files, 1, &exp()).unwrap();
             Fixture { _tmp: tmp, dir, keys }

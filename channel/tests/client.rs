@@ -40,9 +40,9 @@ impl Fixture {
         let t = tempfile::tempdir().unwrap();
         let keys = RoleKeyFiles {
             root: vec![key(t.path(), "root", 1)],
-            targets: key(t.path(), "targets", 2),
-            snapshot: key(t.path(), "snapshot", 3),
-            timestamp: key(t.path(), "timestamp", 4),
+            targets: vec![key(t.path(), "targets", 2)],
+            snapshot: vec![key(t.path(), "snapshot", 3)],
+            timestamp: vec![key(t.path(), "timestamp", 4)],
         };
         let dir = t.path().join("repo");
         repo::init(&dir, &keys, 1, &Expiries::from_now(Timestamp::now())).unwrap();
@@ -163,7 +163,7 @@ fn a_timestamp_signed_by_another_key_is_refused() {
     f.add("KB4", &["KB4"]);
     let impostor = key(f.dir.parent().unwrap(), "impostor", 9);
     // repo::timestamp signs with the key it is given; the root does not list this one.
-    assert!(repo::timestamp(&f.dir, &impostor, "2031-01-01T00:00:00Z".parse().unwrap()).is_err());
+    assert!(repo::timestamp(&f.dir, std::slice::from_ref(&impostor), "2031-01-01T00:00:00Z".parse().unwrap()).is_err());
     // Forge the file by hand instead: bump the version without a valid signature.
     let mut ts: serde_json::Value = serde_json::from_slice(&fs::read(f.meta("timestamp.json")).unwrap()).unwrap();
     ts["signed"]["version"] = serde_json::json!(99);
@@ -183,15 +183,16 @@ fn a_client_with_saved_state_follows_timestamp_and_snapshot_rotations() {
     for (role, name, seed) in [(Role::Timestamp, "timestamp2", 14), (Role::Snapshot, "snapshot2", 13)] {
         let new = key(keys_dir, name, seed);
         // The snapshot rotation comes second: the timestamp key is the new one by then.
-        let timestamp = if role == Role::Snapshot { keys_dir.join("timestamp2.key") } else { f.keys.timestamp.clone() };
+        let timestamp =
+            if role == Role::Snapshot { vec![keys_dir.join("timestamp2.key")] } else { f.keys.timestamp.clone() };
         let rot = Rotation {
             role,
             new_keys: vec![new],
             threshold: 1,
             root_keys: f.keys.root.clone(),
             targets_keys: vec![],
-            snapshot_keys: vec![f.keys.snapshot.clone()],
-            timestamp_keys: vec![timestamp],
+            snapshot_keys: f.keys.snapshot.clone(),
+            timestamp_keys: timestamp,
         };
         rotate(&f.dir, &rot, &Expiries::from_now(Timestamp::now())).unwrap();
         // The same client, with its saved state, follows the new root and accepts metadata
@@ -202,8 +203,8 @@ fn a_client_with_saved_state_follows_timestamp_and_snapshot_rotations() {
     let keys = RoleKeyFiles {
         root: vec![],
         targets: f.keys.targets.clone(),
-        snapshot: keys_dir.join("snapshot2.key"),
-        timestamp: keys_dir.join("timestamp2.key"),
+        snapshot: vec![keys_dir.join("snapshot2.key")],
+        timestamp: vec![keys_dir.join("timestamp2.key")],
     };
     let pkg = keys_dir.join("KB2.bytes");
     fs::write(&pkg, "package KB2").unwrap();

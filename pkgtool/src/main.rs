@@ -128,19 +128,20 @@ enum Cmd {
     },
 }
 
-/// The keys of a repository's online roles (the root key is only needed by `repo init`).
+/// The keys of a repository's online roles (the root key is only needed by `repo init` and
+/// `repo rotate`). Repeat a flag to give a role as many keys as its threshold (`repo rotate`).
 #[cfg(feature = "repo")]
 #[derive(clap::Args)]
 struct RepoKeys {
     /// The targets role's secret key (lists the packages; keep it with the release pipeline).
-    #[arg(long, value_name = "KEY")]
-    targets_key: PathBuf,
+    #[arg(long, value_name = "KEY", required = true)]
+    targets_key: Vec<PathBuf>,
     /// The snapshot role's secret key.
-    #[arg(long, value_name = "KEY")]
-    snapshot_key: PathBuf,
+    #[arg(long, value_name = "KEY", required = true)]
+    snapshot_key: Vec<PathBuf>,
     /// The timestamp role's secret key (the only one that must stay online).
-    #[arg(long, value_name = "KEY")]
-    timestamp_key: PathBuf,
+    #[arg(long, value_name = "KEY", required = true)]
+    timestamp_key: Vec<PathBuf>,
 }
 
 #[cfg(feature = "repo")]
@@ -177,9 +178,9 @@ enum RepoCmd {
     Timestamp {
         /// The repository directory.
         dir: PathBuf,
-        /// The timestamp role's secret key.
-        #[arg(long, value_name = "KEY")]
-        timestamp_key: PathBuf,
+        /// The timestamp role's secret key; repeat to reach the role's threshold.
+        #[arg(long, value_name = "KEY", required = true)]
+        timestamp_key: Vec<PathBuf>,
         /// When it expires (RFC 3339, e.g. 2026-12-06T00:00:00Z); default: in 7 days.
         #[arg(long, value_name = "TIME")]
         expires: Option<jiff::Timestamp>,

@@ -600,3 +600,49 @@ fn targets_key_rotation_then_add_with_new_key_works() {
     let names: Vec<&str> = candidates.iter().map(|c| c.target.as_str()).collect();
     assert_eq!(names, ["KB4.pkg", "KB5.pkg"]);
 }
+
+#[test]
+fn online_roles_with_threshold_two_need_two_keys_to_publish() {
+    let kit = Kit::new("rotate-online-threshold");
+    let repo = Repo::init(&kit);
+    let pinned = repo.dir.join("root.json");
+    for k in ["targets2", "targets3", "timestamp2", "timestamp3"] {
+        keygen(&repo, k);
+    }
+    let (t2, t3, ts2, ts3) =
+        (repo.key("targets2"), repo.key("targets3"), repo.key("timestamp2"), repo.key("timestamp3"));
+    let extra: Vec<String> =
+        vec!["--snapshot-key".into(), repo.key("snapshot"), "--timestamp-key".into(), repo.key("timestamp")];
+    repo.rotate("targets", &[t2.clone(), t3.clone()], 2, &[repo.key("root")], &extra).expect_code(0);
+    repo.rotate("timestamp", &[ts2.clone(), ts3.clone()], 2, &[repo.key("root")], &[]).expect_code(0);
+    assert_eq!(repo.client_load(&pinned).unwrap(), 3);
+    assert_eq!(repo.json("3.root.json")["signed"]["roles"]["timestamp"]["threshold"], 2);
+
+    // `repo timestamp` with one of two keys is refused and writes nothing; with both it signs.
+    let before = repo.files();
+    let out = pkgtool(["repo", "timestamp", s(&repo.dir), "--timestamp-key", &ts2]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert_eq!(repo.files(), before);
+    pkgtool(["repo", "timestamp", s(&repo.dir), "--timestamp-key", &ts2, "--timestamp-key", &ts3]).expect_code(0);
+    assert_eq!(signers(&repo.json("timestamp.json")), key_ids(&repo, &["timestamp2", "timestamp3"]));
+    assert_eq!(repo.client_load(&pinned).unwrap(), 3);
+
+    // `repo add` likewise needs both targets keys.
+    let kb4 = kit.contoso("kb4");
+    let add = |targets: &[&String]| {
+        let mut args = vec!["repo".to_string(), "add".into(), s(&repo.dir).into(), s(&kb4).into()];
+        args.extend(["--trust".into(), s(&kit.public).into()]);
+        for t in targets {
+            args.extend(["--targets-key".to_string(), t.to_string()]);
+        }
+        args.extend(["--snapshot-key".into(), repo.key("snapshot")]);
+        args.extend(["--timestamp-key".into(), ts2.clone(), "--timestamp-key".into(), ts3.clone()]);
+        pkgtool(&args)
+    };
+    let before = repo.files();
+    assert_ne!(add(&[&t2]).code, 0);
+    assert_eq!(repo.files(), before);
+    add(&[&t2, &t3]).expect_code(0);
+    assert!(repo.targets().contains_key("KB4.pkg"));
+    assert_eq!(repo.client_load(&pinned).unwrap(), 3);
+}
