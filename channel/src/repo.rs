@@ -11,11 +11,12 @@
 //!   `timestamp.json`;
 //! - `DIR/targets/` — each package as `<sha256>.<ID>.pkg`.
 //!
-//! Keys are `pkgtool keygen` Ed25519 keys (PKCS#8 PEM), one per role. The root key signs
-//! only at [`init`] (and at a rotation) and is kept offline; the targets and snapshot keys
-//! sign at [`add`] (the release pipeline's); the timestamp key signs at [`timestamp`], the
-//! only key that must be online (a periodic job re-signs `timestamp.json` before it
-//! expires).
+//! Keys are `pkgtool keygen` Ed25519 keys (PKCS#8 PEM), one per online role at [`init`]
+//! (root: one or more, with a threshold). The root keys sign only at [`init`] and at a
+//! rotation ([`crate::rotate`]) and are kept offline; the targets and snapshot keys sign at
+//! [`add`] (the release pipeline's); the timestamp key signs at [`timestamp`], the only key
+//! that must be online (a periodic job re-signs `timestamp.json` before it expires). After a
+//! rotation a role may have several keys and a threshold: give that many.
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;

@@ -456,7 +456,9 @@ async fn rotate_async(dir: &Path, rot: &Rotation, exp: &Expiries) -> Result<Rota
     // the old key; `accepted_by_previous_root`), and otherwise refuses as a failed check,
     // never a wrong answer, until the root lands a moment later — or the new repository.
     // Writing the root first would be no better: the new root with the old timestamp is
-    // refused just the same, and not even the old keys' signatures could bridge it.
+    // refused just the same, and not even the old keys' signatures could bridge it. A rename
+    // that fails part-way leaves at most new versioned files that nothing lists (the next
+    // rotation or `repo add` replaces them), never a listed file that is missing.
     let mut written = Vec::new();
     for s in staged {
         written.push(s.commit()?);

@@ -185,10 +185,11 @@ enum RepoCmd {
         #[arg(long, value_name = "TIME")]
         expires: Option<jiff::Timestamp>,
     },
-    /// Rotate a role's keys (root included): write root.json version N+1, in which ROLE's keys
-    /// are exactly the --new-key keys with --threshold, signed by a threshold of the current
-    /// root's keys (--root-key) and, for a root rotation, by a threshold of the new root keys.
-    /// Then re-sign what the rotated role signs, so that the repository stays loadable: a
+    /// Rotate a role's keys, root included, with a threshold: a new root.json, version N+1.
+    ///
+    /// In metadata/N+1.root.json ROLE's keys are exactly the --new-key keys with --threshold; it
+    /// is signed by a threshold of the current root's keys (--root-key) and, for a root rotation,
+    /// by a threshold of the new root keys (clients check both). Then re-sign what the rotated role signs, so that the repository stays loadable: a
     /// targets rotation writes new targets.json (signed by the new keys), snapshot.json
     /// (--snapshot-key) and timestamp.json (--timestamp-key); a snapshot rotation new
     /// snapshot.json and timestamp.json; a timestamp rotation a new timestamp.json. Clients
@@ -213,8 +214,8 @@ enum RepoCmd {
         /// A secret root key of the current root.json; repeat until its root threshold is reached.
         #[arg(long, value_name = "KEY", required = true)]
         root_key: Vec<PathBuf>,
-        /// A targets key. Not needed: a targets rotation signs targets.json with the new keys; the
-        /// old key given as well also signs, so clients that have not seen the new root yet accept it.
+        /// A targets key. A targets rotation signs targets.json with the new keys; the old key given
+        /// here signs too, so that a client that has not seen the new root yet accepts it.
         #[arg(long, value_name = "KEY")]
         targets_key: Vec<PathBuf>,
         /// A snapshot key: needed after a targets rotation; for a snapshot rotation, the old key
