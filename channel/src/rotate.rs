@@ -188,6 +188,11 @@ fn sign<T: TufRole + Serialize>(role: T, signers: &[&RoleKey], what: &Path) -> R
     Ok((signed, buffer))
 }
 
+/// The version after `v`; refused at the end of the range (a repository no tool wrote).
+fn next(v: NonZeroU64, what: &str, dir: &Path) -> Result<NonZeroU64> {
+    v.checked_add(1).ok_or_else(|| refused(dir, format!("{what} is at the last possible version {v}")))
+}
+
 /// The snapshot/timestamp entry describing a metadata file.
 fn metafile(buffer: &[u8], version: NonZeroU64) -> Metafile {
     Metafile {
@@ -260,7 +265,7 @@ impl<'a> Resign<'a> {
                     &k.path,
                     format!(
                         "{flag}: not a {r} key of root version {old_version} or {} (key id {}); nothing was written",
-                        old_version + 1,
+                        new_root.version,
                         hex_of(&k.id)
                     ),
                 ));
@@ -372,7 +377,7 @@ async fn rotate_async(dir: &Path, rot: &Rotation, exp: &Expiries) -> Result<Rota
 
     // The new root: the role's keys replaced, keys no role lists any more dropped.
     let mut new_root = old_root.clone();
-    new_root.version = NonZeroU64::new(old_version + 1).unwrap_or(NonZeroU64::MAX);
+    new_root.version = next(old_root.version, "root.json", dir)?;
     new_root.expires = exp.root;
     let threshold = NonZeroU64::new(rot.threshold).unwrap_or(NonZeroU64::MIN);
     for k in &new {
@@ -408,7 +413,7 @@ async fn rotate_async(dir: &Path, rot: &Rotation, exp: &Expiries) -> Result<Rota
     if role == Role::Targets {
         let signers = ctx.signers(Role::Targets, &targets_keys, "--targets-key")?;
         let mut t = repo.targets().signed.clone();
-        t.version = NonZeroU64::new(t.version.get() + 1).unwrap_or(NonZeroU64::MAX);
+        t.version = next(t.version, "targets.json", dir)?;
         t.expires = exp.targets;
         let version = t.version;
         let (signed, buf) = sign(t, &signers, dir)?;
@@ -420,7 +425,7 @@ async fn rotate_async(dir: &Path, rot: &Rotation, exp: &Expiries) -> Result<Rota
     if matches!(role, Role::Targets | Role::Snapshot) {
         let signers = ctx.signers(Role::Snapshot, &snapshot_keys, "--snapshot-key")?;
         let mut s = repo.snapshot().signed.clone();
-        s.version = NonZeroU64::new(s.version.get() + 1).unwrap_or(NonZeroU64::MAX);
+        s.version = next(s.version, "snapshot.json", dir)?;
         s.expires = exp.snapshot;
         if let Some(m) = snapshot_meta.take() {
             s.meta.insert("targets.json".to_owned(), m);
@@ -435,7 +440,7 @@ async fn rotate_async(dir: &Path, rot: &Rotation, exp: &Expiries) -> Result<Rota
     if role != Role::Root {
         let signers = ctx.signers(Role::Timestamp, &timestamp_keys, "--timestamp-key")?;
         let mut ts = repo.timestamp().signed.clone();
-        ts.version = NonZeroU64::new(ts.version.get() + 1).unwrap_or(NonZeroU64::MAX);
+        ts.version = next(ts.version, "timestamp.json", dir)?;
         ts.expires = exp.timestamp;
         if let Some(m) = timestamp_meta.take() {
             ts.meta.insert("snapshot.json".to_owned(), m);
@@ -469,7 +474,7 @@ async fn rotate_async(dir: &Path, rot: &Rotation, exp: &Expiries) -> Result<Rota
     }
     Ok(Rotated {
         role,
-        root_version: old_version + 1,
+        root_version: new_root.version.get(),
         key_ids: new.iter().map(|k| hex_of(&k.id)).collect(),
         threshold: rot.threshold,
         written,
