@@ -17,6 +17,7 @@ pub mod meta;
 pub mod repo;
 pub mod roles;
 pub mod rollout;
+pub mod rotate;
 pub mod select;
 
 pub use error::Error;

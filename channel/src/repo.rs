@@ -11,11 +11,12 @@
 //!   `timestamp.json`;
 //! - `DIR/targets/` — each package as `<sha256>.<ID>.pkg`.
 //!
-//! Keys are `pkgtool keygen` Ed25519 keys (PKCS#8 PEM), one per role. The root key signs
-//! only at [`init`] (and at a rotation) and is kept offline; the targets and snapshot keys
-//! sign at [`add`] (the release pipeline's); the timestamp key signs at [`timestamp`], the
-//! only key that must be online (a periodic job re-signs `timestamp.json` before it
-//! expires).
+//! Keys are `pkgtool keygen` Ed25519 keys (PKCS#8 PEM), one per online role at [`init`]
+//! (root: one or more, with a threshold). The root keys sign only at [`init`] and at a
+//! rotation ([`crate::rotate`]) and are kept offline; the targets and snapshot keys sign at
+//! [`add`] (the release pipeline's); the timestamp key signs at [`timestamp`], the only key
+//! that must be online (a periodic job re-signs `timestamp.json` before it expires). After a
+//! rotation a role may have several keys and a threshold: give that many.
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
@@ -72,17 +73,25 @@ impl KeySource for PemKey {
     }
 }
 
-/// The four roles' key files.
+/// The four roles' key files. A role whose threshold is above 1 (after a
+/// [`crate::rotate`]) needs that many of its keys; [`init`] takes one key per online role.
 #[derive(Clone, Debug)]
 pub struct RoleKeyFiles {
-    /// Signs root.json; offline.
-    pub root: PathBuf,
-    /// Signs targets.json (which packages, with their length, hash and metadata).
-    pub targets: PathBuf,
-    /// Signs snapshot.json (which targets.json version is current).
-    pub snapshot: PathBuf,
-    /// Signs timestamp.json (which snapshot is current; short-lived); online.
-    pub timestamp: PathBuf,
+    /// Sign root.json; offline. Only [`init`] uses them.
+    pub root: Vec<PathBuf>,
+    /// Sign targets.json (which packages, with their length, hash and metadata).
+    pub targets: Vec<PathBuf>,
+    /// Sign snapshot.json (which targets.json version is current).
+    pub snapshot: Vec<PathBuf>,
+    /// Sign timestamp.json (which snapshot is current; short-lived); online.
+    pub timestamp: Vec<PathBuf>,
+}
+
+impl RoleKeyFiles {
+    /// The online roles' keys, for tough's editor (which picks each role's own).
+    fn online(&self) -> Vec<&Path> {
+        self.targets.iter().chain(&self.snapshot).chain(&self.timestamp).map(PathBuf::as_path).collect()
+    }
 }
 
 /// When each role's metadata expires.
@@ -110,7 +119,7 @@ fn keys(files: &[&Path]) -> Vec<Box<dyn KeySource>> {
     files.iter().map(|p| Box::new(PemKey { path: p.to_path_buf() }) as Box<dyn KeySource>).collect()
 }
 
-fn runtime(what: &Path) -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime(what: &Path) -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::io(what))
 }
 
@@ -129,24 +138,44 @@ fn nz(v: u64) -> NonZeroU64 {
 pub struct Init {
     /// The root.json to pin.
     pub root_json: PathBuf,
-    /// Each role's key id (hex), root, targets, snapshot, timestamp.
+    /// Each role's (first) key id (hex), root, targets, snapshot, timestamp.
     pub key_ids: [String; 4],
+    /// Every root key id (hex), in the order given.
+    pub root_key_ids: Vec<String>,
 }
 
 /// Creates an empty repository in `dir` (which must not hold one): root.json version 1
-/// with one key per role, threshold 1, consistent snapshots, and empty targets, snapshot and
+/// with the root keys given and `root_threshold` (every one of them signs), one key per
+/// other role with threshold 1, consistent snapshots, and empty targets, snapshot and
 /// timestamp metadata.
-pub fn init(dir: &Path, files: &RoleKeyFiles, exp: &Expiries) -> Result<Init> {
-    runtime(dir)?.block_on(init_async(dir, files, exp))
+pub fn init(dir: &Path, files: &RoleKeyFiles, root_threshold: u64, exp: &Expiries) -> Result<Init> {
+    runtime(dir)?.block_on(init_async(dir, files, root_threshold, exp))
 }
 
-async fn init_async(dir: &Path, files: &RoleKeyFiles, exp: &Expiries) -> Result<Init> {
+async fn init_async(dir: &Path, files: &RoleKeyFiles, root_threshold: u64, exp: &Expiries) -> Result<Init> {
     let metadata = dir.join("metadata");
     if metadata.exists() || dir.join("root.json").exists() {
         return Err(Error::Refused {
             what: dir.display().to_string(),
             msg: "already holds a repository (metadata/ or root.json)".into(),
         });
+    }
+    let n_root = files.root.len() as u64;
+    let threshold = NonZeroU64::new(root_threshold).filter(|t| t.get() <= n_root).ok_or_else(|| Error::Refused {
+        what: dir.display().to_string(),
+        msg: format!("root threshold {root_threshold}: must be between 1 and the number of root keys ({n_root})"),
+    })?;
+    for (role, given) in [("targets", &files.targets), ("snapshot", &files.snapshot), ("timestamp", &files.timestamp)] {
+        if given.len() != 1 {
+            return Err(Error::Refused {
+                what: dir.display().to_string(),
+                msg: format!(
+                    "{} {role} keys given: a new repository has one key per online role \
+                     (`pkgtool repo rotate` gives a role several, with a threshold)",
+                    given.len()
+                ),
+            });
+        }
     }
     let roles = [
         (RoleType::Root, &files.root),
@@ -164,17 +193,34 @@ async fn init_async(dir: &Path, files: &RoleKeyFiles, exp: &Expiries) -> Result<
         _extra: HashMap::new(),
     };
     let mut key_ids: [String; 4] = Default::default();
-    for (i, (role, path)) in roles.iter().enumerate() {
-        let key = PemKey { path: path.to_path_buf() }.load()?.tuf_key();
-        let id = key.key_id().map_err(|e| Error::Key { path: path.to_path_buf(), msg: e.to_string() })?;
-        key_ids[i] = hex_of(&id);
-        root.keys.insert(id.clone(), key);
-        root.roles.insert(*role, RoleKeys { keyids: vec![id], threshold: NonZeroU64::MIN, _extra: HashMap::new() });
+    let mut root_key_ids = Vec::new();
+    for (i, (role, paths)) in roles.iter().enumerate() {
+        let mut ids = Vec::new();
+        for path in paths.iter() {
+            let key = PemKey { path: path.to_path_buf() }.load()?.tuf_key();
+            let id = key.key_id().map_err(|e| Error::Key { path: path.to_path_buf(), msg: e.to_string() })?;
+            if ids.contains(&id) {
+                return Err(Error::Refused {
+                    what: path.display().to_string(),
+                    msg: format!("given twice as a {role} key (the keys of a role must be distinct)"),
+                });
+            }
+            root.keys.insert(id.clone(), key);
+            ids.push(id);
+        }
+        key_ids[i] = ids.first().map(|id| hex_of(id)).unwrap_or_default();
+        if *role == RoleType::Root {
+            root_key_ids = ids.iter().map(|id| hex_of(id)).collect();
+        }
+        let threshold = if *role == RoleType::Root { threshold } else { NonZeroU64::MIN };
+        root.roles.insert(*role, RoleKeys { keyids: ids, threshold, _extra: HashMap::new() });
     }
     let holder = KeyHolder::Root(root.clone());
-    let signed_root = SignedRole::new(root, &holder, &keys(&[&files.root]), &SystemRandom::new())
-        .await
-        .map_err(|e| Error::from_tough(files.root.display().to_string(), e))?;
+    let root_paths: Vec<&Path> = files.root.iter().map(PathBuf::as_path).collect();
+    let signed_root = SignedRole::new(root, &holder, &keys(&root_paths), &SystemRandom::new()).await.map_err(|e| {
+        let names: Vec<String> = files.root.iter().map(|p| p.display().to_string()).collect();
+        Error::from_tough(names.join(", "), e)
+    })?;
     std::fs::create_dir_all(&metadata).map_err(Error::io(&metadata))?;
     std::fs::create_dir_all(dir.join("targets")).map_err(Error::io(dir))?;
     signed_root.write(&metadata, true).await.map_err(|e| Error::from_tough(metadata.display().to_string(), e))?;
@@ -191,22 +237,20 @@ async fn init_async(dir: &Path, files: &RoleKeyFiles, exp: &Expiries) -> Result<
         .snapshot_expires(exp.snapshot)
         .timestamp_version(NonZeroU64::MIN)
         .timestamp_expires(exp.timestamp);
-    let signed = editor
-        .sign(&keys(&[&files.targets, &files.snapshot, &files.timestamp]))
-        .await
-        .map_err(|e| Error::from_tough(dir.display().to_string(), e))?;
+    let signed =
+        editor.sign(&keys(&files.online())).await.map_err(|e| Error::from_tough(dir.display().to_string(), e))?;
     signed.write(&metadata).await.map_err(|e| Error::from_tough(metadata.display().to_string(), e))?;
-    Ok(Init { root_json, key_ids })
+    Ok(Init { root_json, key_ids, root_key_ids })
 }
 
-fn hex_of(b: &[u8]) -> String {
+pub(crate) fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Loads the repository in `dir` as a client would, from its pinned root.json. The vendor
 /// re-signs even a repository whose metadata has expired (that is how it is repaired), so
 /// expiry is not enforced here — deliberately, and only here.
-async fn load_own(dir: &Path) -> Result<tough::Repository> {
+pub(crate) async fn load_own(dir: &Path) -> Result<tough::Repository> {
     let root_path = dir.join("root.json");
     let root = std::fs::read(&root_path).map_err(Error::io(&root_path))?;
     let base = dir_url(dir)?;
@@ -312,7 +356,7 @@ async fn add_async(
         .snapshot_expires(exp.snapshot)
         .timestamp_version(nz(timestamp_version))
         .timestamp_expires(exp.timestamp);
-    let signed = editor.sign(&keys(&[&files.targets, &files.snapshot, &files.timestamp])).await.map_err(tough_err)?;
+    let signed = editor.sign(&keys(&files.online())).await.map_err(tough_err)?;
     // The package first, then the metadata that lists it, timestamp.json last: a client
     // polling meanwhile sees the old repository or the new one, never a listed package
     // that is not there yet.
@@ -322,22 +366,24 @@ async fn add_async(
     Ok(Added { target: name_str, meta, targets_version })
 }
 
-/// Re-signs `timestamp.json` with a new version and expiry, with the timestamp key only.
-/// Returns the new version.
-pub fn timestamp(dir: &Path, timestamp_key: &Path, expires: Timestamp) -> Result<u64> {
-    runtime(dir)?.block_on(timestamp_async(dir, timestamp_key, expires))
+/// Re-signs `timestamp.json` with a new version and expiry, with the timestamp keys only
+/// (as many as the role's threshold). Returns the new version.
+pub fn timestamp(dir: &Path, timestamp_keys: &[PathBuf], expires: Timestamp) -> Result<u64> {
+    runtime(dir)?.block_on(timestamp_async(dir, timestamp_keys, expires))
 }
 
-async fn timestamp_async(dir: &Path, timestamp_key: &Path, expires: Timestamp) -> Result<u64> {
+async fn timestamp_async(dir: &Path, timestamp_keys: &[PathBuf], expires: Timestamp) -> Result<u64> {
     let repo = load_own(dir).await?;
     let mut ts = repo.timestamp().signed.clone();
     ts.version = nz(ts.version.get() + 1);
     ts.expires = expires;
     let version = ts.version.get();
     let holder = KeyHolder::Root(repo.root().signed.clone());
-    let signed = SignedRole::new(ts, &holder, &keys(&[timestamp_key]), &SystemRandom::new())
+    let paths: Vec<&Path> = timestamp_keys.iter().map(PathBuf::as_path).collect();
+    let names: Vec<String> = timestamp_keys.iter().map(|p| p.display().to_string()).collect();
+    let signed = SignedRole::new(ts, &holder, &keys(&paths), &SystemRandom::new())
         .await
-        .map_err(|e| Error::from_tough(timestamp_key.display().to_string(), e))?;
+        .map_err(|e| Error::from_tough(names.join(", "), e))?;
     let metadata = dir.join("metadata");
     signed.write(&metadata, true).await.map_err(|e| Error::from_tough(metadata.display().to_string(), e))?;
     Ok(version)

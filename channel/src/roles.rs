@@ -13,7 +13,7 @@
 //! are re-signed only when a delegation is added.
 
 use std::num::NonZeroU64;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tough::TargetName;
 use tough::editor::RepositoryEditor;
@@ -64,14 +64,27 @@ fn nz(v: u64) -> NonZeroU64 {
 /// The keys of the roles a change signs with.
 #[derive(Clone, Debug)]
 pub struct ChangeKeys<'a> {
-    /// The targets key (only when a delegation is added).
-    pub targets: Option<&'a Path>,
+    /// The targets keys (only when a delegation is added; empty otherwise).
+    pub targets: &'a [PathBuf],
     /// The delegated role's key.
     pub role: &'a Path,
-    /// The snapshot key.
-    pub snapshot: &'a Path,
-    /// The timestamp key.
-    pub timestamp: &'a Path,
+    /// The snapshot keys.
+    pub snapshot: &'a [PathBuf],
+    /// The timestamp keys.
+    pub timestamp: &'a [PathBuf],
+}
+
+impl ChangeKeys<'_> {
+    fn with(&self, targets: bool) -> Vec<&Path> {
+        let mut all: Vec<&Path> = Vec::new();
+        if targets {
+            all.extend(self.targets.iter().map(PathBuf::as_path));
+        }
+        all.push(self.role);
+        all.extend(self.snapshot.iter().map(PathBuf::as_path));
+        all.extend(self.timestamp.iter().map(PathBuf::as_path));
+        all
+    }
 }
 
 /// Adds the delegation `role` (signed with `keys.role`, threshold 1, terminating) to the
@@ -79,12 +92,12 @@ pub struct ChangeKeys<'a> {
 pub fn delegate(dir: &Path, role: Delegated, keys_: &ChangeKeys<'_>, exp: &Expiries) -> Result<()> {
     runtime(dir)?.block_on(async {
         let tough_err = |e| Error::from_tough(dir.display().to_string(), e);
-        let Some(targets_key) = keys_.targets else {
+        if keys_.targets.is_empty() {
             return Err(Error::Refused {
                 what: dir.display().to_string(),
                 msg: "adding a delegation needs the targets key".into(),
             });
-        };
+        }
         let (repo, root_path) = load_own_for(dir).await?;
         if repo.delegated_role(role.name()).is_some() {
             return Err(Error::Refused {
@@ -119,7 +132,7 @@ pub fn delegate(dir: &Path, role: Delegated, keys_: &ChangeKeys<'_>, exp: &Expir
             .timestamp_version(nz(timestamp_version))
             .timestamp_expires(exp.timestamp);
         let signed =
-            editor.sign(&keys(&[targets_key, keys_.role, keys_.snapshot, keys_.timestamp])).await.map_err(tough_err)?;
+            editor.sign(&keys(&keys_.with(true))).await.map_err(tough_err)?;
         signed.write(dir.join("metadata")).await.map_err(tough_err)
     })
 }
@@ -182,7 +195,9 @@ pub fn set_delegated_target(
             .snapshot_expires(exp.snapshot)
             .timestamp_version(nz(timestamp_version))
             .timestamp_expires(exp.timestamp);
-        let signed = editor.sign(&keys(&[keys_.snapshot, keys_.timestamp])).await.map_err(tough_err)?;
+        let mut online: Vec<&Path> = keys_.snapshot.iter().map(PathBuf::as_path).collect();
+        online.extend(keys_.timestamp.iter().map(PathBuf::as_path));
+        let signed = editor.sign(&keys(&online)).await.map_err(tough_err)?;
         signed.write(dir.join("metadata")).await.map_err(tough_err)
     })
 }

@@ -39,13 +39,13 @@ impl Fixture {
     fn new() -> Fixture {
         let t = tempfile::tempdir().unwrap();
         let keys = RoleKeyFiles {
-            root: key(t.path(), "root", 1),
-            targets: key(t.path(), "targets", 2),
-            snapshot: key(t.path(), "snapshot", 3),
-            timestamp: key(t.path(), "timestamp", 4),
+            root: vec![key(t.path(), "root", 1)],
+            targets: vec![key(t.path(), "targets", 2)],
+            snapshot: vec![key(t.path(), "snapshot", 3)],
+            timestamp: vec![key(t.path(), "timestamp", 4)],
         };
         let dir = t.path().join("repo");
-        repo::init(&dir, &keys, &Expiries::from_now(Timestamp::now())).unwrap();
+        repo::init(&dir, &keys, 1, &Expiries::from_now(Timestamp::now())).unwrap();
         let state = t.path().join("state");
         fs::create_dir(&state).unwrap();
         Fixture { dir, keys, state, _t: t }
@@ -163,7 +163,7 @@ fn a_timestamp_signed_by_another_key_is_refused() {
     f.add("KB4", &["KB4"]);
     let impostor = key(f.dir.parent().unwrap(), "impostor", 9);
     // repo::timestamp signs with the key it is given; the root does not list this one.
-    assert!(repo::timestamp(&f.dir, &impostor, "2031-01-01T00:00:00Z".parse().unwrap()).is_err());
+    assert!(repo::timestamp(&f.dir, std::slice::from_ref(&impostor), "2031-01-01T00:00:00Z".parse().unwrap()).is_err());
     // Forge the file by hand instead: bump the version without a valid signature.
     let mut ts: serde_json::Value = serde_json::from_slice(&fs::read(f.meta("timestamp.json")).unwrap()).unwrap();
     ts["signed"]["version"] = serde_json::json!(99);
@@ -228,13 +228,13 @@ fn delegated_roles_carry_the_policy_and_prereleases_and_nothing_else() {
     let pre = key(f.dir.parent().unwrap(), "prerelease", 6);
     let exp = Expiries::from_now(Timestamp::now());
     fn k<'a>(f: &'a Fixture, role: &'a Path) -> ChangeKeys<'a> {
-        ChangeKeys { targets: Some(&f.keys.targets), role, snapshot: &f.keys.snapshot, timestamp: &f.keys.timestamp }
+        ChangeKeys { targets: &f.keys.targets, role, snapshot: &f.keys.snapshot, timestamp: &f.keys.timestamp }
     }
     roles::delegate(&f.dir, Delegated::Rollout, &k(&f, &rollout), &exp).unwrap();
     roles::delegate(&f.dir, Delegated::Prerelease, &k(&f, &pre), &exp).unwrap();
     let mut policy = Policy::default();
     policy.packages.insert("KB4".into(), Schedule::default());
-    roles::set_policy(&f.dir, &policy, &ChangeKeys { targets: None, ..k(&f, &rollout) }, &exp).unwrap();
+    roles::set_policy(&f.dir, &policy, &ChangeKeys { targets: &[], ..k(&f, &rollout) }, &exp).unwrap();
     let pkg = f.dir.parent().unwrap().join("KB9.bytes");
     fs::write(&pkg, "package KB9").unwrap();
     let mut meta = PackageMeta {
@@ -247,7 +247,7 @@ fn delegated_roles_carry_the_policy_and_prereleases_and_nothing_else() {
         fixes: vec![n("KB9")],
         supersedes: vec![],
     };
-    roles::add_prerelease(&f.dir, &pkg, meta.clone(), &ChangeKeys { targets: None, ..k(&f, &pre) }, &exp).unwrap();
+    roles::add_prerelease(&f.dir, &pkg, meta.clone(), &ChangeKeys { targets: &[], ..k(&f, &pre) }, &exp).unwrap();
     // The rollout role lists a package of its own: inside its path and outside it.
     meta.id = n("KB8");
     meta.channel = Channel::Release;
@@ -258,7 +258,7 @@ fn delegated_roles_carry_the_policy_and_prereleases_and_nothing_else() {
         "rollout/KB8.pkg",
         &pkg,
         ("hotfix", value),
-        &ChangeKeys { targets: None, ..k(&f, &rollout) },
+        &ChangeKeys { targets: &[], ..k(&f, &rollout) },
         &exp,
     )
     .unwrap();
@@ -278,4 +278,54 @@ fn delegated_roles_carry_the_policy_and_prereleases_and_nothing_else() {
     // The next poll serves every immutable file from the cache.
     let again = open(&url, &root, s.state(), Freshness::Enforce).unwrap();
     assert_eq!(again.traffic().requests, 2, "{:?}", again.traffic());
+}
+
+#[test]
+fn a_client_with_saved_state_follows_timestamp_and_snapshot_rotations() {
+    use hotfix_channel::rotate::{Role, Rotation, rotate};
+    let f = Fixture::new();
+    f.add("KB1", &["KB1"]);
+    // The client has seen (and saved) the timestamp and snapshot signed by the old keys.
+    assert_eq!(f.scan(Freshness::Enforce).unwrap().len(), 1);
+    let keys_dir = f.dir.parent().unwrap();
+    for (role, name, seed) in [(Role::Timestamp, "timestamp2", 14), (Role::Snapshot, "snapshot2", 13)] {
+        let new = key(keys_dir, name, seed);
+        // The snapshot rotation comes second: the timestamp key is the new one by then.
+        let timestamp =
+            if role == Role::Snapshot { vec![keys_dir.join("timestamp2.key")] } else { f.keys.timestamp.clone() };
+        let rot = Rotation {
+            role,
+            new_keys: vec![new],
+            threshold: 1,
+            root_keys: f.keys.root.clone(),
+            targets_keys: vec![],
+            snapshot_keys: f.keys.snapshot.clone(),
+            timestamp_keys: timestamp,
+        };
+        rotate(&f.dir, &rot, &Expiries::from_now(Timestamp::now())).unwrap();
+        // The same client, with its saved state, follows the new root and accepts metadata
+        // signed by the new key.
+        assert_eq!(f.scan(Freshness::Enforce).unwrap().len(), 1, "after the {role} rotation");
+    }
+    // Publishing goes on with the new online keys.
+    let keys = RoleKeyFiles {
+        root: vec![],
+        targets: f.keys.targets.clone(),
+        snapshot: vec![keys_dir.join("snapshot2.key")],
+        timestamp: vec![keys_dir.join("timestamp2.key")],
+    };
+    let pkg = keys_dir.join("KB2.bytes");
+    fs::write(&pkg, "package KB2").unwrap();
+    let meta = PackageMeta {
+        id: n("KB2"),
+        kind: Kind::Update,
+        product: n("contoso"),
+        baselines: vec![n("RTM")],
+        baseline_level: None,
+        channel: Channel::Release,
+        fixes: vec![n("KB2")],
+        supersedes: vec![],
+    };
+    repo::add(&f.dir, &pkg, meta, &keys, &Expiries::from_now(Timestamp::now())).unwrap();
+    assert_eq!(f.scan(Freshness::Enforce).unwrap().len(), 2);
 }

@@ -128,19 +128,20 @@ enum Cmd {
     },
 }
 
-/// The keys of a repository's online roles (the root key is only needed by `repo init`).
+/// The keys of a repository's online roles (the root key is only needed by `repo init` and
+/// `repo rotate`). Repeat a flag to give a role as many keys as its threshold (`repo rotate`).
 #[cfg(feature = "repo")]
 #[derive(clap::Args)]
 struct RepoKeys {
     /// The targets role's secret key (lists the packages; keep it with the release pipeline).
-    #[arg(long, value_name = "KEY")]
-    targets_key: PathBuf,
+    #[arg(long, value_name = "KEY", required = true)]
+    targets_key: Vec<PathBuf>,
     /// The snapshot role's secret key.
-    #[arg(long, value_name = "KEY")]
-    snapshot_key: PathBuf,
+    #[arg(long, value_name = "KEY", required = true)]
+    snapshot_key: Vec<PathBuf>,
     /// The timestamp role's secret key (the only one that must stay online).
-    #[arg(long, value_name = "KEY")]
-    timestamp_key: PathBuf,
+    #[arg(long, value_name = "KEY", required = true)]
+    timestamp_key: Vec<PathBuf>,
 }
 
 #[cfg(feature = "repo")]
@@ -150,9 +151,13 @@ enum RepoCmd {
     Init {
         /// The repository directory.
         dir: PathBuf,
-        /// The root role's secret key; keep it offline after this.
-        #[arg(long, value_name = "KEY")]
-        root_key: PathBuf,
+        /// The root role's secret key; keep it offline after this. Repeat for several root keys
+        /// (each signs the first root.json).
+        #[arg(long, value_name = "KEY", required = true)]
+        root_key: Vec<PathBuf>,
+        /// How many root keys must sign a later root.json (`repo rotate`).
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        root_threshold: u64,
         #[command(flatten)]
         keys: RepoKeys,
     },
@@ -196,12 +201,12 @@ enum RepoCmd {
         /// The rollout role's secret key.
         #[arg(long, value_name = "KEY")]
         rollout_key: PathBuf,
-        /// The snapshot role's secret key.
-        #[arg(long, value_name = "KEY")]
-        snapshot_key: PathBuf,
-        /// The timestamp role's secret key.
-        #[arg(long, value_name = "KEY")]
-        timestamp_key: PathBuf,
+        /// The snapshot role's secret key (repeat to reach a threshold).
+        #[arg(long, value_name = "KEY", required = true)]
+        snapshot_key: Vec<PathBuf>,
+        /// The timestamp role's secret key (repeat to reach a threshold).
+        #[arg(long, value_name = "KEY", required = true)]
+        timestamp_key: Vec<PathBuf>,
         /// A whole policy to sign, JSON: {"packages": {"KB5": {"state": "active", "waves": {"pilot":
         /// {"start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}}}}}.
         #[arg(long, value_name = "FILE")]
@@ -223,13 +228,69 @@ enum RepoCmd {
     Timestamp {
         /// The repository directory.
         dir: PathBuf,
-        /// The timestamp role's secret key.
-        #[arg(long, value_name = "KEY")]
-        timestamp_key: PathBuf,
+        /// The timestamp role's secret key; repeat to reach the role's threshold.
+        #[arg(long, value_name = "KEY", required = true)]
+        timestamp_key: Vec<PathBuf>,
         /// When it expires (RFC 3339, e.g. 2026-12-06T00:00:00Z); default: in 7 days.
         #[arg(long, value_name = "TIME")]
         expires: Option<jiff::Timestamp>,
     },
+    /// Rotate a role's keys, root included, with a threshold: a new root.json, version N+1.
+    ///
+    /// In metadata/N+1.root.json ROLE's keys are exactly the --new-key keys with --threshold; it
+    /// is signed by a threshold of the current root's keys (--root-key) and, for a root rotation,
+    /// by a threshold of the new root keys (clients check both). Then re-sign what the rotated role signs, so that the repository stays loadable: a
+    /// targets rotation writes new targets.json (signed by the new keys), snapshot.json
+    /// (--snapshot-key) and timestamp.json (--timestamp-key); a snapshot rotation new
+    /// snapshot.json and timestamp.json; a timestamp rotation a new timestamp.json. Clients
+    /// follow the new root from the one they pinned, one version at a time. Nothing is
+    /// written unless every check passes.
+    #[command(
+        after_help = "Examples:\n  pkgtool repo rotate repo --role root --new-key r2.key --new-key r3.key --new-key r4.key \\\n      --threshold 2 --root-key r1.key\n  pkgtool repo rotate repo --role timestamp --new-key ts2.key --threshold 1 --root-key r2.key \\\n      --root-key r3.key --timestamp-key ts1.key"
+    )]
+    Rotate {
+        /// The repository directory.
+        dir: PathBuf,
+        /// The role whose keys are replaced.
+        #[arg(long, value_enum)]
+        role: RotateRole,
+        /// A new key of the role. Repeat for several; they must be distinct. A secret key (NAME.key)
+        /// signs; a public key (NAME.pub) is only listed, and at least --threshold must be secret.
+        #[arg(long, value_name = "KEY", required = true)]
+        new_key: Vec<PathBuf>,
+        /// How many of the new keys must sign the role's metadata (1 to the number of new keys).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        threshold: u64,
+        /// A secret root key of the current root.json; repeat until its root threshold is reached.
+        #[arg(long, value_name = "KEY", required = true)]
+        root_key: Vec<PathBuf>,
+        /// A targets key. A targets rotation signs targets.json with the new keys; the old key given
+        /// here signs too, so that a client that has not seen the new root yet accepts it.
+        #[arg(long, value_name = "KEY")]
+        targets_key: Vec<PathBuf>,
+        /// A snapshot key: needed after a targets rotation; for a snapshot rotation, the old key
+        /// (optional) signs too.
+        #[arg(long, value_name = "KEY")]
+        snapshot_key: Vec<PathBuf>,
+        /// A timestamp key: needed after a targets or snapshot rotation; for a timestamp rotation,
+        /// the old key (optional) signs too.
+        #[arg(long, value_name = "KEY")]
+        timestamp_key: Vec<PathBuf>,
+    },
+}
+
+/// The role `repo rotate` rotates.
+#[cfg(feature = "repo")]
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RotateRole {
+    /// root.json's signers (offline keys).
+    Root,
+    /// targets.json's signers.
+    Targets,
+    /// snapshot.json's signers.
+    Snapshot,
+    /// timestamp.json's signers (the online key).
+    Timestamp,
 }
 
 /// A command's error: the packager's, or the update channel's.
@@ -643,24 +704,28 @@ fn source_date_epoch() -> Option<i64> {
 fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
     use hotfix_channel::repo::{self, Expiries, RoleKeyFiles};
     let now = jiff::Timestamp::now();
-    let files = |root: &Path, k: &RepoKeys| RoleKeyFiles {
-        root: root.to_path_buf(),
+    let files = |root: &[PathBuf], k: &RepoKeys| RoleKeyFiles {
+        root: root.to_vec(),
         targets: k.targets_key.clone(),
         snapshot: k.snapshot_key.clone(),
         timestamp: k.timestamp_key.clone(),
     };
     match cmd {
-        RepoCmd::Init { dir, root_key, keys } => {
-            let r = repo::init(dir, &files(root_key, keys), &Expiries::from_now(now))?;
-            let [root, targets, snapshot, timestamp] = &r.key_ids;
+        RepoCmd::Init { dir, root_key, root_threshold, keys } => {
+            let r = repo::init(dir, &files(root_key, keys), *root_threshold, &Expiries::from_now(now))?;
+            let [_, targets, snapshot, timestamp] = &r.key_ids;
             let text = format!(
-                "created repository {}; pin {} on clients\nkeys: root {root} (keep offline), targets {targets}, snapshot {snapshot}, timestamp {timestamp}\n",
+                "created repository {}; pin {} on clients\nkeys: root {} (threshold {root_threshold}; keep offline), targets {targets}, snapshot {snapshot}, timestamp {timestamp}\n",
                 dir.display(),
-                r.root_json.display()
+                r.root_json.display(),
+                r.root_key_ids.join(", ")
             );
+            let [root, ..] = &r.key_ids;
             let body = out::Repo::Init(out::RepoInit {
                 repository: dir.clone(),
                 root_json: r.root_json.clone(),
+                root_key_ids: r.root_key_ids.clone(),
+                root_threshold: *root_threshold,
                 key_ids: out::RoleKeyIds {
                     root: root.to_string(),
                     targets: targets.to_string(),
@@ -690,7 +755,7 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
                     .into());
                 };
                 let ck = hotfix_channel::roles::ChangeKeys {
-                    targets: None,
+                    targets: &[],
                     role: pre,
                     snapshot: &keys.snapshot_key,
                     timestamp: &keys.timestamp_key,
@@ -706,7 +771,7 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
                 });
                 return Ok(Shown::new(text, &body));
             }
-            let a = repo::add(dir, pkg, meta, &files(Path::new(""), keys), &Expiries::from_now(now))?;
+            let a = repo::add(dir, pkg, meta, &files(&[], keys), &Expiries::from_now(now))?;
             let sup: Vec<String> = a.meta.supersedes.iter().map(ToString::to_string).collect();
             let text = format!(
                 "added {} as target {} (targets.json version {}){}\n",
@@ -727,7 +792,7 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
             use hotfix_channel::roles::{self, ChangeKeys, Delegated};
             let which = if role == "rollout" { Delegated::Rollout } else { Delegated::Prerelease };
             let ck = ChangeKeys {
-                targets: Some(&keys.targets_key),
+                targets: &keys.targets_key,
                 role: key,
                 snapshot: &keys.snapshot_key,
                 timestamp: &keys.timestamp_key,
@@ -769,7 +834,7 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
                     p.packages.entry(id.clone()).or_default().state = state;
                 }
             }
-            let ck = ChangeKeys { targets: None, role: rollout_key, snapshot: snapshot_key, timestamp: timestamp_key };
+            let ck = ChangeKeys { targets: &[], role: rollout_key, snapshot: snapshot_key, timestamp: timestamp_key };
             roles::set_policy(dir, &p, &ck, &Expiries::from_now(now))?;
             let mut text = String::from("rollout policy signed:\n");
             for (id, s) in &p.packages {
@@ -790,6 +855,54 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
                 repository: dir.clone(),
                 version: v,
                 expires: expires.to_string(),
+            });
+            Ok(Shown::new(text, &body))
+        }
+        RepoCmd::Rotate { dir, role, new_key, threshold, root_key, targets_key, snapshot_key, timestamp_key } => {
+            use hotfix_channel::rotate::{self, Role, Rotation};
+            let role = match role {
+                RotateRole::Root => Role::Root,
+                RotateRole::Targets => Role::Targets,
+                RotateRole::Snapshot => Role::Snapshot,
+                RotateRole::Timestamp => Role::Timestamp,
+            };
+            let rot = Rotation {
+                role,
+                new_keys: new_key.clone(),
+                threshold: *threshold,
+                root_keys: root_key.clone(),
+                targets_keys: targets_key.clone(),
+                snapshot_keys: snapshot_key.clone(),
+                timestamp_keys: timestamp_key.clone(),
+            };
+            let r = rotate::rotate(dir, &rot, &Expiries::from_now(now))?;
+            let mut text = format!(
+                "rotated the {} keys: root.json version {} lists {} ({} of {} must sign)\n",
+                r.role,
+                r.root_version,
+                r.key_ids.join(", "),
+                r.threshold,
+                r.key_ids.len()
+            );
+            for f in &r.written {
+                text.push_str(&format!("wrote {}\n", f.display()));
+            }
+            if !r.accepted_by_previous_root {
+                text.push_str(&format!(
+                    "note: the re-signed metadata is signed by the new {} keys only; a client that read it \
+                     before the new root landed refused it and will accept it on its next poll \
+                     (give the old key with --{}-key to avoid that)\n",
+                    r.role, r.role
+                ));
+            }
+            let body = out::Repo::Rotate(out::RepoRotate {
+                repository: dir.clone(),
+                role: r.role.into(),
+                root_version: r.root_version,
+                key_ids: r.key_ids.clone(),
+                threshold: r.threshold,
+                written: r.written.clone(),
+                accepted_by_previous_root: r.accepted_by_previous_root,
             });
             Ok(Shown::new(text, &body))
         }

@@ -140,7 +140,7 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         ("usage", schema_text::<Message>("pkgtool --json --help, --version, or a command line that does not parse")),
     ];
     #[cfg(feature = "repo")]
-    out.push(("repo", schema_text::<Repo>("pkgtool repo init|add|timestamp --json")));
+    out.push(("repo", schema_text::<Repo>("pkgtool repo init|add|timestamp|rotate --json")));
     out
 }
 
@@ -155,6 +155,8 @@ pub enum Repo {
     Add(RepoAdd),
     /// `repo timestamp`.
     Timestamp(RepoTimestamp),
+    /// `repo rotate`.
+    Rotate(RepoRotate),
     /// `repo delegate`.
     Delegate(RepoDelegate),
     /// `repo rollout`.
@@ -205,8 +207,12 @@ pub struct RepoInit {
     pub repository: PathBuf,
     /// The root metadata to pin on clients.
     pub root_json: PathBuf,
-    /// The roles' key ids.
+    /// The roles' key ids (the first root key's for `root`).
     pub key_ids: RoleKeyIds,
+    /// Every root key id, in the order given.
+    pub root_key_ids: Vec<String>,
+    /// How many root keys must sign a later root.json.
+    pub root_threshold: u64,
 }
 
 /// `pkgtool repo add --json`.
@@ -233,4 +239,53 @@ pub struct RepoTimestamp {
     pub version: u64,
     /// When it expires (RFC 3339).
     pub expires: String,
+}
+
+/// `pkgtool repo rotate --json`.
+#[cfg(feature = "repo")]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RepoRotate {
+    /// The repository directory.
+    pub repository: PathBuf,
+    /// The rotated role.
+    pub role: RotatedRole,
+    /// The new root.json version (`metadata/<version>.root.json`).
+    pub root_version: u64,
+    /// The role's key ids in the new root, in the order given.
+    pub key_ids: Vec<String>,
+    /// How many of them must sign.
+    pub threshold: u64,
+    /// The files written, in the order they were put in place (the root last).
+    pub written: Vec<PathBuf>,
+    /// Whether the re-signed metadata is also accepted under the previous root (the rotated
+    /// role's old keys signed it too); always true for a root rotation.
+    pub accepted_by_previous_root: bool,
+}
+
+/// The role `repo rotate` rotated.
+#[cfg(feature = "repo")]
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RotatedRole {
+    /// root.json's signers.
+    Root,
+    /// targets.json's signers.
+    Targets,
+    /// snapshot.json's signers.
+    Snapshot,
+    /// timestamp.json's signers.
+    Timestamp,
+}
+
+#[cfg(feature = "repo")]
+impl From<hotfix_channel::rotate::Role> for RotatedRole {
+    fn from(r: hotfix_channel::rotate::Role) -> RotatedRole {
+        use hotfix_channel::rotate::Role;
+        match r {
+            Role::Root => RotatedRole::Root,
+            Role::Targets => RotatedRole::Targets,
+            Role::Snapshot => RotatedRole::Snapshot,
+            Role::Timestamp => RotatedRole::Timestamp,
+        }
+    }
 }

@@ -89,14 +89,14 @@ fn main() {
 
     let work = tempfile::tempdir().expect("a temporary directory");
     let keys = RoleKeyFiles {
-        root: key(work.path(), "root", 1),
-        targets: key(work.path(), "targets", 2),
-        snapshot: key(work.path(), "snapshot", 3),
-        timestamp: key(work.path(), "timestamp", 4),
+        root: vec![key(work.path(), "root", 1)],
+        targets: vec![key(work.path(), "targets", 2)],
+        snapshot: vec![key(work.path(), "snapshot", 3)],
+        timestamp: vec![key(work.path(), "timestamp", 4)],
     };
     let dir = work.path().join("repo");
     let exp = Expiries::from_now(jiff::Timestamp::now());
-    repo::init(&dir, &keys, &exp).expect("repo init");
+    repo::init(&dir, &keys, 1, &exp).expect("repo init");
 
     // 1. Publishing.
     let payload = work.path().join("payload.pkg");

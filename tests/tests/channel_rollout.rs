@@ -239,8 +239,8 @@ fn rollout_role_cannot_add_a_package() {
     let mut meta = PackageMeta::from_manifest(&hotfix_tests::root::manifest(&kb5));
     meta.channel = Ch::Release;
     let keys = |role: &str| c.keys.join(format!("{role}.key"));
-    let (rk, sk, tk) = (keys("rollout"), keys("snapshot"), keys("timestamp"));
-    let ck = ChangeKeys { targets: None, role: &rk, snapshot: &sk, timestamp: &tk };
+    let (rk, sk, tk) = (keys("rollout"), [keys("snapshot")], [keys("timestamp")]);
+    let ck = ChangeKeys { targets: &[], role: &rk, snapshot: &sk, timestamp: &tk };
     let exp = Expiries::from_now(jiff::Timestamp::now());
     let value = serde_json::to_value(&meta).unwrap();
     set_delegated_target(&c.repo, Delegated::Rollout, "rollout/KB5.pkg", &kb5, ("hotfix", value.clone()), &ck, &exp)
@@ -294,10 +294,10 @@ fn prerelease_published_by_mistake_installs_nowhere_in_auto_mode() {
     meta.channel = Ch::Release;
     let keys = |role: &str| c.keys.join(format!("{role}.key"));
     let files = hotfix_channel::repo::RoleKeyFiles {
-        root: keys("root"),
-        targets: keys("targets"),
-        snapshot: keys("snapshot"),
-        timestamp: keys("timestamp"),
+        root: vec![keys("root")],
+        targets: vec![keys("targets")],
+        snapshot: vec![keys("snapshot")],
+        timestamp: vec![keys("timestamp")],
     };
     let exp = hotfix_channel::repo::Expiries::from_now(jiff::Timestamp::now());
     hotfix_channel::repo::add(&c.repo, &kb9, meta, &files, &exp).unwrap();

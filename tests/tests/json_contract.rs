@@ -377,4 +377,29 @@ fn pkgtool_repo_outputs_validate_against_their_schema() {
         None,
     );
     assert!(v["version"].as_u64().is_some_and(|n| n >= 2), "{v}");
+
+    pkgtool(["-q", "keygen", s(&keys.join("timestamp2"))]).expect_code(0);
+    let rotate = |root: &str| {
+        pkgtool([
+            "--json",
+            "repo",
+            "rotate",
+            s(&dir),
+            "--role",
+            "timestamp",
+            "--new-key",
+            &key("timestamp2"),
+            "--threshold",
+            "1",
+            "--root-key",
+            &key(root),
+            "--timestamp-key",
+            &key("timestamp"),
+        ])
+    };
+    contract("pkgtool", "repo", &rotate("targets"), 1, Some("refused"));
+    let v = contract("pkgtool", "repo", &rotate("root"), 0, None);
+    assert_eq!(v["role"], "timestamp", "{v}");
+    assert_eq!(v["root_version"], 2, "{v}");
+    assert_eq!(v["accepted_by_previous_root"], true, "{v}");
 }
