@@ -131,8 +131,7 @@ pub fn delegate(dir: &Path, role: Delegated, keys_: &ChangeKeys<'_>, exp: &Expir
             .snapshot_expires(exp.snapshot)
             .timestamp_version(nz(timestamp_version))
             .timestamp_expires(exp.timestamp);
-        let signed =
-            editor.sign(&keys(&keys_.with(true))).await.map_err(tough_err)?;
+        let signed = editor.sign(&keys(&keys_.with(true))).await.map_err(tough_err)?;
         signed.write(dir.join("metadata")).await.map_err(tough_err)
     })
 }

@@ -337,3 +337,57 @@ fn links_planted_in_the_channel_state_are_never_followed() {
     assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
     assert_eq!(fs::read_to_string(&outside).unwrap(), "not the runtime's\n");
 }
+
+#[test]
+fn root_key_rotation_v1_to_v3_with_threshold() {
+    let Some(c) = Channel::http("root-rotation") else { return };
+    c.publish(&c.rollup(4));
+    let root = c.root("r");
+    assert_eq!(scan(&root, &[])["metadata"]["root"], 1);
+    for k in ["r2", "r3", "r4", "r5", "r6"] {
+        pkgtool(["-q", "keygen", s(&c.keys.join(k))]).expect_code(0);
+    }
+    let rotate = |new: &[&str], root_keys: &[&str]| {
+        let mut args = vec!["repo".to_string(), "rotate".into(), s(&c.repo).into(), "--role".into(), "root".into()];
+        for k in new {
+            args.extend(["--new-key".to_string(), c.key(k)]);
+        }
+        args.extend(["--threshold".to_string(), "2".into()]);
+        for k in root_keys {
+            args.extend(["--root-key".to_string(), c.key(k)]);
+        }
+        pkgtool(&args).expect_code(0);
+    };
+    // v2: three root keys, any two of them; v3: two others, both needed.
+    rotate(&["r2", "r3", "r4"], &["root"]);
+    rotate(&["r5", "r6"], &["r2", "r4"]);
+    c.publish(&c.rollup(5));
+    // The subscribed root walks v2 then v3 and keeps v3 as its trusted root.
+    let v = scan(&root, &[]);
+    assert_eq!(v["metadata"]["root"], 3, "{v:#}");
+    assert_eq!(ids(&v, "offered"), ["KB5"]);
+    let trusted: Value =
+        serde_json::from_slice(&fs::read(root.join(".servicing/channel/trusted/root.json")).unwrap()).unwrap();
+    assert_eq!(trusted["signed"]["version"], 3);
+    // A root subscribing now, pinned at v1 as the vendor published it, follows as well.
+    let late = c.root("late");
+    assert_eq!(scan(&late, &[])["metadata"]["root"], 3);
+
+    // A v4 that the v3 keys did not sign (v3's signatures over a changed body) is refused,
+    // and the root keeps trusting v3.
+    let mut v4: Value = serde_json::from_slice(&fs::read(c.repo.join("metadata/3.root.json")).unwrap()).unwrap();
+    v4["signed"]["version"] = 4.into();
+    fs::write(c.repo.join("metadata/4.root.json"), serde_json::to_vec(&v4).unwrap()).unwrap();
+    let before = servicing_tree(&root);
+    let out = hotfix(&root, ["update", "--json"]);
+    out.expect_code(6);
+    assert_eq!(json(&out)["error"]["class"], "tuf");
+    assert!(out.stderr.contains(&c.url()), "{}", out.stderr);
+    assert_eq!(servicing_tree(&root), before);
+    let trusted: Value =
+        serde_json::from_slice(&fs::read(root.join(".servicing/channel/trusted/root.json")).unwrap()).unwrap();
+    assert_eq!(trusted["signed"]["version"], 3, "the refused v4 is not trusted");
+    fs::remove_file(c.repo.join("metadata/4.root.json")).unwrap();
+    hotfix(&root, ["update"]).expect_code(0);
+    assert_eq!(installed_ids(&root), ["contoso-rtm", "KB5"]);
+}
