@@ -173,9 +173,11 @@ fn http_client() -> std::result::Result<reqwest::Client, reqwest::Error> {
         // Another thread may have installed one first: either way one is installed.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
+    // No deadline on a whole response: a package on a slow link may take hours. A
+    // connection that makes no progress for 30 s is given up.
     reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
         .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(30))
         .build()
 }
 
@@ -301,11 +303,11 @@ impl std::fmt::Debug for Session {
 /// cache for immutable metadata. Nothing is written anywhere but a private temporary
 /// directory; the caller saves [`Session::state`] once it is done.
 ///
-/// A load that fails with cached metadata is tried once more without the cache, so that a
-/// damaged local copy costs a download, never a stuck client.
+/// A load that fails a trust check with cached metadata is tried once more without the
+/// cache, so that a damaged local copy costs a download, never a stuck client.
 pub fn open(base: &Url, pinned_root: &[u8], state: &ClientState, freshness: Freshness) -> Result<Session> {
     match open_once(base, pinned_root, state, freshness) {
-        Err(_) if !state.cache.is_empty() => {
+        Err(Error::Trust { .. }) if !state.cache.is_empty() => {
             let uncached = ClientState { trusted: state.trusted.clone(), cache: BTreeMap::new() };
             open_once(base, pinned_root, &uncached, freshness)
         }
@@ -398,7 +400,7 @@ impl Session {
     /// must be thrown away (the caller's temporary file, `out_path` in messages). Returns
     /// the bytes written.
     pub fn download(&self, name: &str, out: &mut dyn Write, out_path: &Path) -> Result<u64> {
-        let what = format!("{}targets/ {name}", self.base);
+        let what = format!("{} target {name}", self.base);
         let target = TargetName::new(name).map_err(|e| Error::from_tough(what.clone(), e))?;
         self.rt.block_on(async {
             let Some(stream) = self.repo.read_target(&target).await.map_err(|e| Error::from_tough(what.clone(), e))?

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 pub const CUSTOM_KEY: &str = "hotfix";
 
 /// What a package target says about its package.
+/// Fields it does not know are ignored: a newer publisher's additions must not stop every
+/// older client's scan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct PackageMeta {
     /// The package id, e.g. `KB4`.
     pub id: Name,

@@ -1,12 +1,12 @@
 //! Publishing with delegated roles (issue #15): the targets role delegates
 //!
-//! - `rollout` the path `rollout/*` only: it signs the rollout policy
+//! - `rollout` the names `rollout-*` only: it signs the rollout policy
 //!   ([`crate::rollout::Policy`], as the custom metadata of the target
-//!   `rollout/policy.json`) and can schedule, pause or halt packages, never add one — a
+//!   `rollout-policy.json`) and can schedule, pause or halt packages, never add one — a
 //!   client takes packages only from the top-level targets and the prerelease role, and
 //!   takes from the rollout role nothing but the policy;
-//! - `prerelease` the path `prerelease/*` only: prerelease packages are listed there, as
-//!   `prerelease/<ID>.pkg`, signed by the prerelease key, and automatic mode never looks
+//! - `prerelease` the names `prerelease-*` only: prerelease packages are listed there, as
+//!   `prerelease-<ID>.pkg`, signed by the prerelease key, and automatic mode never looks
 //!   there unless the root opted into the prerelease ring.
 //!
 //! Each change signs the delegated role, then snapshot and timestamp; the top-level targets
@@ -28,9 +28,9 @@ use crate::rollout::{POLICY_KEY, POLICY_TARGET, PRERELEASE_ROLE, Policy, ROLLOUT
 /// A role the targets role delegates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delegated {
-    /// Signs the rollout policy, under `rollout/`.
+    /// Signs the rollout policy, as `rollout-policy.json`.
     Rollout,
-    /// Lists prerelease packages, under `prerelease/`.
+    /// Lists prerelease packages, as `prerelease-<ID>.pkg`.
     Prerelease,
 }
 
@@ -45,7 +45,7 @@ impl Delegated {
 
     /// The only path pattern it is trusted for.
     pub fn pattern(self) -> String {
-        format!("{}/*", self.name())
+        format!("{}-*", self.name())
     }
 }
 
@@ -148,6 +148,12 @@ pub fn set_delegated_target(
     keys_: &ChangeKeys<'_>,
     exp: &Expiries,
 ) -> Result<()> {
+    if name.contains('/') || !in_role_path(role, name) {
+        return Err(Error::Refused {
+            what: name.to_string(),
+            msg: format!("the {} role lists only names {}", role.name(), role.pattern()),
+        });
+    }
     runtime(dir)?.block_on(async {
         let tough_err = |e| Error::from_tough(dir.display().to_string(), e);
         let (repo, _) = load_own_for(dir).await?;
@@ -175,12 +181,18 @@ pub fn set_delegated_target(
         signed_role.write(staging.path(), false).await.map_err(tough_err)?;
         // The file first (under its hash, as consistent snapshots name it), then the
         // metadata that lists it, timestamp.json last.
-        let (sub, base) = name.rsplit_once('/').unwrap_or(("", name));
-        let to_dir = dir.join("targets").join(sub);
-        std::fs::create_dir_all(&to_dir).map_err(Error::io(&to_dir))?;
-        let dest = to_dir.join(format!("{sha}.{base}"));
-        if !dest.exists() {
-            std::fs::copy(file, &dest).map_err(Error::io(&dest))?;
+        // tough's client fetches `targets/<sha256>.<name>` (the whole name): names have no '/'.
+        let to_dir = dir.join("targets");
+        let dest = to_dir.join(format!("{sha}.{name}"));
+        // Named by its hash: an existing file is kept only if it has that hash; a new one is
+        // written under a temporary name, flushed, then renamed, so that a server never
+        // serves a torn copy.
+        let intact = std::fs::read(&dest).is_ok_and(|b| hex(&<sha2::Sha256 as sha2::Digest>::digest(&b)) == sha);
+        if !intact {
+            let tmp = tempfile::Builder::new().prefix(".tmp.").tempfile_in(&to_dir).map_err(Error::io(&to_dir))?;
+            std::fs::copy(file, tmp.path()).map_err(Error::io(tmp.path()))?;
+            tmp.as_file().sync_all().map_err(Error::io(tmp.path()))?;
+            tmp.persist(&dest).map_err(|e| Error::Io { path: dest.clone(), source: e.error })?;
         }
         let (repo, root_path) = load_own_for(dir).await?;
         let mut editor = RepositoryEditor::from_repo(&root_path, repo).await.map_err(tough_err)?;
@@ -205,7 +217,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Signs `policy` as the rollout role's `rollout/policy.json`.
+/// Signs `policy` as the rollout role's `rollout-policy.json`.
 pub fn set_policy(dir: &Path, policy: &Policy, keys_: &ChangeKeys<'_>, exp: &Expiries) -> Result<()> {
     let text =
         serde_json::to_vec_pretty(policy).map_err(|e| Error::Refused { what: "policy".into(), msg: e.to_string() })?;
@@ -217,7 +229,7 @@ pub fn set_policy(dir: &Path, policy: &Policy, keys_: &ChangeKeys<'_>, exp: &Exp
 }
 
 /// Publishes the prerelease package `pkg` (its metadata from the authenticated manifest)
-/// as `prerelease/<ID>.pkg` of the prerelease role.
+/// as `prerelease-<ID>.pkg` of the prerelease role.
 pub fn add_prerelease(
     dir: &Path,
     pkg: &Path,
@@ -225,7 +237,7 @@ pub fn add_prerelease(
     keys_: &ChangeKeys<'_>,
     exp: &Expiries,
 ) -> Result<String> {
-    let name = format!("{}/{}.pkg", PRERELEASE_ROLE, meta.id);
+    let name = format!("{}-{}.pkg", PRERELEASE_ROLE, meta.id);
     let value = serde_json::to_value(&meta).map_err(|e| Error::Refused { what: name.clone(), msg: e.to_string() })?;
     set_delegated_target(dir, Delegated::Prerelease, &name, pkg, (CUSTOM_KEY, value), keys_, exp)?;
     Ok(name)
@@ -240,29 +252,41 @@ pub fn current_policy(dir: &Path) -> Result<Option<Policy>> {
 
 /// Whether `name` is a target the delegation `role` may list (its path pattern).
 pub fn in_role_path(role: Delegated, name: &str) -> bool {
-    name.strip_prefix(role.name()).and_then(|r| r.strip_prefix('/')).is_some_and(|r| !r.is_empty() && !r.contains('/'))
+    name.strip_prefix(role.name()).and_then(|r| r.strip_prefix('-')).is_some_and(|r| !r.is_empty() && !r.contains('/'))
 }
 
 /// The prerelease packages of a loaded repository: the targets the prerelease role lists
-/// under `prerelease/`, nothing else.
-pub fn prerelease_targets(repo: &tough::Repository) -> Result<Vec<crate::select::Candidate>> {
-    let Some(role) = repo.delegated_role(PRERELEASE_ROLE) else { return Ok(Vec::new()) };
-    let Some(t) = &role.targets else { return Ok(Vec::new()) };
-    let mut out = Vec::new();
-    for (name, target) in &t.signed.targets {
-        if !in_role_path(Delegated::Prerelease, name.raw()) {
-            continue;
-        }
-        out.push(crate::repo::candidate(name.raw(), target)?);
-    }
-    Ok(out)
+/// as `prerelease-*` whose metadata parses and says channel prerelease — nothing else
+/// (an entry that does not is skipped: the prerelease key can neither publish a release
+/// nor stop a scan with a malformed entry).
+pub fn prerelease_targets(repo: &tough::Repository) -> Vec<crate::select::Candidate> {
+    let Some(role) = repo.delegated_role(PRERELEASE_ROLE) else { return Vec::new() };
+    let Some(t) = &role.targets else { return Vec::new() };
+    t.signed
+        .targets
+        .iter()
+        .filter(|(name, _)| in_role_path(Delegated::Prerelease, name.raw()))
+        .filter_map(|(name, target)| crate::repo::candidate(name.raw(), target).ok())
+        .filter(|c| c.meta.channel == hotfix_schema::Channel::Prerelease)
+        .collect()
 }
 
-/// The rollout policy of a loaded repository; `None` without a rollout role or policy.
+/// The rollout policy of a loaded repository: `Ok(None)` when the repository delegates no
+/// rollout role (it is unstaged); an empty policy (nothing scheduled) while the rollout role
+/// signed none yet. A rollout role that is delegated but whose metadata did not load (left
+/// out of the snapshot) is a trust failure, never "unstaged": a staged repository fails
+/// closed. A policy that does not parse is an error naming it.
 pub fn policy(repo: &tough::Repository) -> Result<Option<Policy>> {
     let Some(role) = repo.delegated_role(ROLLOUT_ROLE) else { return Ok(None) };
-    let Some(t) = &role.targets else { return Ok(None) };
-    let Some((_, target)) = t.signed.targets.iter().find(|(n, _)| n.raw() == POLICY_TARGET) else { return Ok(None) };
+    let Some(t) = &role.targets else {
+        return Err(Error::Trust {
+            what: format!("the {ROLLOUT_ROLE} role"),
+            source: "delegated by targets, but its metadata is not in the snapshot".into(),
+        });
+    };
+    let Some((_, target)) = t.signed.targets.iter().find(|(n, _)| n.raw() == POLICY_TARGET) else {
+        return Ok(Some(Policy::default()));
+    };
     let value = target.custom.get(POLICY_KEY).ok_or_else(|| Error::Refused {
         what: format!("target {POLICY_TARGET}"),
         msg: format!("no \"{POLICY_KEY}\" custom metadata"),

@@ -4,7 +4,7 @@
 //! - A root belongs to a **ring** (`pilot`, `broad`, … as the vendor names them) and has a
 //!   stable random **host id**.
 //! - The **policy** (signed by the rollout role, which the targets role delegates only the
-//!   path `rollout/*` to: it can schedule packages, never add one) gives each package its
+//!   names `rollout-*` to: it can schedule packages, never add one) gives each package its
 //!   **wave** per ring — a start and an end time — and a state: active, **paused** (no new
 //!   installs) or **halted** (no new installs, and roots that installed it uninstall it).
 //! - A root's **position** in a wave is a number in [0, 1) from SHA-256 of (host id,
@@ -14,6 +14,9 @@
 //! - The administrator's knobs (the root's settings): **defer** every package by N days,
 //!   **pause** automatic installs until a date, **approve** a package by hand (eligible at
 //!   once, whatever the wave; never past a pause or halt by the vendor).
+//!
+//! The signed types accept fields they do not know (a newer publisher's additions are
+//! ignored, not fatal to every older client).
 //!
 //! A package the policy does not schedule for the root's ring is not installed
 //! automatically (it can still be installed by hand: `hotfix update` without `--auto`).
@@ -27,12 +30,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The target name the rollout role signs the policy under.
-pub const POLICY_TARGET: &str = "rollout/policy.json";
+pub const POLICY_TARGET: &str = "rollout-policy.json";
 /// The key of the policy target's custom metadata holding the [`Policy`].
 pub const POLICY_KEY: &str = "rollout";
 /// The delegated role that signs the policy.
 pub const ROLLOUT_ROLE: &str = "rollout";
-/// The delegated role that lists prerelease packages, under `prerelease/`.
+/// The delegated role that lists prerelease packages, as `prerelease-<ID>.pkg`.
 pub const PRERELEASE_ROLE: &str = "prerelease";
 /// The ring a root opts into to receive prerelease packages automatically.
 pub const PRERELEASE_RING: &str = "prerelease";
@@ -52,7 +55,6 @@ pub enum State {
 
 /// One ring's wave for a package.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Wave {
     /// When the first roots of the ring become eligible.
     #[schemars(with = "String")]
@@ -62,9 +64,11 @@ pub struct Wave {
     pub end: Timestamp,
 }
 
+/// The most days a root may defer packages by (ten years).
+pub const MAX_DEFER_DAYS: u32 = 3650;
+
 /// What the policy says of one package.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Active, paused or halted.
     #[serde(default)]
@@ -76,7 +80,6 @@ pub struct Schedule {
 
 /// The rollout policy: each scheduled package by id.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Policy {
     /// The schedules, by package id.
     pub packages: BTreeMap<String, Schedule>,
@@ -144,6 +147,11 @@ pub enum Eligibility {
         /// The ring.
         ring: String,
     },
+    /// The repository's rollout policy could not be read: nothing installs automatically.
+    BadPolicy {
+        /// Why.
+        why: String,
+    },
     /// The administrator paused automatic installs on this root.
     RootPaused {
         /// Until when.
@@ -207,8 +215,8 @@ pub fn eligibility(settings: &RootSettings, policy: &Policy, package: &Name, now
     };
     let pos = position(&settings.host_id, package);
     let mut at = eligible_at(wave, pos);
-    let defer = SignedDuration::from_hours(24 * i64::from(settings.defer_days));
-    at = at.checked_add(defer).unwrap_or(at);
+    let defer = SignedDuration::from_hours(24 * i64::from(settings.defer_days.min(MAX_DEFER_DAYS)));
+    at = at.checked_add(defer).unwrap_or(Timestamp::MAX);
     let deferred = if settings.defer_days > 0 {
         format!(", deferred {} days on this root", settings.defer_days)
     } else {

@@ -246,12 +246,19 @@ pub fn select(root: &RootView, candidates: &[Candidate]) -> Selection {
                 _ => break,
             }
         }
-        match top {
-            Some((by, installed)) => left_out.push(LeftOut {
+        // An installed package the repository no longer lists still supersedes by what its
+        // own manifest carries.
+        let by_manifest = || root.installed_meta.iter().find(|i| supersedes(i, &c.meta));
+        match (top, by_manifest()) {
+            (Some((by, installed)), _) => left_out.push(LeftOut {
                 candidate: (*c).clone(),
                 reason: LeftOutReason::SupersededBy { by: by.meta.id.clone(), installed },
             }),
-            None => {
+            (None, Some(i)) => left_out.push(LeftOut {
+                candidate: (*c).clone(),
+                reason: LeftOutReason::SupersededBy { by: i.id.clone(), installed: true },
+            }),
+            (None, None) => {
                 let replaces =
                     root.installed_meta.iter().filter(|i| supersedes(&c.meta, i)).map(|i| i.id.clone()).collect();
                 offered.push(Offer { candidate: (*c).clone(), reason: reason.clone(), replaces })

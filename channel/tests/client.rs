@@ -255,10 +255,23 @@ fn delegated_roles_carry_the_policy_and_prereleases_and_nothing_else() {
     roles::set_delegated_target(
         &f.dir,
         Delegated::Rollout,
-        "rollout/KB8.pkg",
+        "rollout-KB8.pkg",
         &pkg,
         ("hotfix", value),
         &ChangeKeys { targets: &[], ..k(&f, &rollout) },
+        &exp,
+    )
+    .unwrap();
+    // The prerelease key lists a "release": not taken as a prerelease package (nor as any).
+    let mut fake = meta.clone();
+    fake.id = n("KB7");
+    roles::set_delegated_target(
+        &f.dir,
+        Delegated::Prerelease,
+        "prerelease-KB7.pkg",
+        &pkg,
+        ("hotfix", serde_json::to_value(&fake).unwrap()),
+        &ChangeKeys { targets: &[], ..k(&f, &pre) },
         &exp,
     )
     .unwrap();
@@ -271,7 +284,7 @@ fn delegated_roles_carry_the_policy_and_prereleases_and_nothing_else() {
     let ids: Vec<String> = s.candidates().unwrap().iter().map(|c| c.meta.id.to_string()).collect();
     assert_eq!(ids, ["KB4", "KB5"], "the rollout role's KB8 is not a package");
     let pre_ids: Vec<String> =
-        roles::prerelease_targets(s.repository()).unwrap().iter().map(|c| c.meta.id.to_string()).collect();
+        roles::prerelease_targets(s.repository()).iter().map(|c| c.meta.id.to_string()).collect();
     assert_eq!(pre_ids, ["KB9"]);
     assert_eq!(roles::policy(s.repository()).unwrap(), Some(policy));
     assert!(s.state().cache.keys().any(|k| k.ends_with(".rollout.json")), "{:?}", s.state().cache.keys());

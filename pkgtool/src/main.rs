@@ -178,9 +178,9 @@ enum RepoCmd {
         #[command(flatten)]
         keys: RepoKeys,
     },
-    /// Delegate a role from targets: `rollout` (signs the rollout policy under rollout/*: schedules,
+    /// Delegate a role from targets: `rollout` (signs the rollout policy as rollout-*: schedules,
     /// pauses and halts packages, never adds one) or `prerelease` (lists prerelease packages under
-    /// prerelease/*, which automatic mode never installs unless a root opted into the prerelease ring).
+    /// prerelease-*, which automatic mode never installs unless a root opted into the prerelease ring).
     Delegate {
         /// The repository directory.
         dir: PathBuf,

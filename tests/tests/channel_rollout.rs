@@ -215,10 +215,14 @@ fn halted_package_stops_at_pilot_and_pilot_rolls_back() {
     let log = fs::read_to_string(pilot.join(".servicing/log")).unwrap();
     assert!(log.contains("uninstalled halted [KB4]"), "{log}");
 
-    // The broad ring never gets it, even after its wave.
+    // The broad ring never gets it, even after its wave; nor does an administrator's manual update.
+    let v = scan_at(&broad, "2026-12-12T00:00:00Z");
+    let halted = v["left_out"].as_array().unwrap().iter().find(|l| l["id"] == "KB4").cloned();
+    assert_eq!(halted.as_ref().map(|l| l["reason"].clone()), Some("halted".into()), "{v:#}");
     let out = at(&broad, "2026-12-12T00:00:00Z", &["update", "--auto", "--json"]);
     out.expect_code(0);
-    assert_eq!(json(&out)["waiting"][0]["auto"]["kind"], "halted");
+    assert_eq!(json(&out)["installed"], serde_json::json!([]));
+    at(&broad, "2026-12-12T00:00:00Z", &["update"]).expect_code(0);
     assert_eq!(installed_ids(&broad), ["contoso-rtm"]);
     // Resumed, it rolls out again by its waves.
     rollout(&c, &["--resume", "KB4"]);
@@ -243,7 +247,7 @@ fn rollout_role_cannot_add_a_package() {
     let ck = ChangeKeys { targets: &[], role: &rk, snapshot: &sk, timestamp: &tk };
     let exp = Expiries::from_now(jiff::Timestamp::now());
     let value = serde_json::to_value(&meta).unwrap();
-    set_delegated_target(&c.repo, Delegated::Rollout, "rollout/KB5.pkg", &kb5, ("hotfix", value.clone()), &ck, &exp)
+    set_delegated_target(&c.repo, Delegated::Rollout, "rollout-KB5.pkg", &kb5, ("hotfix", value.clone()), &ck, &exp)
         .unwrap();
     // A name outside its path is refused by the editor outright.
     assert!(set_delegated_target(&c.repo, Delegated::Rollout, "KB5.pkg", &kb5, ("hotfix", value), &ck, &exp).is_err());
@@ -356,4 +360,29 @@ fn prerelease_published_by_mistake_installs_nowhere_in_auto_mode() {
     let preview = root_in(&c, "preview", "prerelease");
     at(&preview, "2026-12-01T00:00:00Z", &["update", "--auto"]).expect_code(0);
     assert!(installed_ids(&preview).contains(&"KB9".to_string()), "{:?}", installed_ids(&preview));
+}
+
+#[test]
+fn a_halted_rollup_does_not_hide_the_one_it_supersedes() {
+    let Some(c) = staged("halt-superseder") else { return };
+    c.publish(&c.rollup(4));
+    c.publish(&c.rollup(5));
+    waves(&c, "KB4");
+    waves(&c, "KB5");
+    let fresh = root_in(&c, "fresh", "pilot");
+    let had_kb5 = root_in(&c, "had-kb5", "pilot");
+    at(&had_kb5, "2026-12-02T06:00:00Z", &["update", "--auto"]).expect_code(0);
+    assert_eq!(installed_ids(&had_kb5), ["contoso-rtm", "KB5"]);
+
+    rollout(&c, &["--halt", "KB5"]);
+    // A root that never had KB5 gets KB4, which KB5 would have superseded.
+    at(&fresh, "2026-12-02T06:00:00Z", &["update", "--auto"]).expect_code(0);
+    assert_eq!(installed_ids(&fresh), ["contoso-rtm", "KB4"]);
+    // A root that had KB5 goes back, and gets KB4 in the same run.
+    let out = at(&had_kb5, "2026-12-02T06:00:00Z", &["update", "--auto", "--json"]);
+    out.expect_code(0);
+    let v = json(&out);
+    assert_eq!(v["uninstalled"][0]["package"], "KB5", "{v:#}");
+    assert_eq!(v["installed"][0]["package"], "KB4", "{v:#}");
+    assert_eq!(installed_ids(&had_kb5), ["contoso-rtm", "KB4"]);
 }

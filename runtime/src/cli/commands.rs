@@ -90,7 +90,9 @@ fn run(cli: &Cli, ctx: &mut Ctx) -> Result<Output> {
     }
     let changes = takes_branch(&cli.cmd) || matches!(cli.cmd, Cmd::Uninstall { .. } | Cmd::Policy { .. });
     if (c.norestart || c.forcerestart) && !changes {
-        return Err(Error::Usage("/norestart and /forcerestart apply to install, uninstall and policy only".into()));
+        return Err(Error::Usage(
+            "/norestart and /forcerestart apply to install, update, uninstall and policy only".into(),
+        ));
     }
     let write = Access::Write { wait: c.wait };
     match &cli.cmd {
@@ -270,12 +272,19 @@ fn channel_opts(o: &super::args::ChannelOpts) -> Result<channel::ScanOptions> {
 }
 
 #[cfg(feature = "channel")]
-fn expired_warning(o: &channel::ScanOptions) -> Option<String> {
-    o.allow_expired.then(|| {
-        "--allow-expired: metadata past its expiry is accepted (no protection against a frozen or replayed \
-         repository); logged"
-            .to_string()
-    })
+fn expired_warning(o: &channel::ScanOptions) -> Vec<String> {
+    let mut w = Vec::new();
+    if o.allow_expired {
+        w.push(
+            "--allow-expired: metadata past its expiry is accepted (no protection against a frozen or replayed \
+             repository); logged"
+                .to_string(),
+        );
+    }
+    if let Ok(v) = std::env::var("HOTFIX_NOW") {
+        w.push(format!("HOTFIX_NOW={v}: rollout decisions use that time, not the clock (a testing hook); logged"));
+    }
+    w
 }
 
 /// Asks before `cleanup --reset-base` makes `ids` permanent: `--yes` skips the question;

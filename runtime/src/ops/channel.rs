@@ -249,6 +249,13 @@ fn settings(s: &Session) -> Result<RootSettings> {
     }
 }
 
+fn check_ring(r: &str) -> Result<()> {
+    if r.is_empty() || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(Error::Usage(format!("--ring {r:?}: a ring is a name of letters, digits, - and _")));
+    }
+    Ok(())
+}
+
 /// What `rollout` changes.
 #[derive(Clone, Debug, Default)]
 pub struct SettingsChange {
@@ -295,12 +302,13 @@ pub fn rollout_settings(s: &Session, change: &SettingsChange) -> Result<Settings
     let mut x = settings(s)?;
     let before = x.clone();
     if let Some(r) = &change.ring {
-        if r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(Error::Usage(format!("--ring {r:?}: a ring is a name of letters, digits, - and _")));
-        }
+        check_ring(r)?;
         x.ring = r.clone();
     }
     if let Some(d) = change.defer_days {
+        if d > rollout::MAX_DEFER_DAYS {
+            return Err(Error::Usage(format!("--defer-days {d}: at most {}", rollout::MAX_DEFER_DAYS)));
+        }
         x.defer_days = d;
     }
     if change.resume {
@@ -363,6 +371,9 @@ impl fmt::Display for SubscribeView {
 /// `hotfix subscribe URL --root-json FILE`: pins the repository's initial root.json (checked
 /// to be signed by its own root keys) and forgets any earlier subscription's state.
 pub fn subscribe(s: &Session, url: &str, root_json: &Path, ring: Option<&str>) -> Result<SubscribeView> {
+    if let Some(r) = ring {
+        check_ring(r)?;
+    }
     let parsed = url::Url::parse(url).map_err(|e| Error::Usage(format!("{url}: not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https" | "file") {
         return Err(Error::Usage(format!(
@@ -599,6 +610,9 @@ fn eligibility_words(e: &Eligibility) -> String {
         Eligibility::Halted => "halted by the vendor".into(),
         Eligibility::NotScheduled { ring } => format!("not scheduled for ring {ring}"),
         Eligibility::RootPaused { until } => format!("automatic installs paused on this root until {until}"),
+        Eligibility::BadPolicy { why } => {
+            format!("nothing installs automatically: the rollout policy is unreadable ({why})")
+        }
     }
 }
 
@@ -672,6 +686,8 @@ struct Scanned {
     /// The options the selection was made with.
     view_opts: ScanOptions,
     policy: Option<Policy>,
+    /// Why the policy could not be read, if it could not.
+    bad_policy: Option<String>,
     settings: RootSettings,
     now: jiff::Timestamp,
 }
@@ -683,34 +699,55 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
         .map_err(|e| channel_err(e, &format!(" ({op}; nothing was changed)")))?;
     save(&loaded.dir, session.state())?;
     let mut candidates = session.candidates().map_err(|e| channel_err(e, ""))?;
-    // Prerelease packages: the prerelease role's, unless the same id is listed with the
-    // release packages (one package, one offer; its manifest decides at install).
-    let prerelease = roles::prerelease_targets(session.repository()).map_err(|e| channel_err(e, ""))?;
-    let listed: Vec<Name> = candidates.iter().map(|c| c.meta.id.clone()).collect();
-    candidates.extend(prerelease.into_iter().filter(|p| !listed.iter().any(|l| l.same_as(&p.meta.id))));
-    let policy = roles::policy(session.repository()).map_err(|e| channel_err(e, ""))?;
     let settings = settings(s)?;
     let mut view_opts = opts.clone();
     if opts.auto {
         // Automatic mode never takes a prerelease unless the root opted into that ring.
         view_opts.allow_prerelease = settings.ring == PRERELEASE_RING;
     }
+    // Prerelease packages: the prerelease role's, looked at only when prereleases are
+    // allowed. One package, one offer: an id listed both there and with the release
+    // packages is taken from the prerelease role, whose listing says what it is.
+    if view_opts.allow_prerelease {
+        let pre = roles::prerelease_targets(session.repository());
+        candidates.retain(|c| !pre.iter().any(|p| p.meta.id.same_as(&c.meta.id)));
+        candidates.extend(pre);
+    }
+    // A rollout role that did not load is a trust failure; a policy that does not parse
+    // stops automatic installs (below), not the scan.
+    let (policy, bad_policy) = match roles::policy(session.repository()) {
+        Ok(p) => (p, None),
+        Err(e @ hotfix_channel::Error::Trust { .. }) => {
+            return Err(channel_err(e, &format!(" ({op}; nothing was changed)")));
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    // A package the vendor halted is offered to nobody, in any mode.
+    let halted = |id: &Name| policy.as_ref().is_some_and(|p| p.schedule(id).is_some_and(|x| x.state == State::Halted));
+    let mut halted_out = Vec::new();
+    candidates.retain(|c| {
+        let h = halted(&c.meta.id);
+        if h {
+            halted_out.push(LeftOutView {
+                id: c.meta.id.to_string(),
+                kind: c.meta.kind.as_str().to_string(),
+                reason: "halted".into(),
+                why: "halted by the vendor: installed nowhere, and uninstalled by `update --auto`".into(),
+                superseded_by: None,
+            });
+        }
+        !h
+    });
     let root = root_view(s, &view_opts)?;
     let selection = select::select(&root, &candidates);
     let now = now()?;
-    let auto_of = |id: &Name| match &policy {
-        Some(p) => rollout::eligibility(&settings, p, id, now),
-        None => Eligibility::Unstaged,
+    let auto_of = |id: &Name| match (&policy, &bad_policy) {
+        (_, Some(why)) => Eligibility::BadPolicy { why: why.clone() },
+        (Some(p), None) => rollout::eligibility(&settings, p, id, now),
+        (None, None) => Eligibility::Unstaged,
     };
-    let halted_installed: Vec<String> = match &policy {
-        Some(p) => root
-            .installed
-            .iter()
-            .filter(|id| p.schedule(id).is_some_and(|x| x.state == State::Halted))
-            .map(ToString::to_string)
-            .collect(),
-        None => Vec::new(),
-    };
+    let halted_installed: Vec<String> =
+        root.installed.iter().filter(|id| halted(id)).map(ToString::to_string).collect();
     let repo = session.repository();
     let t = session.traffic();
     let view = ScanView {
@@ -750,17 +787,25 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
                 let (reason, why, superseded_by) = left_out_words(&l.reason, &m.id);
                 LeftOutView { id: m.id.to_string(), kind: m.kind.as_str().to_string(), reason, why, superseded_by }
             })
+            .chain(halted_out)
             .collect(),
         ring: settings.ring.clone(),
         host_id: settings.host_id.clone(),
         halted_installed,
         traffic: TrafficView { requests: t.requests, bytes: t.bytes, cached: t.cached },
     };
-    Ok(Scanned { view, session, selection, candidates, view_opts, policy, settings, now })
+    Ok(Scanned { view, session, selection, candidates, view_opts, policy, bad_policy, settings, now })
 }
 
-fn expired_note(opts: &ScanOptions) -> &'static str {
-    if opts.allow_expired { "; expired metadata accepted (--allow-expired)" } else { "" }
+fn expired_note(opts: &ScanOptions) -> String {
+    let mut note = String::new();
+    if opts.allow_expired {
+        note.push_str("; expired metadata accepted (--allow-expired)");
+    }
+    if let Ok(v) = std::env::var("HOTFIX_NOW") {
+        note.push_str(&format!("; rollout clock HOTFIX_NOW={v}"));
+    }
+    note
 }
 
 /// `hotfix scan`: the TUF workflow against the subscribed repository, then what applies
@@ -877,7 +922,7 @@ impl fmt::Display for UpdateView {
 pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<UpdateView> {
     let url = load(s)?.url;
     let op = format!("update{} {url}", if opts.auto { " --auto" } else { "" });
-    let Scanned { view, session, selection, candidates, view_opts, policy, settings, now } =
+    let Scanned { view, session, selection, candidates, view_opts, policy, bad_policy, settings, now } =
         match scan_inner(s, opts, "update") {
             Ok(x) => x,
             Err(e) => {
@@ -916,18 +961,19 @@ pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<
     let allow_prerelease = if opts.auto { out.scan.ring == PRERELEASE_RING } else { opts.allow_prerelease };
     let install_opts = ScanOptions { allow_prerelease, ..opts.clone() };
     let tmp = tempfile::Builder::new().prefix("hotfix-update.").tempdir().map_err(Error::io(&std::env::temp_dir()))?;
-    // One package at a time, the selection made again after each: an install changes what
-    // is superseded, and a package refused by its own manifest (a prerelease listed as a
-    // release) is set aside so that what it claimed to supersede is offered after all.
+    // One package at a time, the selection made again before each: an install or an
+    // uninstall changes what is superseded; in automatic mode a package not eligible now is
+    // set aside (it waits) and so is one refused by its own manifest (a prerelease listed as
+    // a release), so that what they would supersede is offered after all.
     let mut tried: Vec<Name> = Vec::new();
-    let mut refused: Vec<Name> = Vec::new();
-    let mut first = Some(selection);
+    let mut aside: Vec<Name> = Vec::new();
+    let mut first = if out.uninstalled.is_empty() { Some(selection) } else { None };
     while out.failed.is_none() {
         let selection = match first.take() {
             Some(sel) => sel,
             None => {
                 let pool: Vec<select::Candidate> =
-                    candidates.iter().filter(|c| !refused.iter().any(|r| r.same_as(&c.meta.id))).cloned().collect();
+                    candidates.iter().filter(|c| !aside.iter().any(|r| r.same_as(&c.meta.id))).cloned().collect();
                 select::select(&root_view(s, &view_opts)?, &pool)
             }
         };
@@ -937,18 +983,20 @@ pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<
         };
         let meta = &offer.candidate.meta;
         tried.push(meta.id.clone());
-        let auto = match &policy {
-            Some(p) => rollout::eligibility(&settings, p, &meta.id, now),
-            None => Eligibility::Unstaged,
+        let auto = match (&policy, &bad_policy) {
+            (_, Some(why)) => Eligibility::BadPolicy { why: why.clone() },
+            (Some(p), None) => rollout::eligibility(&settings, p, &meta.id, now),
+            (None, None) => Eligibility::Unstaged,
         };
         if opts.auto && !auto.installs_now() {
             out.waiting.push(WaitingView { id: meta.id.to_string(), auto });
+            aside.push(meta.id.clone());
             continue;
         }
         match install_one(s, &session, offer, tmp.path(), &install_opts, qfe) {
             Ok(report) => out.installed.push(report),
             Err(e @ Error::Prerelease { .. }) if opts.auto => {
-                refused.push(meta.id.clone());
+                aside.push(meta.id.clone());
                 out.refused.push(failure(meta.id.to_string(), &e));
             }
             Err(e) => out.failed = Some(failure(meta.id.to_string(), &e)),
@@ -1002,16 +1050,32 @@ fn install_one(
     let verified = change::verify(s, &path)?;
     let m = &verified.manifest;
     let listed = PackageMeta::from_manifest(m);
-    if !(listed.id.same_as(&meta.id) && listed.product.same_as(&meta.product) && listed.kind == meta.kind) {
+    // A package whose own manifest says prerelease, listed as a release (the seeds'
+    // mistake): refused by policy, whatever the metadata claims.
+    if listed.channel == hotfix_schema::Channel::Prerelease
+        && meta.channel != hotfix_schema::Channel::Prerelease
+        && (opts.auto || !opts.allow_prerelease)
+    {
+        let e = Error::Prerelease { package: listed.id.clone() };
+        oplog::append_failure(&s.layout, &format!("install {}", path.display()), Some(meta.id.to_string()), &e);
+        return Err(e);
+    }
+    if !(listed.id.same_as(&meta.id)
+        && listed.product.same_as(&meta.product)
+        && listed.kind == meta.kind
+        && listed.channel == meta.channel)
+    {
         let msg = format!(
-            "the package's signed manifest says {} ({} for {}), the repository lists it as {} ({} for {}); \
-             refusing a package served under another's name. Nothing was changed",
+            "the package's signed manifest says {} ({} for {}, channel {}), the repository lists it as {} ({} for {}, \
+             channel {}); refusing a package served under another's description. Nothing was changed",
             listed.id,
             listed.kind.as_str(),
             listed.product,
+            listed.channel,
             meta.id,
             meta.kind.as_str(),
-            meta.product
+            meta.product,
+            meta.channel
         );
         let what = session_url(session, &offer.candidate.target);
         let e = Error::Channel {
