@@ -262,22 +262,32 @@ impl Transport for Caching {
             }
         });
         let Some(name) = name else { return Ok(Box::pin(counted)) };
-        // An immutable metadata file is read whole (bounded), kept until the load
-        // succeeds, and handed to tough, which checks it.
-        let mut buf = Vec::new();
-        let mut counted = Box::pin(counted);
-        while let Some(chunk) = counted.next().await {
-            buf.extend_from_slice(&chunk?);
-            if buf.len() as u64 > MAX_CACHED {
-                return Err(TransportError::new_with_cause(
-                    TransportErrorKind::Other,
-                    url.as_str(),
-                    format!("larger than {MAX_CACHED} bytes"),
-                ));
+        // An immutable metadata file goes to tough as it arrives (tough's own length and
+        // hash limits stop it early) while a copy is kept; only a copy of a file read to
+        // its end is recorded, and only up to MAX_CACHED bytes; it is cached once the
+        // whole load succeeded.
+        let copy = Arc::new(Mutex::new(Some(Vec::new())));
+        let (tee, done) = (Arc::clone(&copy), Arc::clone(&copy));
+        let fetched = Arc::clone(&self.fetched);
+        let teed = counted.map(move |chunk| {
+            let mut g = tee.lock().unwrap_or_else(PoisonError::into_inner);
+            match &chunk {
+                Ok(c) if g.as_ref().is_some_and(|b| (b.len() + c.len()) as u64 <= MAX_CACHED) => {
+                    if let Some(b) = g.as_mut() {
+                        b.extend_from_slice(c);
+                    }
+                }
+                _ => *g = None,
             }
-        }
-        self.fetched.lock().unwrap_or_else(PoisonError::into_inner).insert(name, buf.clone());
-        Ok(Caching::once(buf))
+            Some(chunk)
+        });
+        let finish = futures::stream::once(async move {
+            if let Some(b) = done.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                fetched.lock().unwrap_or_else(PoisonError::into_inner).insert(name, b);
+            }
+            None
+        });
+        Ok(Box::pin(teed.chain(finish).filter_map(|x| async move { x })))
     }
 }
 
