@@ -391,3 +391,16 @@ fn root_key_rotation_v1_to_v3_with_threshold() {
     hotfix(&root, ["update"]).expect_code(0);
     assert_eq!(installed_ids(&root), ["contoso-rtm", "KB5"]);
 }
+
+#[test]
+fn update_honours_the_restart_switches_as_install_does() {
+    let c = Channel::media("update-restart");
+    c.publish(&c.rollup(4));
+    let root = c.root("r");
+    let out = hotfix(&root, ["update", "/forcerestart"]);
+    out.expect_code(3);
+    assert!(out.stdout.contains("/forcerestart"), "{}", out.stdout);
+    assert_eq!(installed_ids(&root), ["contoso-rtm", "KB4"]);
+    // Nothing to do: nothing to restart for.
+    hotfix(&root, ["update", "/forcerestart"]).expect_code(0);
+}

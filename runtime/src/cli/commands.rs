@@ -64,6 +64,15 @@ pub(crate) fn open(root: &Path, what: &str, access: Access, common: &Common) -> 
 
 /// The output of a change, with `/norestart` and `/forcerestart` applied.
 pub(crate) fn change_output(mut report: ChangeReport, common: &Common) -> Output {
+    restart_switches(&mut report, common);
+    let mut out = Output::shown(&report, report.exit_code());
+    out.detail = Some(format!("{report}{}", report.file_list()));
+    out.warnings = report.warnings.clone();
+    out
+}
+
+/// Applies `/norestart` and `/forcerestart` to what a change says about restarting.
+pub(crate) fn restart_switches(report: &mut ChangeReport, common: &Common) {
     if report.restart {
         let reason = report.restart_reason.take().unwrap_or_else(|| crate::report::BUILD_RESTART.to_string());
         report.restart_reason = Some(if common.norestart {
@@ -77,10 +86,6 @@ pub(crate) fn change_output(mut report: ChangeReport, common: &Common) -> Output
             "requested with /forcerestart; this tool never restarts the machine itself: restart it now".to_string(),
         );
     }
-    let mut out = Output::shown(&report, report.exit_code());
-    out.detail = Some(format!("{report}{}", report.file_list()));
-    out.warnings = report.warnings.clone();
-    out
 }
 
 fn run(cli: &Cli, ctx: &mut Ctx) -> Result<Output> {
@@ -245,7 +250,10 @@ fn on_root(cmd: &Cmd, c: &Common, root: &Path, write: Access) -> Result<Output> 
             let mut opts = channel_opts(opts)?;
             opts.auto = *auto;
             let mut s = open(root, "update", write, c)?;
-            let view = channel::update(&mut s, &opts, &qfe)?;
+            let mut view = channel::update(&mut s, &opts, &qfe)?;
+            for r in view.installed.iter_mut().chain(view.uninstalled.iter_mut()) {
+                restart_switches(r, c);
+            }
             let code = view.exit_code();
             let mut out = Output::shown(&view, code);
             out.warnings.extend(expired_warning(&opts));
