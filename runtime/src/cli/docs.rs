@@ -64,6 +64,15 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
     ("hotfix-trust", "hotfix --root /srv/contoso trust add vendor2.pub", "trust another signing key"),
     ("hotfix-recover", "hotfix --root /srv/contoso recover", "roll back an interrupted operation"),
     ("hotfix-generate-docs", "hotfix generate-docs /usr/local/share", "man pages and completions"),
+    (
+        "hotfix-subscribe",
+        "hotfix --root /srv/contoso subscribe https://updates.example.com/contoso/ --root-json root.json --ring pilot",
+        "follow the vendor's update channel",
+    ),
+    ("hotfix-scan", "hotfix --root /srv/contoso scan", "what the channel offers this root, and why"),
+    ("hotfix-update", "hotfix --root /srv/contoso update --auto", "the scheduled job: what the rollout allows now"),
+    ("hotfix-update", "hotfix --root /srv/contoso update --hotfix KB1", "install a hotfix by name"),
+    ("hotfix-rollout", "hotfix --root /srv/contoso rollout --defer-days 7", "put off every package by a week"),
     (INSTALLER_NAME, "./KB4.run --what-if", "what the installer is and what it would do"),
     (INSTALLER_NAME, "./KB4.run --root /srv/contoso /quiet /norestart", "install it unattended"),
     (INSTALLER_NAME, "./KB4.run /extract:/tmp/kb4 --trust vendor.pub", "verify and unpack it"),
@@ -78,6 +87,8 @@ const ENVIRONMENT: &[(&str, &str)] = &[
          a self-contained installer reads it when neither --root nor HOTFIX_ROOT is given",
     ),
     ("HOTFIX_CRASH_AT", "testing only: abort before the N-th durable action (the crash tests)"),
+    ("HOTFIX_NOW", "testing only: the time rollout decisions are made at (RFC 3339); warned about and logged"),
+    ("TMPDIR", "where update downloads packages before verifying them (a private directory, removed after)"),
 ];
 
 /// The files the runtime reads and writes.
@@ -87,6 +98,10 @@ const FILES: &[(&str, &str)] = &[
     ("ROOT/.servicing/trust/", "the public keys the root trusts"),
     ("ROOT/.servicing/log", "one JSON line per operation; past 1 MiB renamed to log.1 (one older generation)"),
     ("ROOT/.servicing/lock", "held by the one servicing operation at a time"),
+    (
+        "ROOT/.servicing/channel/",
+        "the update channel: subscription, pinned and trusted TUF metadata, metadata cache, rollout settings",
+    ),
     ("/etc/hotfix/<product>.root", "first line: the product's root, for installers run without --root"),
 ];
 
