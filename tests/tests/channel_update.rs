@@ -388,6 +388,15 @@ fn root_key_rotation_v1_to_v3_with_threshold() {
         serde_json::from_slice(&fs::read(root.join(".servicing/channel/trusted/root.json")).unwrap()).unwrap();
     assert_eq!(trusted["signed"]["version"], 3, "the refused v4 is not trusted");
     fs::remove_file(c.repo.join("metadata/4.root.json")).unwrap();
+    // Losing the trusted v3 does not quietly fall back to the pinned v1 (whose keys were
+    // rotated out): refused, naming the file.
+    let trusted_path = root.join(".servicing/channel/trusted/root.json");
+    let saved = fs::read(&trusted_path).unwrap();
+    fs::remove_file(&trusted_path).unwrap();
+    let out = hotfix(&root, ["scan"]);
+    out.expect_code(6);
+    assert!(out.stderr.contains("trusted/root.json") && out.stderr.contains("version 3"), "{}", out.stderr);
+    fs::write(&trusted_path, saved).unwrap();
     hotfix(&root, ["update"]).expect_code(0);
     assert_eq!(installed_ids(&root), ["contoso-rtm", "KB5"]);
 }

@@ -65,6 +65,17 @@ struct Subscription {
     url: String,
     pinned_root_sha256: String,
     subscribed: String,
+    /// The newest root version this root has trusted: a trusted root.json older than it,
+    /// or missing while it is above the pinned one, is refused (never a quiet fall back
+    /// to keys rotated out since).
+    #[serde(default)]
+    trusted_root_version: u64,
+}
+
+/// The `signed.version` of a root.json's bytes, if they parse that far.
+fn root_version(bytes: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    v.get("signed")?.get("version")?.as_u64()
 }
 
 fn channel_err(e: hotfix_channel::Error, hint: &str) -> Error {
@@ -135,6 +146,7 @@ struct Loaded {
     pinned: Vec<u8>,
     state: ClientState,
     dir: Dir,
+    sub: Subscription,
 }
 
 fn not_subscribed(s: &Session) -> Error {
@@ -179,7 +191,28 @@ fn load(s: &Session) -> Result<Loaded> {
             }
         }
     }
-    Ok(Loaded { url, pinned, state, dir })
+    // What the client would start from: the trusted root, or the pinned one without it.
+    let trusted = state.trusted.get("root.json").map(|b| root_version(b).unwrap_or(0));
+    let start = trusted.unwrap_or_else(|| root_version(&pinned).unwrap_or(0));
+    let floor = sub.trusted_root_version;
+    if start < floor {
+        return Err(Error::Channel {
+            source: Box::new(hotfix_channel::Error::Trust {
+                what: dir.join(TRUSTED).join("root.json").display().to_string(),
+                source: format!(
+                    "this root trusted root.json version {floor}, and what it holds now is {}",
+                    match trusted {
+                        None => format!("missing (the pinned root.json is version {start})"),
+                        Some(v) => format!("version {v}"),
+                    }
+                )
+                .into(),
+            }),
+            hint: ". Nothing was changed; if the channel state was lost, subscribe again with the vendor's root.json"
+                .into(),
+        });
+    }
+    Ok(Loaded { url, pinned, state, dir, sub })
 }
 
 /// Writes the client state after a successful load: the trusted metadata first (the root
@@ -404,7 +437,12 @@ pub fn subscribe(s: &Session, url: &str, root_json: &Path, ring: Option<&str>) -
     }
     let sha = sha256_hex(&bytes);
     write_small(&dir, PINNED, &bytes)?;
-    let sub = Subscription { url: parsed.to_string(), pinned_root_sha256: sha.clone(), subscribed: oplog::now() };
+    let sub = Subscription {
+        url: parsed.to_string(),
+        pinned_root_sha256: sha.clone(),
+        subscribed: oplog::now(),
+        trusted_root_version: 0,
+    };
     let text = serde_json::to_vec_pretty(&sub).map_err(|e| Error::Refused(e.to_string()))?;
     write_small(&dir, SUBSCRIPTION, &text)?;
     dir.sync().map_err(io_at(&dir, "."))?;
@@ -698,6 +736,13 @@ fn scan_inner(s: &Session, opts: &ScanOptions, op: &str) -> Result<Scanned> {
     let session = client::open(&loaded.url, &loaded.pinned, &loaded.state, freshness)
         .map_err(|e| channel_err(e, &format!(" ({op}; nothing was changed)")))?;
     save(&loaded.dir, session.state())?;
+    let now_trusted = session.state().trusted.get("root.json").and_then(|b| root_version(b)).unwrap_or(0);
+    if now_trusted > loaded.sub.trusted_root_version {
+        let sub = Subscription { trusted_root_version: now_trusted, ..loaded.sub.clone() };
+        let text = serde_json::to_vec_pretty(&sub).map_err(|e| Error::Refused(e.to_string()))?;
+        write_small(&loaded.dir, SUBSCRIPTION, &text)?;
+        loaded.dir.sync().map_err(io_at(&loaded.dir, "."))?;
+    }
     let mut candidates = session.candidates().map_err(|e| channel_err(e, ""))?;
     let settings = settings(s)?;
     let mut view_opts = opts.clone();
