@@ -185,17 +185,23 @@ fn every_hotfix_command_s_json_validates_against_its_schema() {
     contract("hotfix", "usage", &hotfix(&root, ["--json", "--version"]), 0, None);
 }
 
-#[test]
-fn channel_commands_json_validates_against_their_schemas() {
-    let kit = Kit::new("channel_commands_json_validates_against_their_schemas");
+/// One key per repository role in the kit's `repo-keys/`: a function from role to key file,
+/// and the online roles' key arguments.
+fn repo_keys(kit: &Kit) -> (impl Fn(&str) -> String + use<>, Vec<String>) {
     let keys = kit.path().join("repo-keys");
     fs::create_dir_all(&keys).unwrap();
     for role in ["root", "targets", "snapshot", "timestamp"] {
         pkgtool(["-q", "keygen", s(&keys.join(role))]).expect_code(0);
     }
-    let key = |role: &str| s(&keys.join(format!("{role}.key"))).to_string();
-    let online: Vec<String> =
-        ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), key(r)]).collect();
+    let key = move |role: &str| s(&keys.join(format!("{role}.key"))).to_string();
+    let online = ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), key(r)]).collect();
+    (key, online)
+}
+
+#[test]
+fn channel_commands_json_validates_against_their_schemas() {
+    let kit = Kit::new("channel_commands_json_validates_against_their_schemas");
+    let (key, online) = repo_keys(&kit);
     let dir = kit.path().join("repo");
     let mut init = vec!["repo".to_string(), "init".into(), s(&dir).into(), "--root-key".into(), key("root")];
     init.extend(online.clone());
@@ -344,14 +350,8 @@ fn every_pkgtool_command_s_json_validates_against_its_schema() {
 #[test]
 fn pkgtool_repo_outputs_validate_against_their_schema() {
     let kit = Kit::new("pkgtool_repo_outputs_validate_against_their_schema");
+    let (key, online) = repo_keys(&kit);
     let keys = kit.path().join("repo-keys");
-    fs::create_dir_all(&keys).unwrap();
-    for role in ["root", "targets", "snapshot", "timestamp"] {
-        pkgtool(["-q", "keygen", s(&keys.join(role))]).expect_code(0);
-    }
-    let key = |role: &str| s(&keys.join(format!("{role}.key"))).to_string();
-    let online: Vec<String> =
-        ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), key(r)]).collect();
     let dir = kit.path().join("repo");
     let mut init = vec!["--json".to_string(), "repo".into(), "init".into(), s(&dir).into(), "--root-key".into()];
     init.push(key("root"));
