@@ -284,7 +284,8 @@ pub(crate) fn candidate(name: &str, target: &Target) -> Result<crate::select::Ca
     let value = target.custom.get(CUSTOM_KEY).ok_or_else(|| bad(format!("no \"{CUSTOM_KEY}\" custom metadata")))?;
     let meta: PackageMeta =
         serde_json::from_value(value.clone()).map_err(|e| bad(format!("bad \"{CUSTOM_KEY}\" metadata: {e}")))?;
-    Ok(crate::select::Candidate { target: name.to_string(), length: target.length, meta })
+    let sha256 = target.hashes.sha256.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(crate::select::Candidate { target: name.to_string(), length: target.length, sha256, meta })
 }
 
 /// [`load_own`], and the path of the current root.json (for the editor).

@@ -53,6 +53,8 @@ pub struct Candidate {
     pub target: String,
     /// Its length in bytes, from the signed targets metadata.
     pub length: u64,
+    /// Its SHA-256 (hex), from the signed targets metadata.
+    pub sha256: String,
     /// What the target says about its package.
     pub meta: PackageMeta,
 }

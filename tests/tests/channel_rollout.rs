@@ -322,6 +322,14 @@ fn prerelease_published_by_mistake_installs_nowhere_in_auto_mode() {
         assert_eq!(v["refused"][0]["id"], "KB9", "{v:#}");
         assert_eq!(v["refused"][0]["class"], "refused-by-policy", "{v:#}");
         assert_eq!(installed_ids(&root), ["contoso-rtm", "KB4"]);
+        // The next run does not download the refused bytes again.
+        let mut seen = 0;
+        c.requests_since(&mut seen);
+        let out = at(&root, "2026-12-01T01:00:00Z", &["update", "--auto", "--json"]);
+        out.expect_code(7);
+        assert!(json(&out)["refused"][0]["message"].as_str().unwrap().contains("not downloaded again"));
+        let fetched: Vec<String> = c.requests_since(&mut seen).into_iter().map(|r| r.uri).collect();
+        assert!(!fetched.iter().any(|u| u.ends_with(".KB9.pkg")), "{fetched:?}");
     }
 
     // 1,000 simulated roots (copies of one root, each its own host id and ring), through the

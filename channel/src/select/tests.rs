@@ -30,7 +30,9 @@ fn published(metas: Vec<PackageMeta>) -> Vec<Candidate> {
         m.supersedes = direct_supersedes(&m, &out.iter().collect::<Vec<_>>());
         out.push(m);
     }
-    out.into_iter().map(|meta| Candidate { target: format!("{}.pkg", meta.id), length: 1, meta }).collect()
+    out.into_iter()
+        .map(|meta| Candidate { target: format!("{}.pkg", meta.id), length: 1, sha256: String::new(), meta })
+        .collect()
 }
 
 fn rtm_root(installed: &[&str]) -> RootView {

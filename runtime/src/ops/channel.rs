@@ -53,6 +53,9 @@ const PINNED: &str = "pinned-root.json";
 const TRUSTED: &str = "trusted";
 const CACHE: &str = "cache";
 const SETTINGS: &str = "rollout.json";
+/// Packages automatic mode refused by their own manifest, by target and SHA-256: not
+/// downloaded again while the signed metadata lists the same bytes.
+const REFUSED: &str = "refused.json";
 /// The ring a root joins when `subscribe` does not name one.
 pub const DEFAULT_RING: &str = "broad";
 /// The largest state file read back (tough's own cap on targets.json).
@@ -287,6 +290,21 @@ fn check_ring(r: &str) -> Result<()> {
         return Err(Error::Usage(format!("--ring {r:?}: a ring is a name of letters, digits, - and _")));
     }
     Ok(())
+}
+
+/// The (target, sha256) pairs automatic mode refused before.
+fn read_refused(s: &Session) -> Result<Vec<(String, String)>> {
+    let Some(dir) = channel_dir(s, false)? else { return Ok(Vec::new()) };
+    let Some(b) = read_small(&dir, REFUSED)? else { return Ok(Vec::new()) };
+    // A damaged list costs a download again, nothing else.
+    Ok(serde_json::from_slice(&b).unwrap_or_default())
+}
+
+fn write_refused(s: &Session, list: &[(String, String)]) -> Result<()> {
+    let Some(dir) = channel_dir(s, false)? else { return Ok(()) };
+    let text = serde_json::to_vec(list).map_err(|e| Error::Refused(e.to_string()))?;
+    write_small(&dir, REFUSED, &text)?;
+    dir.sync().map_err(io_at(&dir, "."))
 }
 
 /// What `rollout` changes.
@@ -1012,6 +1030,8 @@ pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<
     // a release), so that what they would supersede is offered after all.
     let mut tried: Vec<Name> = Vec::new();
     let mut aside: Vec<Name> = Vec::new();
+    let known_refused = if opts.auto { read_refused(s)? } else { Vec::new() };
+    let mut newly_refused: Vec<(String, String)> = Vec::new();
     let mut first = if out.uninstalled.is_empty() { Some(selection) } else { None };
     while out.failed.is_none() {
         let selection = match first.take() {
@@ -1038,13 +1058,40 @@ pub fn update(s: &mut Session, opts: &ScanOptions, qfe: &QfeOverride) -> Result<
             aside.push(meta.id.clone());
             continue;
         }
+        let key = (offer.candidate.target.clone(), offer.candidate.sha256.clone());
+        if opts.auto && known_refused.contains(&key) {
+            aside.push(meta.id.clone());
+            out.refused.push(UpdateFailure {
+                id: meta.id.to_string(),
+                class: "refused-by-policy".into(),
+                message: format!(
+                    "{} was refused before (its own manifest says prerelease) and the repository still lists the \
+                     same bytes; not downloaded again",
+                    meta.id
+                ),
+                exit_code: 7,
+            });
+            continue;
+        }
         match install_one(s, &session, offer, tmp.path(), &install_opts, qfe) {
             Ok(report) => out.installed.push(report),
             Err(e @ Error::Prerelease { .. }) if opts.auto => {
                 aside.push(meta.id.clone());
                 out.refused.push(failure(meta.id.to_string(), &e));
+                newly_refused.push(key);
             }
             Err(e) => out.failed = Some(failure(meta.id.to_string(), &e)),
+        }
+    }
+    if opts.auto {
+        // Remember refusals for the bytes still listed; forget the rest.
+        let listed: Vec<(String, String)> = candidates.iter().map(|c| (c.target.clone(), c.sha256.clone())).collect();
+        let mut keep: Vec<(String, String)> =
+            known_refused.iter().filter(|k| listed.contains(k)).cloned().chain(newly_refused).collect();
+        keep.sort();
+        keep.dedup();
+        if keep != known_refused {
+            write_refused(s, &keep)?;
         }
     }
     let ids: Vec<String> = out.installed.iter().filter_map(|r| r.package.clone()).collect();
