@@ -21,3 +21,19 @@ pub mod rotate;
 pub mod select;
 
 pub use error::Error;
+
+/// The JSON Schemas of what the channel signs beside the TUF metadata itself, by file name
+/// (without `.schema.json`): a package target's `custom.hotfix` ([`meta::PackageMeta`]) and
+/// the rollout role's policy, `custom.rollout` of `rollout-policy.json`
+/// ([`rollout::Policy`]). Committed in `schema/json/channel/`, checked by the test suite.
+pub fn schemas() -> Vec<(&'static str, String)> {
+    fn text<T: schemars::JsonSchema>(title: &str) -> String {
+        let mut schema = schemars::schema_for!(T);
+        schema.insert("title".into(), serde_json::Value::String(title.to_string()));
+        hotfix_schema::output::to_text(&schema)
+    }
+    vec![
+        ("package-target", text::<meta::PackageMeta>("custom.hotfix of a package target")),
+        ("rollout-policy", text::<rollout::Policy>("custom.rollout of the rollout role's rollout-policy.json")),
+    ]
+}

@@ -22,8 +22,11 @@ fn schema_dir(tool: &str) -> PathBuf {
 #[test]
 fn committed_json_schemas_match_the_output_types() {
     let update = std::env::var_os("UPDATE_SCHEMA").is_some();
-    for (tool, generated) in [("hotfix", hotfix_runtime::cli::json::schemas()), ("pkgtool", pkgtool::output::schemas())]
-    {
+    for (tool, generated) in [
+        ("hotfix", hotfix_runtime::cli::json::schemas()),
+        ("pkgtool", pkgtool::output::schemas()),
+        ("channel", hotfix_channel::schemas()),
+    ] {
         let dir = schema_dir(tool);
         if update {
             fs::create_dir_all(&dir).unwrap();
@@ -210,6 +213,20 @@ fn channel_commands_json_validates_against_their_schemas() {
     add.extend(["--trust".to_string(), s(&kit.public).to_string()]);
     add.extend(online);
     pkgtool(&add).expect_code(0);
+
+    // What the repository signs beside TUF's own fields matches its committed schema.
+    let targets: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("metadata/2.targets.json")).unwrap()).unwrap();
+    let custom = &targets["signed"]["targets"]["KB4.pkg"]["custom"]["hotfix"];
+    assert!(valid("channel", "package-target", custom), "{custom}");
+    assert!(!valid("channel", "package-target", &serde_json::json!({"id": "KB4"})));
+    let policy: serde_json::Value = serde_json::from_str(
+        r#"{"packages": {"KB4": {"state": "halted", "waves": {"pilot": {"start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}}}}}"#,
+    )
+    .unwrap();
+    let parsed: hotfix_channel::rollout::Policy = serde_json::from_value(policy.clone()).unwrap();
+    assert!(valid("channel", "rollout-policy", &serde_json::to_value(&parsed).unwrap()));
+    assert!(valid("channel", "rollout-policy", &policy));
 
     let root = kit.root("root");
     hotfix(&root, ["install", s(&kit.contoso("rtm"))]).expect_code(0);
