@@ -838,7 +838,12 @@ fn repo(cmd: &RepoCmd) -> Result<Shown, CliError> {
             roles::set_policy(dir, &p, &ck, &Expiries::from_now(now))?;
             let mut text = String::from("rollout policy signed:\n");
             for (id, s) in &p.packages {
-                text.push_str(&format!("  {id}: {:?}", s.state).to_lowercase());
+                let state = match s.state {
+                    State::Active => "active",
+                    State::Paused => "paused",
+                    State::Halted => "halted",
+                };
+                text.push_str(&format!("  {id}: {state}"));
                 for (ring, w) in &s.waves {
                     text.push_str(&format!("; {ring} {} to {}", w.start, w.end));
                 }
