@@ -47,4 +47,36 @@ step "hotfix query --fix KB3 (exit 0: present)"
 "$hotfix" --root "$root" query --fix KB3
 step "hotfix check"
 "$hotfix" --root "$root" check
+
+# The update channel: the same packages published to a TUF repository (a directory here,
+# read through file:// as from removable media; any static HTTP server serves it as is),
+# and a second root that gets them from there.
+keys="$out/repo-keys"
+mkdir -p "$keys"
+for role in root targets snapshot timestamp; do
+  [[ -e "$keys/$role.key" ]] || "$pkgtool" -q keygen "$keys/$role"
+done
+online=(--targets-key "$keys/targets.key" --snapshot-key "$keys/snapshot.key" --timestamp-key "$keys/timestamp.key")
+channel="$out/repo"
+rm -rf "$channel"
+step "pkgtool repo init $channel"
+"$pkgtool" repo init "$channel" --root-key "$keys/root.key" "${online[@]}"
+for pkg in kb4 kb1; do
+  step "pkgtool repo add $pkg.pkg"
+  "$pkgtool" repo add "$channel" "$out/$pkg.pkg" --trust "$out/vendor.pub" "${online[@]}"
+done
+fleet="$out/root-from-channel"
+rm -rf "$fleet"
+"$hotfix" --root "$fleet" init --product contoso --trust "$out/vendor.pub" >/dev/null
+"$hotfix" --root "$fleet" install "$out/rtm.pkg" >/dev/null
+step "hotfix subscribe file://$channel/"
+"$hotfix" --root "$fleet" subscribe "file://$channel/" --root-json "$channel/root.json"
+step "hotfix scan (KB1 is a hotfix: offered only when named)"
+"$hotfix" --root "$fleet" scan
+step "hotfix update"
+"$hotfix" --root "$fleet" update
+step "hotfix update --hotfix KB1"
+"$hotfix" --root "$fleet" update --hotfix KB1
+step "hotfix status"
+"$hotfix" --root "$fleet" status
 step "done: everything is in $out"
