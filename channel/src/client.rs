@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
 use tough::{
-    ExpirationEnforcement, FilesystemTransport, Limits, Repository, RepositoryLoader, TargetName, Transport,
-    TransportError, TransportErrorKind, TransportStream,
+    ExpirationEnforcement, Limits, Repository, RepositoryLoader, TargetName, Transport, TransportError,
+    TransportErrorKind, TransportStream,
 };
 use url::Url;
 
@@ -185,7 +185,7 @@ fn http_client() -> std::result::Result<reqwest::Client, reqwest::Error> {
 impl Transport for Net {
     async fn fetch(&self, url: Url) -> std::result::Result<TransportStream, TransportError> {
         match url.scheme() {
-            "file" => FilesystemTransport.fetch(url).await,
+            "file" => local_file(&url),
             "http" | "https" => {
                 let other =
                     |e: reqwest::Error| TransportError::new_with_cause(TransportErrorKind::Other, url.as_str(), e);
@@ -221,6 +221,48 @@ impl Transport for Net {
             _ => Err(TransportError::new(TransportErrorKind::UnsupportedUrlScheme, url.as_str())),
         }
     }
+}
+
+/// A `file://` URL's file, streamed in 64 KiB chunks: opened without blocking and refused
+/// unless it is a regular file (a FIFO on a medium would otherwise hang the client); absent
+/// is "file not found", as TUF's root walk needs.
+fn local_file(url: &Url) -> std::result::Result<TransportStream, TransportError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let other = |e: std::io::Error| TransportError::new_with_cause(TransportErrorKind::Other, url.as_str(), e);
+    let path =
+        url.to_file_path().map_err(|()| TransportError::new(TransportErrorKind::UnsupportedUrlScheme, url.as_str()))?;
+    let file = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(TransportError::new(TransportErrorKind::FileNotFound, url.as_str()));
+        }
+        Err(e) => return Err(other(e)),
+    };
+    let kind = file.metadata().map_err(other)?.file_type();
+    if !kind.is_file() {
+        return Err(other(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device or directory is never read)",
+        )));
+    }
+    let at = url.to_string();
+    let chunks = futures::stream::unfold(Some(file), move |state| {
+        let at = at.clone();
+        async move {
+            let mut f = state?;
+            let mut buf = vec![0u8; 64 << 10];
+            match f.read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(tough::Bytes::from(buf)), Some(f)))
+                }
+                Err(e) => Some((Err(TransportError::new_with_cause(TransportErrorKind::Other, at.as_str(), e)), None)),
+            }
+        }
+    });
+    Ok(Box::pin(chunks))
 }
 
 /// The session's transport with the immutable-metadata cache in front and a count of traffic.

@@ -342,3 +342,24 @@ fn a_client_with_saved_state_follows_timestamp_and_snapshot_rotations() {
     repo::add(&f.dir, &pkg, meta, &keys, &Expiries::from_now(Timestamp::now())).unwrap();
     assert_eq!(f.scan(Freshness::Enforce).unwrap().len(), 2);
 }
+
+#[test]
+fn a_fifo_in_a_file_repository_is_refused_not_waited_on() {
+    use hotfix_channel::client::{ClientState, open};
+    let f = Fixture::new();
+    f.add("KB4", &["KB4"]);
+    let ts = f.meta("timestamp.json");
+    fs::remove_file(&ts).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&ts).status().unwrap();
+    assert!(made.success());
+    let url = Url::from_directory_path(&f.dir).unwrap();
+    let root = fs::read(f.dir.join("root.json")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = open(&url, &root, &ClientState::default(), Freshness::Enforce).map(|_| ());
+        let _ = tx.send(r.map_err(|e| e.to_string()));
+    });
+    let r = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the client did not hang on the FIFO");
+    let e = r.unwrap_err();
+    assert!(e.contains("timestamp.json"), "{e}");
+}
