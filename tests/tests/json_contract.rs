@@ -243,6 +243,10 @@ fn channel_commands_json_validates_against_their_schemas() {
     assert_eq!(v["root_version"], 1);
     let v = contract("hotfix", "scan", &hotfix(&root, ["scan", "--json"]), 0, None);
     assert_eq!(v["offered"][0]["id"], "KB4");
+    let v = contract("hotfix", "rollout", &hotfix(&root, ["rollout", "--defer-days", "2", "--json"]), 0, None);
+    assert_eq!((v["settings"]["defer_days"].as_u64(), v["changed"].as_bool()), (Some(2), Some(true)), "{v}");
+    contract("hotfix", "usage", &hotfix(&root, ["rollout", "--defer-days", "99999", "--json"]), 2, Some("usage"));
+    hotfix(&root, ["rollout", "--defer-days", "0"]).expect_code(0);
     let v = contract("hotfix", "update", &hotfix(&root, ["update", "--json"]), 0, None);
     assert_eq!(v["installed"][0]["package"], "KB4");
     let v = contract("hotfix", "update", &hotfix(&root, ["update", "--json"]), 0, None);

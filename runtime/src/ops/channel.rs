@@ -327,6 +327,8 @@ pub struct SettingsChange {
 /// This root's rollout settings, as `rollout` shows them.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct SettingsView {
+    /// The repository this root is subscribed to.
+    pub url: String,
     /// The settings.
     pub settings: RootSettings,
     /// Whether this call changed them.
@@ -336,6 +338,7 @@ pub struct SettingsView {
 impl fmt::Display for SettingsView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let x = &self.settings;
+        writeln!(f, "subscribed to {}", self.url)?;
         writeln!(f, "ring {} (host id {})", x.ring, x.host_id)?;
         writeln!(f, "deferral: {} days", x.defer_days)?;
         match &x.pause_until {
@@ -390,7 +393,7 @@ pub fn rollout_settings(s: &Session, change: &SettingsChange) -> Result<Settings
         };
         oplog::append(&s.layout, &entry)?;
     }
-    Ok(SettingsView { settings: x, changed })
+    Ok(SettingsView { url: load(s)?.url.to_string(), settings: x, changed })
 }
 
 /// What `subscribe` did.
