@@ -115,7 +115,7 @@ impl Expiries {
     }
 }
 
-fn keys(files: &[&Path]) -> Vec<Box<dyn KeySource>> {
+pub(crate) fn keys(files: &[&Path]) -> Vec<Box<dyn KeySource>> {
     files.iter().map(|p| Box::new(PemKey { path: p.to_path_buf() }) as Box<dyn KeySource>).collect()
 }
 
@@ -129,8 +129,23 @@ fn dir_url(dir: &Path) -> Result<url::Url> {
         .map_err(|()| Error::Refused { what: dir.display().to_string(), msg: "not a usable directory path".into() })
 }
 
-fn nz(v: u64) -> NonZeroU64 {
+pub(crate) fn nz(v: u64) -> NonZeroU64 {
     NonZeroU64::new(v).unwrap_or(NonZeroU64::MIN)
+}
+
+/// The next snapshot and timestamp versions of `repo` (every change signs both).
+pub(crate) fn next_versions(repo: &tough::Repository) -> [u64; 2] {
+    [repo.snapshot().signed.version.get() + 1, repo.timestamp().signed.version.get() + 1]
+}
+
+/// Gives `editor` the snapshot and timestamp versions `next` ([`next_versions`]), expiring
+/// as `exp` says.
+pub(crate) fn set_next_versions(editor: &mut RepositoryEditor, [snapshot, timestamp]: [u64; 2], exp: &Expiries) {
+    editor
+        .snapshot_version(nz(snapshot))
+        .snapshot_expires(exp.snapshot)
+        .timestamp_version(nz(timestamp))
+        .timestamp_expires(exp.timestamp);
 }
 
 /// What [`init`] made.
@@ -341,8 +356,7 @@ async fn add_async(
     target.custom.insert(CUSTOM_KEY.into(), value);
 
     let targets_version = repo.targets().signed.version.get() + 1;
-    let snapshot_version = repo.snapshot().signed.version.get() + 1;
-    let timestamp_version = repo.timestamp().signed.version.get() + 1;
+    let next = next_versions(&repo);
     let root_version = repo.root().signed.version.get();
     let metadata = dir.join("metadata");
     let tough_err = |e| Error::from_tough(dir.display().to_string(), e);
@@ -352,11 +366,7 @@ async fn add_async(
     editor.add_target(name.clone(), target).map_err(tough_err)?;
     editor.targets_version(nz(targets_version)).map_err(tough_err)?;
     editor.targets_expires(exp.targets).map_err(tough_err)?;
-    editor
-        .snapshot_version(nz(snapshot_version))
-        .snapshot_expires(exp.snapshot)
-        .timestamp_version(nz(timestamp_version))
-        .timestamp_expires(exp.timestamp);
+    set_next_versions(&mut editor, next, exp);
     let signed = editor.sign(&keys(&files.online())).await.map_err(tough_err)?;
     // The package first, then the metadata that lists it, timestamp.json last: a client
     // polling meanwhile sees the old repository or the new one, never a listed package

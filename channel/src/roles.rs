@@ -22,7 +22,7 @@ use tough::schema::{PathPattern, PathSet, Target};
 
 use crate::error::{Error, Result};
 use crate::meta::{CUSTOM_KEY, PackageMeta};
-use crate::repo::{Expiries, PemKey, load_own_for};
+use crate::repo::{Expiries, keys, load_own_for, next_versions, nz, runtime, set_next_versions};
 use crate::rollout::{POLICY_KEY, POLICY_TARGET, PRERELEASE_ROLE, Policy, ROLLOUT_ROLE};
 
 /// A role the targets role delegates.
@@ -47,18 +47,6 @@ impl Delegated {
     pub fn pattern(self) -> String {
         format!("{}-*", self.name())
     }
-}
-
-fn keys(files: &[&Path]) -> Vec<Box<dyn tough::key_source::KeySource>> {
-    files.iter().map(|p| Box::new(PemKey { path: p.to_path_buf() }) as Box<dyn tough::key_source::KeySource>).collect()
-}
-
-fn runtime(what: &Path) -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::io(what))
-}
-
-fn nz(v: u64) -> NonZeroU64 {
-    NonZeroU64::new(v).unwrap_or(NonZeroU64::MIN)
 }
 
 /// The keys of the roles a change signs with.
@@ -106,8 +94,7 @@ pub fn delegate(dir: &Path, role: Delegated, keys_: &ChangeKeys<'_>, exp: &Expir
             });
         }
         let targets_version = repo.targets().signed.version.get() + 1;
-        let snapshot_version = repo.snapshot().signed.version.get() + 1;
-        let timestamp_version = repo.timestamp().signed.version.get() + 1;
+        let next = next_versions(&repo);
         // The editor starts on the top-level targets, which the delegation changes.
         let mut editor = RepositoryEditor::from_repo(&root_path, repo).await.map_err(tough_err)?;
         let pattern = PathPattern::new(role.pattern())
@@ -126,11 +113,7 @@ pub fn delegate(dir: &Path, role: Delegated, keys_: &ChangeKeys<'_>, exp: &Expir
             .map_err(tough_err)?;
         editor.targets_version(nz(targets_version)).map_err(tough_err)?;
         editor.targets_expires(exp.targets).map_err(tough_err)?;
-        editor
-            .snapshot_version(nz(snapshot_version))
-            .snapshot_expires(exp.snapshot)
-            .timestamp_version(nz(timestamp_version))
-            .timestamp_expires(exp.timestamp);
+        set_next_versions(&mut editor, next, exp);
         let signed = editor.sign(&keys(&keys_.with(true))).await.map_err(tough_err)?;
         signed.write(dir.join("metadata")).await.map_err(tough_err)
     })
@@ -164,8 +147,7 @@ pub fn set_delegated_target(
             });
         };
         let role_version = current.targets.as_ref().map_or(0, |t| t.signed.version.get()) + 1;
-        let snapshot_version = repo.snapshot().signed.version.get() + 1;
-        let timestamp_version = repo.timestamp().signed.version.get() + 1;
+        let next = next_versions(&repo);
         let target_name = TargetName::new(name).map_err(|e| Error::from_tough(name.to_string(), e))?;
         let mut target = Target::from_path(file)
             .await
@@ -201,11 +183,7 @@ pub fn set_delegated_target(
             msg: "not a directory URL".into(),
         })?;
         editor.update_delegated_targets(role.name(), staged.as_str()).await.map_err(tough_err)?;
-        editor
-            .snapshot_version(nz(snapshot_version))
-            .snapshot_expires(exp.snapshot)
-            .timestamp_version(nz(timestamp_version))
-            .timestamp_expires(exp.timestamp);
+        set_next_versions(&mut editor, next, exp);
         let mut online: Vec<&Path> = keys_.snapshot.iter().map(PathBuf::as_path).collect();
         online.extend(keys_.timestamp.iter().map(PathBuf::as_path));
         let signed = editor.sign(&keys(&online)).await.map_err(tough_err)?;
