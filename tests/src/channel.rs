@@ -14,6 +14,34 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
 
+/// The four TUF roles a repository starts with.
+pub const ROLES: [&str; 4] = ["root", "targets", "snapshot", "timestamp"];
+
+/// Makes one key per role in `dir` (`ROLE.key`, `ROLE.pub`) with `pkgtool keygen`.
+pub fn make_role_keys(dir: &Path) {
+    fs::create_dir_all(dir).expect("the keys directory");
+    for role in ROLES {
+        pkgtool(["-q", "keygen", s(&dir.join(role))]).expect_code(0);
+    }
+}
+
+/// The secret key file of `role` in `dir`.
+pub fn role_key(dir: &Path, role: &str) -> String {
+    s(&dir.join(format!("{role}.key"))).to_string()
+}
+
+/// The online roles' key arguments: `--targets-key K --snapshot-key K --timestamp-key K`.
+pub fn online_key_args(dir: &Path) -> Vec<String> {
+    ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), role_key(dir, r)]).collect()
+}
+
+/// `repo init REPO --root-key … --targets-key …` with the keys in `dir`.
+pub fn repo_init_args(repo: &Path, dir: &Path) -> Vec<String> {
+    let mut args = vec!["repo".to_string(), "init".into(), s(repo).into(), "--root-key".into(), role_key(dir, "root")];
+    args.extend(online_key_args(dir));
+    args
+}
+
 /// A vendor's repository and a root subscribed to it.
 pub struct Channel {
     /// The kit: workspace, package signing key.
@@ -39,27 +67,24 @@ impl Channel {
         Channel::init(case)
     }
 
+    /// A repository in a fresh kit, one key per role, not served yet.
     pub fn init(case: &str) -> Channel {
         let kit = Kit::new(case);
         let keys = kit.path().join("repo-keys");
-        fs::create_dir_all(&keys).unwrap();
-        for role in ["root", "targets", "snapshot", "timestamp"] {
-            pkgtool(["-q", "keygen", s(&keys.join(role))]).expect_code(0);
-        }
+        make_role_keys(&keys);
         let repo = kit.path().join("repo");
-        let c = Channel { kit, repo, keys, nginx: None };
-        let mut args = vec!["repo".to_string(), "init".into(), s(&c.repo).into(), "--root-key".into(), c.key("root")];
-        args.extend(c.online_keys());
-        pkgtool(&args).expect_code(0);
-        c
+        pkgtool(repo_init_args(&repo, &keys)).expect_code(0);
+        Channel { kit, repo, keys, nginx: None }
     }
 
+    /// The secret key file of `role`.
     pub fn key(&self, role: &str) -> String {
-        s(&self.keys.join(format!("{role}.key"))).to_string()
+        role_key(&self.keys, role)
     }
 
+    /// `--targets-key K --snapshot-key K --timestamp-key K`.
     pub fn online_keys(&self) -> Vec<String> {
-        ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), self.key(r)]).collect()
+        online_key_args(&self.keys)
     }
 
     pub fn url(&self) -> String {

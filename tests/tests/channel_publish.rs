@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use hotfix_tests::channel::{make_role_keys, online_key_args, repo_init_args, role_key};
 use hotfix_tests::root::Kit;
 use hotfix_tests::run::pkgtool;
 use serde_json::Value;
@@ -21,25 +22,18 @@ struct Repo {
 impl Repo {
     fn init(kit: &Kit) -> Repo {
         let keys = kit.path().join("repo-keys");
-        fs::create_dir_all(&keys).unwrap();
-        for role in ["root", "targets", "snapshot", "timestamp"] {
-            pkgtool(["-q", "keygen", s(&keys.join(role))]).expect_code(0);
-        }
+        make_role_keys(&keys);
         let dir = kit.path().join("repo");
-        let r = Repo { dir, keys };
-        let root_key = r.key("root");
-        let mut args = vec!["repo".to_string(), "init".into(), s(&r.dir).into(), "--root-key".into(), root_key];
-        args.extend(r.online_keys());
-        pkgtool(&args).expect_code(0);
-        r
+        pkgtool(repo_init_args(&dir, &keys)).expect_code(0);
+        Repo { dir, keys }
     }
 
     fn key(&self, role: &str) -> String {
-        s(&self.keys.join(format!("{role}.key"))).to_string()
+        role_key(&self.keys, role)
     }
 
     fn online_keys(&self) -> Vec<String> {
-        ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), self.key(r)]).collect()
+        online_key_args(&self.keys)
     }
 
     fn add(&self, pkg: &Path, trust: &Path) -> hotfix_tests::run::Outcome {

@@ -394,3 +394,40 @@ fn a_halted_rollup_does_not_hide_the_one_it_supersedes() {
     assert_eq!(v["installed"][0]["package"], "KB4", "{v:#}");
     assert_eq!(installed_ids(&had_kb5), ["contoso-rtm", "KB4"]);
 }
+
+#[test]
+fn an_unreadable_policy_stops_automatic_installs_not_the_scan() {
+    use hotfix_channel::repo::Expiries;
+    use hotfix_channel::roles::{ChangeKeys, Delegated, set_delegated_target};
+    use hotfix_channel::rollout::{POLICY_KEY, POLICY_TARGET};
+    let Some(c) = staged("bad-policy") else { return };
+    c.publish(&c.rollup(4));
+    // The rollout role signs a policy no client can read (a wave without its end).
+    let keys = |role: &str| c.keys.join(format!("{role}.key"));
+    let (rk, sk, tk) = (keys("rollout"), [keys("snapshot")], [keys("timestamp")]);
+    let ck = ChangeKeys { targets: &[], role: &rk, snapshot: &sk, timestamp: &tk };
+    let file = c.kit.path().join("policy.json");
+    fs::write(&file, "{}").unwrap();
+    let bad = serde_json::json!({"packages": {"KB4": {"waves": {"pilot": {"start": "2026-12-01T00:00:00Z"}}}}});
+    set_delegated_target(
+        &c.repo,
+        Delegated::Rollout,
+        POLICY_TARGET,
+        &file,
+        (POLICY_KEY, bad),
+        &ck,
+        &Expiries::from_now(jiff::Timestamp::now()),
+    )
+    .unwrap();
+    let root = root_in(&c, "r", "pilot");
+    let v = scan_at(&root, "2026-12-05T00:00:00Z");
+    assert_eq!(ids(&v, "offered"), ["KB4"]);
+    assert_eq!(v["offered"][0]["auto"]["kind"], "bad-policy", "{v:#}");
+    let out = at(&root, "2026-12-05T00:00:00Z", &["update", "--auto", "--json"]);
+    out.expect_code(0);
+    assert_eq!(json(&out)["waiting"][0]["auto"]["kind"], "bad-policy");
+    assert_eq!(installed_ids(&root), ["contoso-rtm"]);
+    // The administrator's own update still works.
+    at(&root, "2026-12-05T00:00:00Z", &["update"]).expect_code(0);
+    assert_eq!(installed_ids(&root), ["contoso-rtm", "KB4"]);
+}

@@ -302,6 +302,10 @@ fn scan_without_a_subscription_says_how_to_subscribe() {
     assert!(!root.join(".servicing/channel/subscription.json").exists());
     let out = hotfix(&root, ["subscribe", "ftp://example.invalid/", "--root-json", s(&c.repo.join("root.json"))]);
     out.expect_code(2);
+    let out = hotfix(&root, ["subscribe", &c.url(), "--root-json", s(&c.repo.join("root.json")), "--ring", "a/b"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("--ring"), "{}", out.stderr);
+    assert!(!root.join(".servicing/channel/subscription.json").exists());
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use hotfix_tests::channel::{make_role_keys, online_key_args, repo_init_args, role_key};
 use hotfix_tests::root::{Kit, flip_stub_byte, hotfix, run_installer};
 use hotfix_tests::run::{Outcome, bin, pkgtool};
 
@@ -192,23 +193,17 @@ fn every_hotfix_command_s_json_validates_against_its_schema() {
 /// and the online roles' key arguments.
 fn repo_keys(kit: &Kit) -> (impl Fn(&str) -> String + use<>, Vec<String>) {
     let keys = kit.path().join("repo-keys");
-    fs::create_dir_all(&keys).unwrap();
-    for role in ["root", "targets", "snapshot", "timestamp"] {
-        pkgtool(["-q", "keygen", s(&keys.join(role))]).expect_code(0);
-    }
-    let key = move |role: &str| s(&keys.join(format!("{role}.key"))).to_string();
-    let online = ["targets", "snapshot", "timestamp"].iter().flat_map(|r| [format!("--{r}-key"), key(r)]).collect();
-    (key, online)
+    make_role_keys(&keys);
+    let online = online_key_args(&keys);
+    (move |role: &str| role_key(&keys, role), online)
 }
 
 #[test]
 fn channel_commands_json_validates_against_their_schemas() {
     let kit = Kit::new("channel_commands_json_validates_against_their_schemas");
-    let (key, online) = repo_keys(&kit);
+    let (_, online) = repo_keys(&kit);
     let dir = kit.path().join("repo");
-    let mut init = vec!["repo".to_string(), "init".into(), s(&dir).into(), "--root-key".into(), key("root")];
-    init.extend(online.clone());
-    pkgtool(&init).expect_code(0);
+    pkgtool(repo_init_args(&dir, &kit.path().join("repo-keys"))).expect_code(0);
     let mut add = vec!["repo".to_string(), "add".into(), s(&dir).into(), s(&kit.contoso("kb4")).into()];
     add.extend(["--trust".to_string(), s(&kit.public).to_string()]);
     add.extend(online);

@@ -90,3 +90,17 @@ fn eligibility_is_monotonic_in_time() {
         assert!(was, "every root is eligible after the wave");
     }
 }
+
+#[test]
+fn signed_types_ignore_fields_a_newer_publisher_adds() {
+    let p: Policy =
+        serde_json::from_str(r#"{"packages": {"KB5": {"state": "paused", "waves": {}, "note": "x"}}, "version": 2}"#)
+            .unwrap();
+    assert_eq!(p.schedule(&n("kb5")).map(|s| s.state), Some(State::Paused));
+    let m: crate::meta::PackageMeta = serde_json::from_str(
+        r#"{"id": "KB5", "kind": "update", "product": "contoso", "baselines": ["RTM"], "channel": "release",
+            "fixes": ["KB5"], "supersedes": [], "severity": "critical"}"#,
+    )
+    .unwrap();
+    assert_eq!(m.id, n("KB5"));
+}

@@ -208,3 +208,13 @@ fn an_update_is_never_reported_as_replacing_a_hotfix_it_does_not_carry() {
     assert_eq!(offered(&s), ["KB8"]);
     assert!(s.offered[0].replaces.is_empty(), "{s:#?}");
 }
+
+#[test]
+fn an_installed_package_the_repository_dropped_still_supersedes() {
+    // The root has KB5 (from an earlier repository state); the repository now lists KB4 only.
+    let mut root = rtm_root(&["RTM", "KB5"]);
+    root.installed_meta = vec![pkg("KB5", Kind::Update, &["RTM"], &["KB3", "KB4", "KB5"])];
+    let s = select(&root, &published(vec![pkg("KB4", Kind::Update, &["RTM"], &["KB3", "KB4"])]));
+    assert!(offered(&s).is_empty(), "{s:#?}");
+    assert_eq!(why(&s, "KB4"), LeftOutReason::SupersededBy { by: n("KB5"), installed: true });
+}
