@@ -1,6 +1,6 @@
-//! The bsdiff-zstd applier. Input: a 16-bit reference length, a 32-bit declared size, the
-//! reference, then the patch. Properties: no panic; an accepted patch yields exactly the
-//! declared size.
+//! The bsdiff-zstd and bsdiff-x86-zstd appliers. Input: a 16-bit reference length, a
+//! 32-bit declared size (its top bit selects the x86 applier), the reference, then the
+//! patch. Properties: no panic; an accepted patch yields exactly the declared size.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,10 +8,12 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut c = hotfix_fuzz::Cursor(data);
     let ref_len = c.u16() as usize;
-    let size = u64::from(c.u32() & 0x00ff_ffff);
+    let raw = c.u32();
+    let size = u64::from(raw & 0x00ff_ffff);
+    let apply = if raw >> 31 == 1 { pkgtool::bsdelta::decode_x86 } else { pkgtool::bsdelta::decode };
     let reference = c.take(ref_len);
     let patch = c.rest();
-    if let Ok(out) = pkgtool::bsdelta::decode(reference, patch, size, 27) {
+    if let Ok(out) = apply(reference, patch, size, 27) {
         assert_eq!(out.len() as u64, size, "output is not the declared size");
     }
 });

@@ -1,11 +1,15 @@
 //! The `bsdiff-zstd` blob encoder (FORMAT.md §4.4; the layout and the applier are
 //! [`hotfix_reader::bsdelta`]). The matcher is the `qbsdiff` crate's; its bzip2-compressed
-//! output is re-encoded as three Zstandard frames here.
+//! output is re-encoded as three Zstandard frames here. For executables the same match
+//! also gives a `bsdiff-x86-zstd` patch: the differences taken again against the
+//! reference with its relative operands translated by the controls' moves
+//! ([`hotfix_reader::bsdelta::translate`]).
 
 use std::io::{self, Cursor, Read};
 
 pub use hotfix_reader::bsdelta::decode;
-use hotfix_reader::bsdelta::{HEADER_LEN, decode_int};
+pub use hotfix_reader::bsdelta::decode_x86;
+use hotfix_reader::bsdelta::{HEADER_LEN, Moves, decode_int, translate};
 
 fn bz(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -20,8 +24,14 @@ fn z(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
     c.compress(data)
 }
 
-/// Encodes `target` against `reference`.
+/// Encodes `target` against `reference` (`bsdiff-zstd`).
 pub fn encode(reference: &[u8], target: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    Ok(encode_both(reference, target, level, false)?.0)
+}
+
+/// Encodes `target` against `reference` as `bsdiff-zstd` and, with `x86`, also as
+/// `bsdiff-x86-zstd` (one match for both: the translation changes only the differences).
+pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
     let mut patch = Vec::new();
     qbsdiff::Bsdiff::new(reference, target).compression_level(1).compare(Cursor::new(&mut patch))?;
     let bad = || io::Error::other("unexpected bsdiff output");
@@ -33,18 +43,45 @@ pub fn encode(reference: &[u8], target: &[u8], level: i32) -> io::Result<Vec<u8>
     let ctrl_end = 32usize.checked_add(csize).ok_or_else(bad)?;
     let diff_end = ctrl_end.checked_add(dsize).ok_or_else(bad)?;
     let (ctrl, diff, extra) = (
-        patch.get(32..ctrl_end).ok_or_else(bad)?,
-        patch.get(ctrl_end..diff_end).ok_or_else(bad)?,
-        patch.get(diff_end..).ok_or_else(bad)?,
+        bz(patch.get(32..ctrl_end).ok_or_else(bad)?)?,
+        bz(patch.get(ctrl_end..diff_end).ok_or_else(bad)?)?,
+        bz(patch.get(diff_end..).ok_or_else(bad)?)?,
     );
-    let (ctrl, diff, extra) = (z(&bz(ctrl)?, level)?, z(&bz(diff)?, level)?, z(&bz(extra)?, level)?);
-    let mut out = Vec::with_capacity(HEADER_LEN + ctrl.len() + diff.len() + extra.len());
-    out.extend_from_slice(&u32::try_from(ctrl.len()).map_err(|_| bad())?.to_le_bytes());
-    out.extend_from_slice(&u32::try_from(diff.len()).map_err(|_| bad())?.to_le_bytes());
-    out.extend_from_slice(&ctrl);
-    out.extend_from_slice(&diff);
-    out.extend_from_slice(&extra);
-    Ok(out)
+    let (zc, ze) = (z(&ctrl, level)?, z(&extra, level)?);
+    let entry = |diff: &[u8]| -> io::Result<Vec<u8>> {
+        let zd = z(diff, level)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + zc.len() + zd.len() + ze.len());
+        out.extend_from_slice(&u32::try_from(zc.len()).map_err(|_| bad())?.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(zd.len()).map_err(|_| bad())?.to_le_bytes());
+        out.extend_from_slice(&zc);
+        out.extend_from_slice(&zd);
+        out.extend_from_slice(&ze);
+        Ok(out)
+    };
+    let plain = entry(&diff)?;
+    if !x86 {
+        return Ok((plain, None));
+    }
+    let controls: Vec<(i64, i64, i64)> =
+        ctrl.chunks_exact(24).map(|c| (decode_int(&c[0..8]), decode_int(&c[8..16]), decode_int(&c[16..24]))).collect();
+    let translated = translate(reference, &Moves::from_controls(controls.iter().copied(), reference.len()));
+    // The differences again, against the translated reference, under the same controls.
+    let mut diff2 = Vec::with_capacity(diff.len());
+    let (mut old, mut new) = (0i64, 0usize);
+    for &(add, copy, seek) in &controls {
+        let add = usize::try_from(add).map_err(|_| bad())?;
+        let copy = usize::try_from(copy).map_err(|_| bad())?;
+        for k in 0..add {
+            let r = usize::try_from(old + k as i64).ok().and_then(|p| translated.get(p)).copied().unwrap_or(0);
+            diff2.push(target.get(new + k).ok_or_else(bad)?.wrapping_sub(r));
+        }
+        old += add as i64 + seek;
+        new += add + copy;
+    }
+    if diff2.len() != diff.len() {
+        return Err(bad());
+    }
+    Ok((plain, Some(entry(&diff2)?)))
 }
 
 #[cfg(test)]
@@ -98,6 +135,69 @@ mod tests {
         }
         for cut in 0..patch.len() {
             let _ = decode(&old, &patch[..cut], new.len() as u64, 27);
+        }
+    }
+
+    /// Code-like bytes: functions of filler instructions, each calling others (E8 rel32)
+    /// and loading from a table past the code (RIP-relative lea), with `pad` bytes
+    /// inserted after function `at`.
+    fn program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
+        const BODY: usize = 96;
+        let start = |f: usize| f * BODY + if f > at { pad } else { 0 };
+        let table = start(funcs) + 64;
+        let mut v = Vec::new();
+        for f in 0..funcs {
+            if f == at + 1 {
+                v.extend(std::iter::repeat_n(0x90, pad));
+            }
+            let base = v.len();
+            let mut k = 0;
+            while v.len() - base + 13 <= BODY {
+                let callee = (f * 7 + k * 13 + 3) % funcs;
+                let end = v.len() + 5;
+                v.push(0xE8);
+                v.extend_from_slice(&((start(callee) as i64 - end as i64) as i32).to_le_bytes());
+                let end = v.len() + 7;
+                v.extend_from_slice(&[0x48, 0x8D, 0x05]);
+                v.extend_from_slice(&((table as i64 + (k * 8) as i64 - end as i64) as i32).to_le_bytes());
+                v.extend_from_slice(&[0x48, (f % 251) as u8]);
+                k += 1;
+            }
+            v.resize(base + BODY, 0xCC);
+        }
+        v.resize(table, 0);
+        v.extend((0..4096u32).map(|i| (i * 31 % 256) as u8));
+        v
+    }
+
+    #[test]
+    fn translated_operands_make_an_insertion_cheap_and_round_trip() {
+        let old = program(2000, 1000, 0);
+        let new = program(2000, 10, 48);
+        let (plain, x86) = encode_both(&old, &new, 19, true).unwrap();
+        let x86 = x86.unwrap();
+        assert_eq!(decode(&old, &plain, new.len() as u64, 27).unwrap(), new);
+        assert_eq!(decode_x86(&old, &x86, new.len() as u64, 27).unwrap(), new);
+        // Every call and lea that crosses the insertion changed; translated, none did.
+        assert!(x86.len() * 2 < plain.len(), "x86 {} plain {}", x86.len(), plain.len());
+        // The other applier gets the content wrong, not a panic.
+        assert_ne!(decode(&old, &x86, new.len() as u64, 27).ok(), Some(new.clone()));
+    }
+
+    #[test]
+    fn damaged_x86_patches_are_errors_not_panics() {
+        let old = program(300, 100, 0);
+        let new = program(300, 50, 16);
+        let patch = encode_both(&old, &new, 3, true).unwrap().1.unwrap();
+        for i in 0..patch.len() {
+            let mut p = patch.clone();
+            p[i] ^= 0xff;
+            if let Ok(out) = decode_x86(&old, &p, new.len() as u64, 27) {
+                assert_eq!(out.len(), new.len());
+            }
+        }
+        for cut in 0..patch.len() {
+            let _ = decode_x86(&old, &patch[..cut], new.len() as u64, 27);
         }
     }
 }

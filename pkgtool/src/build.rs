@@ -296,7 +296,7 @@ fn write_package(
             let method = match encoding {
                 Encoding::Stored => METHOD_STORED,
                 Encoding::Lzma | Encoding::LzmaX86 => METHOD_LZMA,
-                Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd => METHOD_ZSTD,
+                Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd => METHOD_ZSTD,
             };
             zip.add(&format!("{BLOB_PREFIX}{}", blob.sha256), method, *crc, blob.size, &buf)?;
         }

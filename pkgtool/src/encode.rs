@@ -1,7 +1,8 @@
 //! Blob encoding for `pkgtool build` (FORMAT.md §4.4): the order blobs are stored in, the
 //! delta reference each one gets, and the bytes of each entry — `zstd`, `zstd-delta`
 //! (Zstandard with the reference's content as prefix, like `zstd --patch-from`),
-//! `bsdiff-zstd` (see [`crate::bsdelta`]) or `stored`, whichever is smallest.
+//! `bsdiff-zstd` or `bsdiff-x86-zstd` (see [`crate::bsdelta`]), `lzma`, `lzma-x86` or
+//! `stored`, whichever is smallest.
 //!
 //! Builds of one file differ by a fix or two, so every build of a (component, path) is
 //! stored next to the others and delta-encoded against the previous one. References only
@@ -480,11 +481,15 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
                     .map_err(Error::io(&src.source))?;
                 let mut best = (Encoding::ZstdDelta, Some(r.digest), z);
                 // Exact matches miss code whose addresses shifted; bsdiff is tried where
-                // they left more than a fifth of the pack.
+                // they left more than a fifth of the pack (with the operands translated too:
+                // a pack may hold small executables).
                 if best.2.len() > data.len() / 5 && data.len() >= BSDIFF_MIN_BYTES {
-                    let b = crate::bsdelta::encode(&reference, &data, level).map_err(Error::io(&src.source))?;
-                    if b.len() < best.2.len() {
-                        best = (Encoding::BsdiffZstd, Some(r.digest), b);
+                    let (b, bx) =
+                        crate::bsdelta::encode_both(&reference, &data, level, true).map_err(Error::io(&src.source))?;
+                    for (encoding, b) in [(Encoding::BsdiffZstd, Some(b)), (Encoding::BsdiffX86Zstd, bx)] {
+                        if let Some(b) = b.filter(|b| b.len() < best.2.len()) {
+                            best = (encoding, Some(r.digest), b);
+                        }
                     }
                 }
                 Some(best)
@@ -534,9 +539,14 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
         best = Some((Encoding::ZstdDelta, Some(r.digest), z));
         // bsdiff pays on executables whose code moved; below this size it rarely matters.
         if data.len() >= BSDIFF_MIN_BYTES {
-            let b = crate::bsdelta::encode(&reference, &data, level).map_err(Error::io(&src.source))?;
-            if best.as_ref().is_none_or(|(_, _, z)| b.len() < z.len()) {
-                best = Some((Encoding::BsdiffZstd, Some(r.digest), b));
+            // For executables the same match is also tried against the reference with its
+            // relative operands translated (`bsdiff-x86-zstd`).
+            let x86 = is_x86_executable(&data) && is_x86_executable(&reference);
+            let (b, bx) = crate::bsdelta::encode_both(&reference, &data, level, x86).map_err(Error::io(&src.source))?;
+            for (encoding, b) in [(Encoding::BsdiffZstd, Some(b)), (Encoding::BsdiffX86Zstd, bx)] {
+                if let Some(b) = b.filter(|b| best.as_ref().is_none_or(|(_, _, z)| b.len() < z.len())) {
+                    best = Some((encoding, Some(r.digest), b));
+                }
             }
         }
     }

@@ -8,6 +8,14 @@
 //! This is the applier (the encoder, over the `qbsdiff` crate's matcher, is
 //! `pkgtool::bsdelta`): every length and position a (possibly hostile) patch names is
 //! checked against the declared size and the reference before anything is written.
+//!
+//! The `bsdiff-x86-zstd` encoding is the same patch taken against a *translated*
+//! reference ([`translate`]): where a build inserted a few bytes, every x86 call, jump and
+//! RIP-relative operand that reaches across the insertion changes, and bsdiff pays a
+//! difference byte for each. The controls already say where each stretch of the
+//! reference went ([`Moves`]); rewriting the reference's operands to point where their
+//! targets went makes those differences zero. The decoder derives the same moves from the
+//! same controls, so nothing is sent for them.
 
 use std::io::{self, Read};
 
@@ -37,20 +45,195 @@ fn read_exact_or(r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), St
     r.read_exact(buf).map_err(|e| format!("{what} stream ends early or does not decode: {e}"))
 }
 
-/// Applies an encoded patch to `reference`, producing exactly `size` bytes or an error that
-/// says what is wrong. Nothing is produced beyond `size`.
-pub fn decode(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> Result<Vec<u8>, String> {
-    let size = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
+/// Shortest add run taken as evidence of where a stretch of the reference went.
+pub const MIN_MOVE: usize = 32;
+
+/// Where the controls put the reference's bytes: non-overlapping stretches of the
+/// reference, sorted, each with where it starts in the new content.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Moves {
+    /// (reference start, new start, length).
+    blocks: Vec<(usize, usize, usize)>,
+}
+
+impl Moves {
+    /// The moves of a control sequence (add, copy, seek) over a reference of `ref_len`
+    /// bytes: every add of at least [`MIN_MOVE`] bytes, clipped to the reference; sorted by
+    /// reference position (ties in control order), an add that overlaps an earlier-kept
+    /// one dropped. Controls are assumed checked (non-negative add and copy, no overflow).
+    pub fn from_controls(controls: impl IntoIterator<Item = (i64, i64, i64)>, ref_len: usize) -> Moves {
+        let mut b = MovesBuilder::new(ref_len);
+        for (add, copy, seek) in controls {
+            b.push(add, copy, seek);
+        }
+        b.finish()
+    }
+
+    /// Where reference position `x` went, if a move covers it.
+    pub fn map(&self, x: usize) -> Option<i64> {
+        let i = self.blocks.partition_point(|b| b.0 <= x).checked_sub(1)?;
+        let (start, to, len) = self.blocks[i];
+        (x < start + len).then(|| to as i64 + (x - start) as i64)
+    }
+}
+
+/// Collects [`Moves`] one control at a time, keeping only the adds long enough to count
+/// (at most one per [`MIN_MOVE`] bytes of output).
+struct MovesBuilder {
+    ref_len: usize,
+    old: i64,
+    new: i64,
+    blocks: Vec<(usize, usize, usize)>,
+}
+
+impl MovesBuilder {
+    fn new(ref_len: usize) -> Self {
+        MovesBuilder { ref_len, old: 0, new: 0, blocks: Vec::new() }
+    }
+
+    fn push(&mut self, add: i64, copy: i64, seek: i64) {
+        let start = self.old.max(0);
+        let end = self.old.saturating_add(add).min(self.ref_len as i64);
+        if end - start >= MIN_MOVE as i64 {
+            let to = self.new.saturating_add(start - self.old);
+            if let (Ok(s), Ok(t), Ok(l)) = (usize::try_from(start), usize::try_from(to), usize::try_from(end - start)) {
+                self.blocks.push((s, t, l));
+            }
+        }
+        self.old = self.old.saturating_add(add).saturating_add(seek);
+        self.new = self.new.saturating_add(add).saturating_add(copy);
+    }
+
+    fn finish(mut self) -> Moves {
+        self.blocks.sort_by_key(|b| b.0);
+        let mut kept: Vec<(usize, usize, usize)> = Vec::with_capacity(self.blocks.len());
+        for b in self.blocks {
+            if kept.last().is_none_or(|k| b.0 >= k.0 + k.2) {
+                kept.push(b);
+            }
+        }
+        Moves { blocks: kept }
+    }
+}
+
+/// One-byte opcodes whose ModR/M byte can name a RIP-relative operand with no immediate
+/// after it: mov, lea, the ALU operations, test, movsxd, xchg, and `FF` (call, jmp, push).
+const RIP_OPS: [u8; 26] = [
+    0x01, 0x03, 0x09, 0x0B, 0x11, 0x13, 0x19, 0x1B, 0x21, 0x23, 0x29, 0x2B, 0x31, 0x33, 0x38, 0x39, 0x3A, 0x3B, 0x63,
+    0x85, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8D,
+];
+/// Their `0F`-prefixed kin: SSE moves and arithmetic, movzx and movsx.
+const RIP_OPS_0F: [u8; 18] =
+    [0x10, 0x11, 0x28, 0x29, 0x2E, 0x2F, 0x51, 0x54, 0x57, 0x58, 0x59, 0x5C, 0x5E, 0x6F, 0x7F, 0xB6, 0xB7, 0xBE];
+
+/// The reference with its x86 relative operands pointed where their targets went.
+///
+/// Scanning from the first byte: `E8`/`E9` (call, jmp) take a 32-bit operand at +1 that
+/// ends the instruction; an opcode of [`RIP_OPS`] (or `FF`) followed by a ModR/M byte
+/// with mod 00 and r/m 101 takes one at +2, `0F` and an opcode of [`RIP_OPS_0F`] with such
+/// a ModR/M byte one at +3, each ending the instruction. For such a candidate at `i`,
+/// with operand `d` at `f` and the instruction's end `e`, the target is `e + d`. If the
+/// target lies inside the reference, the scan resumes at `e`; and if both `f` and the
+/// target are covered by moves, the operand is replaced by `map(target) - (map(f) + (e -
+/// f))` when that fits in 32 bits. Otherwise the scan moves one byte on. Positions are
+/// file offsets: a target in another segment is off by that segment's skew, which only
+/// costs a worse prediction, never a wrong result (the encoder compares).
+pub fn translate(reference: &[u8], moves: &Moves) -> Vec<u8> {
+    let mut out = reference.to_vec();
+    let n = reference.len();
+    let mut i = 0usize;
+    while i + 5 <= n {
+        let op = reference[i];
+        let rip = |at: usize| reference.get(at).is_some_and(|m| m & 0xC7 == 0x05);
+        let (field, end) = if op == 0xE8 || op == 0xE9 {
+            (i + 1, i + 5)
+        } else if (op == 0xFF || RIP_OPS.contains(&op)) && i + 6 <= n && rip(i + 1) {
+            (i + 2, i + 6)
+        } else if op == 0x0F && i + 7 <= n && RIP_OPS_0F.contains(&reference[i + 1]) && rip(i + 2) {
+            (i + 3, i + 7)
+        } else {
+            i += 1;
+            continue;
+        };
+        let d =
+            i32::from_le_bytes([reference[field], reference[field + 1], reference[field + 2], reference[field + 3]]);
+        let target = end as i64 + i64::from(d);
+        if target < 0 || target >= n as i64 {
+            i += 1;
+            continue;
+        }
+        if let (Some(from), Some(to)) = (moves.map(field), moves.map(target as usize))
+            && let Ok(d2) = i32::try_from(to - (from + (end - field) as i64))
+        {
+            out[field..field + 4].copy_from_slice(&d2.to_le_bytes());
+        }
+        i = end;
+    }
+    out
+}
+
+/// The moves of a control frame, checking counts and signs as [`decode`] does.
+fn read_moves(ctrl: &[u8], ref_len: usize, size: usize, window_log_max: u32) -> Result<Moves, String> {
+    let zerr = |e: io::Error| format!("stream does not decode: {e}");
+    let mut r = frame(ctrl, window_log_max).map_err(zerr)?;
+    let mut moves = MovesBuilder::new(ref_len);
+    let mut control = [0u8; CONTROL_LEN];
+    let mut produced = 0usize;
+    let mut controls_left = size.saturating_add(64);
+    loop {
+        let n = read_full(&mut r, &mut control).map_err(zerr)?;
+        if n == 0 {
+            return Ok(moves.finish());
+        }
+        if n != CONTROL_LEN {
+            return Err("control stream ends inside a control".into());
+        }
+        controls_left = controls_left.checked_sub(1).ok_or("more controls than the declared size allows")?;
+        let (add, copy, seek) = (decode_int(&control[0..8]), decode_int(&control[8..16]), decode_int(&control[16..24]));
+        let (Ok(a), Ok(c)) = (usize::try_from(add), usize::try_from(copy)) else {
+            return Err("negative length in a control".into());
+        };
+        produced = a
+            .checked_add(c)
+            .and_then(|n| n.checked_add(produced))
+            .filter(|&e| e <= size)
+            .ok_or_else(|| format!("controls produce more than the declared {size} bytes"))?;
+        moves.push(add, copy, seek);
+    }
+}
+
+/// Applies an encoded `bsdiff-x86-zstd` patch: the controls are read first, the reference
+/// is [`translate`]d by their moves, and the patch is applied to that. The translated copy
+/// is held while the patch is applied (at most the reference's size again).
+pub fn decode_x86(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> Result<Vec<u8>, String> {
+    let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
+    let (ctrl, _, _) = split(data)?;
+    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max)?;
+    let translated = translate(reference, &moves);
+    decode(&translated, data, size, window_log_max)
+}
+
+/// An entry's three frames: controls, differences, extra bytes.
+type Frames<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+/// The three frames of an entry.
+fn split(data: &[u8]) -> Result<Frames<'_>, String> {
     let header = data.get(..HEADER_LEN).ok_or("shorter than its header")?;
     let clen = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let dlen = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
     let ctrl_end = HEADER_LEN.checked_add(clen).ok_or("frame lengths overflow")?;
     let diff_end = ctrl_end.checked_add(dlen).ok_or("frame lengths overflow")?;
-    let (ctrl, diff, extra) = match (data.get(HEADER_LEN..ctrl_end), data.get(ctrl_end..diff_end), data.get(diff_end..))
-    {
-        (Some(c), Some(d), Some(e)) => (c, d, e),
-        _ => return Err("frame lengths run past the entry".into()),
-    };
+    match (data.get(HEADER_LEN..ctrl_end), data.get(ctrl_end..diff_end), data.get(diff_end..)) {
+        (Some(c), Some(d), Some(e)) => Ok((c, d, e)),
+        _ => Err("frame lengths run past the entry".into()),
+    }
+}
+
+/// Applies an encoded patch to `reference`, producing exactly `size` bytes or an error that
+/// says what is wrong. Nothing is produced beyond `size`.
+pub fn decode(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> Result<Vec<u8>, String> {
+    let size = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
+    let (ctrl, diff, extra) = split(data)?;
     let zerr = |e: io::Error| format!("stream does not decode: {e}");
     let mut ctrl = frame(ctrl, window_log_max).map_err(zerr)?;
     let mut diff = frame(diff, window_log_max).map_err(zerr)?;
@@ -123,4 +306,45 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_keep_long_adds_clipped_to_the_reference_without_overlap() {
+        // add 40 at 0 → 0; copy 8; seek back 20 → add 40 at 20 (overlaps, dropped); seek to
+        // 1000: add 100 at 1000, of which 24 inside a 1024-byte reference (too short).
+        let m = Moves::from_controls([(40, 8, -20), (40, 0, 940), (100, 0, 0)], 1024);
+        assert_eq!(m.blocks, vec![(0, 0, 40)]);
+        assert_eq!(m.map(39), Some(39));
+        assert_eq!(m.map(40), None);
+        let m = Moves::from_controls([(10, 0, 0), (64, 5, 0)], 100);
+        assert_eq!(m.blocks, vec![(10, 10, 64)]);
+        assert_eq!(m.map(10), Some(10));
+        let m = Moves::from_controls([(0, 16, 0), (64, 0, 0)], 100);
+        assert_eq!(m.map(0), Some(16));
+    }
+
+    #[test]
+    fn translate_points_calls_and_rip_operands_where_their_targets_went() {
+        // A call at 0 to 100 and a lea at 10 to 100; bytes 0..64 stay, 64.. moved 16 on.
+        let mut r = vec![0u8; 200];
+        r[0] = 0xE8;
+        r[1..5].copy_from_slice(&95i32.to_le_bytes());
+        r[10..13].copy_from_slice(&[0x48, 0x8D, 0x05]);
+        r[13..17].copy_from_slice(&83i32.to_le_bytes());
+        // A call whose target lies outside the reference is left alone.
+        r[20] = 0xE8;
+        r[21..25].copy_from_slice(&1000i32.to_le_bytes());
+        let moves = Moves { blocks: vec![(0, 0, 64), (64, 80, 136)] };
+        let t = translate(&r, &moves);
+        assert_eq!(i32::from_le_bytes(t[1..5].try_into().unwrap()), 111);
+        assert_eq!(i32::from_le_bytes(t[13..17].try_into().unwrap()), 99);
+        assert_eq!(t[20..25], r[20..25]);
+        // Nothing moved: nothing changes.
+        assert_eq!(translate(&r, &Moves { blocks: vec![(0, 0, 200)] }), r);
+        assert_eq!(translate(&r, &Moves::default()), r);
+    }
 }

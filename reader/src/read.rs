@@ -156,7 +156,7 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 d.window_log_max(limits.max_zstd_window_log)?;
                 Decode::Zstd(Box::new(d))
             }
-            (Encoding::BsdiffZstd, Some(prefix)) => {
+            (Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd, Some(prefix)) => {
                 let name = format!("{BLOB_PREFIX}{}", blob.sha256);
                 if entry.compressed > 1u64 << limits.max_zstd_window_log.min(62) {
                     return Err(integrity_io(Integrity::BadCompressedData {
@@ -167,11 +167,16 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 let mut patch = Vec::with_capacity(usize::try_from(entry.compressed).unwrap_or(0));
                 let mut take = take;
                 take.read_to_end(&mut patch)?;
-                let content = crate::bsdelta::decode(prefix, &patch, blob.size, limits.max_zstd_window_log)
+                let apply = if blob.encoding == Encoding::BsdiffX86Zstd {
+                    crate::bsdelta::decode_x86
+                } else {
+                    crate::bsdelta::decode
+                };
+                let content = apply(prefix, &patch, blob.size, limits.max_zstd_window_log)
                     .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
                 Decode::Memory(io::Cursor::new(content))
             }
-            (Encoding::ZstdDelta | Encoding::BsdiffZstd, None) => {
+            (Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd, None) => {
                 return Err(io::Error::other("a delta blob opened without its reference"));
             }
         };
@@ -483,7 +488,7 @@ fn match_entries(archive: &Archive, manifest: &Manifest) -> std::result::Result<
             return Err(Integrity::MalformedArchive("blob entries are not in the manifest's order".into()));
         }
         let method = match blob.encoding {
-            Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd => METHOD_ZSTD,
+            Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd => METHOD_ZSTD,
             Encoding::Stored => METHOD_STORED,
             Encoding::Lzma | Encoding::LzmaX86 => METHOD_LZMA,
         };

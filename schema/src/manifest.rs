@@ -275,6 +275,10 @@ pub enum Encoding {
     /// two little-endian `u32` frame lengths, then three Zstandard frames — controls,
     /// byte-wise differences, extra bytes (FORMAT.md §4.4).
     BsdiffZstd,
+    /// As `bsdiff-zstd`, but the differences are against the reference with its x86
+    /// call, jump and RIP-relative operands pointed where the controls moved their
+    /// targets (FORMAT.md §4.4).
+    BsdiffX86Zstd,
     /// The entry is zip method 0, the content itself.
     Stored,
     /// The entry is zip method 14 (LZMA, with an end-of-stream marker) of the content.
@@ -288,7 +292,7 @@ pub enum Encoding {
 impl Encoding {
     /// Whether the content is decoded against a reference blob.
     pub fn is_delta(self) -> bool {
-        matches!(self, Encoding::ZstdDelta | Encoding::BsdiffZstd)
+        matches!(self, Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd)
     }
 }
 

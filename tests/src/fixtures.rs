@@ -79,3 +79,73 @@ dir = "b"
 "#;
     write(dir, "rtm.toml", spec)
 }
+
+/// An x86-64 ELF file of code-like bytes: `funcs` functions of 96 bytes, each calling
+/// others (`E8` rel32) and loading from a table after the code (`lea rax, [rip+d]`), with
+/// `pad` bytes inserted after function `at`. Two builds that differ in where the padding
+/// is have every operand that crosses it changed: what `bsdiff-x86-zstd` is for.
+pub fn x86_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
+    const HEADER: usize = 64;
+    const BODY: usize = 96;
+    let start = |f: usize| HEADER + f * BODY + if f > at { pad } else { 0 };
+    let table = start(funcs) + 64;
+    let mut v = vec![0u8; HEADER];
+    v[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    v[16] = 3; // ET_DYN
+    v[18] = 62; // EM_X86_64
+    for f in 0..funcs {
+        if f == at + 1 {
+            v.extend(std::iter::repeat_n(0x90, pad));
+        }
+        let base = v.len();
+        let mut k = 0;
+        while v.len() - base + 13 <= BODY {
+            let callee = (f * 7 + k * 13 + 3) % funcs;
+            let end = v.len() + 5;
+            v.push(0xE8);
+            v.extend_from_slice(&((start(callee) as i64 - end as i64) as i32).to_le_bytes());
+            let end = v.len() + 7;
+            v.extend_from_slice(&[0x48, 0x8D, 0x05]);
+            v.extend_from_slice(&((table as i64 + (k * 8) as i64 - end as i64) as i32).to_le_bytes());
+            v.extend_from_slice(&[0x48, (f % 251) as u8]);
+            k += 1;
+        }
+        v.resize(base + BODY, 0xCC);
+    }
+    v.resize(table, 0);
+    v.extend((0..4096u32).map(|i| (i * 31 % 256) as u8));
+    v
+}
+
+/// An update whose one component is an x86-64 program of 100 KB, the LDR build 48 bytes
+/// longer early on (see [`x86_program`]). Returns the spec path.
+pub fn x86_update(dir: &Path) -> PathBuf {
+    for (branch, at, pad) in [("gdr", 1000, 0), ("ldr", 10, 48)] {
+        let path = dir.join(format!("x86/{branch}/bin/app"));
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(&path, x86_program(1000, at, pad)).expect("write");
+    }
+    let spec = r#"[package]
+id = "KB7"
+kind = "update"
+product = "contoso"
+title = "Update for the app"
+
+[[variant]]
+component = "app"
+baseline = "RTM"
+branch = "gdr"
+version = "1.0.0.7"
+fixes = ["KB7"]
+dir = "x86/gdr"
+
+[[variant]]
+component = "app"
+baseline = "RTM"
+branch = "ldr"
+version = "1.0.1007.7"
+fixes = ["KB6", "KB7"]
+dir = "x86/ldr"
+"#;
+    write(dir, "kb7.toml", spec)
+}

@@ -354,6 +354,26 @@ fn generate() -> BTreeMap<String, Vector> {
         "an lzma entry asking for a 256 MiB dictionary (limit 2^27 bytes)",
     );
 
+    // An executable's LDR build as `bsdiff-x86-zstd` against its GDR build; and the same
+    // entry labelled `bsdiff-zstd`, which a reader that skipped the translation would
+    // apply: authentic, and the wrong content.
+    let x86 = built(&fixtures::x86_update(dir), &key, None);
+    let xraw = RawPackage::parse(&x86);
+    let xm = xraw.manifest();
+    let at = xm["blobs"].as_array().unwrap().iter().position(|b| b["encoding"] == "bsdiff-x86-zstd");
+    let at = at.expect("the LDR build of an x86 program is encoded as bsdiff-x86-zstd");
+    add!("valid_bsdiff_x86_blob", x86.clone(), "ok", "an x86-64 program's LDR build as a bsdiff-x86-zstd delta");
+    let mut relabelled = xm.clone();
+    relabelled["blobs"][at]["encoding"] = "bsdiff-zstd".into();
+    let mut r = xraw.clone();
+    r.set_manifest(&relabelled);
+    deep_only!(
+        "blob_bsdiff_x86_as_plain_bsdiff",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a bsdiff-x86-zstd entry labelled bsdiff-zstd: applied without translating the reference, it is other bytes (CRC-32 differs)",
+    );
+
     let mut r = raw.clone();
     r.set_manifest_bytes(b"this is not json");
     add!("manifest_not_json", r.write(&key, |_| {}), "malformed-manifest", "a manifest that is not JSON");
