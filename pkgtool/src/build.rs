@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::keys::key_id;
 use crate::spec::{self, Spec};
 use crate::tagcheck::{self, FileFacts, TagCheck};
-use crate::zipfmt::{DosTime, METHOD_DEFLATE, METHOD_LZMA, METHOD_STORED, METHOD_ZSTD, ZipWriter};
+use crate::zipfmt::{DosTime, METHOD_DEFLATE, METHOD_ZSTD, ZipWriter};
 
 /// How to build.
 #[derive(Clone, Debug)]
@@ -293,11 +293,7 @@ fn write_package(
         for (blob, (encoding, crc, len)) in manifest.blobs.iter().zip(&encoded_meta) {
             buf.resize(usize::try_from(*len).map_err(io::Error::other)?, 0);
             io::Read::read_exact(&mut spill, &mut buf)?;
-            let method = match encoding {
-                Encoding::Stored => METHOD_STORED,
-                Encoding::Lzma | Encoding::LzmaX86 => METHOD_LZMA,
-                Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd => METHOD_ZSTD,
-            };
+            let method = crate::zipfmt::method_for(*encoding);
             zip.add(&format!("{BLOB_PREFIX}{}", blob.sha256), method, *crc, blob.size, &buf)?;
         }
         Ok(())

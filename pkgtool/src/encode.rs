@@ -464,6 +464,45 @@ fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(
     })
 }
 
+/// The smallest `-gz` entry of `data` (members `sizes`) if any member is a gzip file zlib
+/// reproduces: the content with those files inflated, encoded as a blob would be — a
+/// `zstd-delta` against the reference's content with its gzip files inflated
+/// (`reference`: its content and its members' sizes, empty for one content), and a plain
+/// encoding where that saves less than half. With the encoding, its LZMA saving.
+fn encode_gz(
+    data: &[u8],
+    sizes: &[u64],
+    reference: Option<(&[u8], &[u64])>,
+    level: i32,
+    lzma: bool,
+    limits: &Limits,
+) -> io::Result<Option<(Encoding, Vec<u8>, u64)>> {
+    let limit = 1usize << limits.max_zstd_window_log.min(usize::BITS - 2);
+    let Some((records, expanded)) = crate::gz::plan(data, sizes, limit) else {
+        return Ok(None);
+    };
+    let mut best: Option<(Encoding, Vec<u8>, u64)> = None;
+    if let Some((r, r_sizes)) = reference {
+        let prefix = crate::gz::expand_reference(r, r_sizes, limit);
+        if prefix.len() + expanded.len() <= limit {
+            let frame = compress_delta(&expanded, &prefix, level, limits.max_zstd_window_log)?;
+            best = Some((Encoding::ZstdDeltaGz, frame, 0));
+        }
+    }
+    if best.as_ref().is_none_or(|(_, z, _)| z.len() > expanded.len() / 2) {
+        let (encoding, z, saving) = encode_plain(&expanded, level, sizes.len() > 1, lzma)?;
+        let encoding = match encoding {
+            Encoding::Lzma => Encoding::LzmaGz,
+            Encoding::LzmaX86 => Encoding::LzmaX86Gz,
+            _ => Encoding::ZstdGz,
+        };
+        if best.as_ref().is_none_or(|(_, d, _)| z.len() < d.len()) {
+            best = Some((encoding, z, saving));
+        }
+    }
+    Ok(best.map(|(encoding, z, saving)| (encoding, crate::gz::entry(&records, &z), saving)))
+}
+
 /// Encodes blob `k` of the arranged `all`: a pack as the smallest plain encoding of its
 /// members' concatenation; another blob as a delta when it has a reference and that pays,
 /// otherwise the smallest plain encoding, or the content itself when nothing shrinks it.
@@ -502,6 +541,21 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
                 best = Some((encoding, None, z));
                 lzma_saving = saving;
             }
+        }
+        // Gzip members (manual pages, changelogs) compressed inflated.
+        let sizes: Vec<u64> = src.members.iter().map(|m| m.size).collect();
+        let reference = match src.reference.as_ref().and_then(|r| all.get(r.blob).map(|p| (r, p))) {
+            Some((r, p)) => Some((r.digest, read_pack(p)?, p.members.iter().map(|m| m.size).collect::<Vec<u64>>())),
+            None => None,
+        };
+        let gz = encode_gz(&data, &sizes, reference.as_ref().map(|(_, c, s)| (&c[..], &s[..])), level, lzma, limits)
+            .map_err(Error::io(&src.source))?;
+        if let Some((encoding, z, saving)) =
+            gz.filter(|(_, z, _)| best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()))
+        {
+            let reference = reference.filter(|_| encoding.is_delta()).map(|(d, _, _)| d);
+            best = Some((encoding, reference, z));
+            lzma_saving = saving;
         }
         return Ok(match best {
             Some((encoding, reference, z)) if z.len() < data.len() => {
@@ -557,6 +611,19 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
             best = Some((encoding, None, z));
             lzma_saving = saving;
         }
+    }
+    // A gzip file compressed inflated.
+    let reference = match &src.reference {
+        Some(r) => Some((r.digest, read_checked(&r.source, &r.digest)?)),
+        None => None,
+    };
+    let one = [data.len() as u64];
+    let gz = encode_gz(&data, &one, reference.as_ref().map(|(_, c)| (&c[..], &[][..])), level, lzma, limits)
+        .map_err(Error::io(&src.source))?;
+    if let Some((encoding, z, saving)) = gz.filter(|(_, z, _)| best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()))
+    {
+        best = Some((encoding, reference.filter(|_| encoding.is_delta()).map(|(d, _)| d), z));
+        lzma_saving = saving;
     }
     let digest = src.digest;
     Ok(match best {

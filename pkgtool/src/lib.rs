@@ -12,6 +12,7 @@ pub mod bsdelta;
 pub mod build;
 pub mod cumulative;
 pub mod encode;
+pub mod gz;
 pub mod inspect;
 pub mod lzma;
 pub mod output;

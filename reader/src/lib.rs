@@ -10,6 +10,7 @@
 pub mod bsdelta;
 pub mod error;
 pub mod extract;
+pub mod gz;
 pub mod keys;
 pub mod lzma;
 pub mod read;

@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Integrity, Result};
 use crate::keys::TrustedKey;
-use crate::zipfmt::{Archive, CentralEntry, METHOD_DEFLATE, METHOD_LZMA, METHOD_STORED, METHOD_ZSTD, ReadError};
+use crate::zipfmt::{Archive, CentralEntry, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ReadError};
 
 const BUF: usize = 1 << 20;
 /// Largest LZMA entry [`Verified::decode_into`] decodes on its second thread (it is held in memory).
@@ -131,9 +131,17 @@ pub struct BlobReader<'p, R: BufRead> {
 }
 
 impl<'p, R: BufRead> BlobReader<'p, R> {
-    /// A reader of `blob`'s entry data from `inner`; a `zstd-delta` blob needs its
-    /// reference's decoded content as `prefix`.
-    fn new(inner: R, entry: &CentralEntry, blob: &Blob, limits: &Limits, prefix: Option<&'p [u8]>) -> io::Result<Self> {
+    /// A reader of `blob`'s entry data from `inner`; a delta blob needs its reference's
+    /// decoded content as `prefix`, and a `zstd-delta-gz` one the sizes of the reference's
+    /// members too (`ref_sizes`; empty for a reference that is not a pack).
+    fn new(
+        inner: R,
+        entry: &CentralEntry,
+        blob: &Blob,
+        limits: &Limits,
+        prefix: Option<&'p [u8]>,
+        ref_sizes: &[u64],
+    ) -> io::Result<Self> {
         let take = inner.take(entry.compressed);
         let decode = match (blob.encoding, prefix) {
             (Encoding::Stored, _) => Decode::Stored(take),
@@ -176,7 +184,30 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                     .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
                 Decode::Memory(io::Cursor::new(content))
             }
-            (Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd, None) => {
+            (Encoding::ZstdGz | Encoding::LzmaGz | Encoding::LzmaX86Gz, _) | (Encoding::ZstdDeltaGz, Some(_)) => {
+                let name = format!("{BLOB_PREFIX}{}", blob.sha256);
+                if entry.compressed > 1u64 << limits.max_zstd_window_log.min(62) {
+                    return Err(integrity_io(Integrity::BadCompressedData {
+                        entry: name,
+                        why: "an entry larger than the window limit".into(),
+                    }));
+                }
+                let mut data = Vec::with_capacity(usize::try_from(entry.compressed).unwrap_or(0));
+                let mut take = take;
+                take.read_to_end(&mut data)?;
+                let sizes: Vec<u64> =
+                    if blob.is_pack() { blob.members.iter().map(|m| m.size).collect() } else { vec![blob.size] };
+                let reference = prefix.filter(|_| blob.encoding == Encoding::ZstdDeltaGz).map(|p| (p, ref_sizes));
+                let inner = match blob.encoding {
+                    Encoding::LzmaGz => crate::gz::Inner::Lzma { x86: false },
+                    Encoding::LzmaX86Gz => crate::gz::Inner::Lzma { x86: true },
+                    _ => crate::gz::Inner::Zstd,
+                };
+                let content = crate::gz::decode(&data, &sizes, inner, reference, limits.max_zstd_window_log)
+                    .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
+                Decode::Memory(io::Cursor::new(content))
+            }
+            (Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd | Encoding::ZstdDeltaGz, None) => {
                 return Err(io::Error::other("a delta blob opened without its reference"));
             }
         };
@@ -349,6 +380,15 @@ impl<R: Read> Read for MemberReader<R> {
     }
 }
 
+/// The sizes of the members of the pack named `d`, or nothing if `d` names a content.
+fn pack_member_sizes(m: &Manifest, d: &Digest) -> Vec<u64> {
+    m.blobs
+        .iter()
+        .find(|b| b.sha256 == *d && b.is_pack())
+        .map(|b| b.members.iter().map(|x| x.size).collect())
+        .unwrap_or_default()
+}
+
 /// Decoded contents of blobs that later blobs use as delta references, during a
 /// streaming pass. The manifest's rules (FORMAT.md §4.3.8) bound how much is held at once.
 #[derive(Default)]
@@ -487,11 +527,7 @@ fn match_entries(archive: &Archive, manifest: &Manifest) -> std::result::Result<
         if entry.name != format!("{BLOB_PREFIX}{}", blob.sha256) {
             return Err(Integrity::MalformedArchive("blob entries are not in the manifest's order".into()));
         }
-        let method = match blob.encoding {
-            Encoding::Zstd | Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd => METHOD_ZSTD,
-            Encoding::Stored => METHOD_STORED,
-            Encoding::Lzma | Encoding::LzmaX86 => METHOD_LZMA,
-        };
+        let method = crate::zipfmt::method_for(blob.encoding);
         if entry.method != method {
             return Err(Integrity::MalformedArchive(format!(
                 "{}: zip method {} but encoding {:?}",
@@ -768,16 +804,19 @@ impl Verified {
                         let (entry, blob, limits) = (entry.clone(), blob.clone(), limits.clone());
                         pending = Some(scope.spawn(move || {
                             let to_io = io_or_integrity(path);
-                            let mut br = BlobReader::new(&data[..], &entry, &blob, &limits, None).map_err(&to_io)?;
+                            let mut br =
+                                BlobReader::new(&data[..], &entry, &blob, &limits, None, &[]).map_err(&to_io)?;
                             io::copy(&mut br, &mut io::sink()).map(drop).map_err(&to_io)
                         }));
                         progress(entry_end(&self.archive, i), total);
                         continue;
                     }
                     let prefix = blob.reference.as_ref().and_then(|d| refs.content.get(d)).cloned();
+                    let ref_sizes = blob.reference.as_ref().map(|d| pack_member_sizes(m, d)).unwrap_or_default();
                     let data = self.entry_data(entry);
-                    let mut br = BlobReader::new(data, entry, blob, limits, prefix.as_ref().map(|p| p.as_slice()))
-                        .map_err(&to_io)?;
+                    let mut br =
+                        BlobReader::new(data, entry, blob, limits, prefix.as_ref().map(|p| p.as_slice()), &ref_sizes)
+                            .map_err(&to_io)?;
                     if blob.is_pack() && keep {
                         // A later pack is a delta against this one: keep it whole, then split it.
                         let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
@@ -868,6 +907,6 @@ pub fn decode_entry_for_fuzzing(
         offset: 0,
         time: crate::zipfmt::DosTime::from_unix(0),
     };
-    let mut reader = BlobReader::new(data, &entry, blob, limits, reference)?;
+    let mut reader = BlobReader::new(data, &entry, blob, limits, reference, &[])?;
     io::copy(&mut reader, &mut io::sink())
 }

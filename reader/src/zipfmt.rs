@@ -35,6 +35,16 @@ pub const METHOD_DEFLATE: u16 = 8;
 pub const METHOD_ZSTD: u16 = 93;
 /// Zip method 14, LZMA (APPNOTE 5.8).
 pub const METHOD_LZMA: u16 = 14;
+
+/// The zip method an entry of `encoding` is stored with (FORMAT.md §4.4).
+pub fn method_for(encoding: hotfix_schema::Encoding) -> u16 {
+    use hotfix_schema::Encoding as E;
+    match encoding {
+        E::Stored => METHOD_STORED,
+        E::Lzma | E::LzmaX86 | E::LzmaGz | E::LzmaX86Gz => METHOD_LZMA,
+        E::Zstd | E::ZstdDelta | E::BsdiffZstd | E::BsdiffX86Zstd | E::ZstdGz | E::ZstdDeltaGz => METHOD_ZSTD,
+    }
+}
 const FLAG_UTF8: u16 = 1 << 11;
 /// General-purpose bit 1 for method 14: the LZMA stream ends with an end-of-stream marker.
 const FLAG_LZMA_EOS: u16 = 1 << 1;

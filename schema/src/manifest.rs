@@ -279,6 +279,17 @@ pub enum Encoding {
     /// call, jump and RIP-relative operands pointed where the controls moved their
     /// targets (FORMAT.md §4.4).
     BsdiffX86Zstd,
+    /// The entry is zip method 93: records of the gzip members stored inflated, then one
+    /// Zstandard frame of the content with those members inflated; each is deflated again
+    /// by zlib at its recorded level (FORMAT.md §4.4).
+    ZstdGz,
+    /// As `zstd-gz`, the frame compressed with the `reference` blob's content, its gzip
+    /// members inflated, as its prefix.
+    ZstdDeltaGz,
+    /// As `zstd-gz`, with an `lzma` entry (zip method 14) in place of the frame.
+    LzmaGz,
+    /// As `zstd-gz`, with an `lzma-x86` entry (zip method 14) in place of the frame.
+    LzmaX86Gz,
     /// The entry is zip method 0, the content itself.
     Stored,
     /// The entry is zip method 14 (LZMA, with an end-of-stream marker) of the content.
@@ -292,7 +303,7 @@ pub enum Encoding {
 impl Encoding {
     /// Whether the content is decoded against a reference blob.
     pub fn is_delta(self) -> bool {
-        matches!(self, Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd)
+        matches!(self, Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd | Encoding::ZstdDeltaGz)
     }
 }
 

@@ -149,3 +149,58 @@ dir = "x86/ldr"
 "#;
     write(dir, "kb7.toml", spec)
 }
+
+/// A Debian-style changelog of `entries` entries, newest first, as `gzip -9n` makes it
+/// (level 9, no name, no time), which zlib reproduces.
+pub fn changelog_gz(entries: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut text = String::new();
+    for e in (0..entries).rev() {
+        text.push_str(&format!("contoso-kernel (5.2.3790.{e}) stable-security; urgency=medium\n\n"));
+        for k in 0..6 {
+            text.push_str(&format!(
+                "  * Fix {k} for KB{e}: bounds check in the {} parser.\n",
+                ["ASN.1", "URL", "DNS"][k % 3]
+            ));
+        }
+        text.push_str(&format!("\n -- Contoso Servicing <servicing@contoso.example>  build {e}\n\n"));
+    }
+    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::new(9));
+    gz.write_all(text.as_bytes()).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+/// An update whose builds carry gzip files that change every build (a changelog and a
+/// manual page) and a plain file. Returns the spec path.
+pub fn gz_update(dir: &Path) -> PathBuf {
+    for (branch, n) in [("gdr", 40), ("ldr", 42)] {
+        let base = dir.join(format!("gz/{branch}"));
+        fs::create_dir_all(base.join("doc")).expect("mkdir");
+        fs::write(base.join("doc/changelog.gz"), changelog_gz(n)).expect("write");
+        fs::write(base.join("doc/kernel.8.gz"), changelog_gz(n / 2)).expect("write");
+        fs::write(base.join("doc/README"), "Contoso kernel documentation\n".repeat(20)).expect("write");
+    }
+    let spec = r#"[package]
+id = "KB8"
+kind = "update"
+product = "contoso"
+title = "Update for the kernel documentation"
+
+[[variant]]
+component = "kerneldoc"
+baseline = "RTM"
+branch = "gdr"
+version = "5.2.3790.40"
+fixes = ["KB8"]
+dir = "gz/gdr"
+
+[[variant]]
+component = "kerneldoc"
+baseline = "RTM"
+branch = "ldr"
+version = "5.2.3790.1042"
+fixes = ["KB7", "KB8"]
+dir = "gz/ldr"
+"#;
+    write(dir, "kb8.toml", spec)
+}

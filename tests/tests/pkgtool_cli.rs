@@ -406,6 +406,63 @@ fn a_bsdiff_delta_blob_verifies_and_extracts_byte_for_byte() {
     assert!(fs::read(x.join("RTM/gdr/kernel/bin/core.so")).unwrap() == old, "GDR build differs after extraction");
 }
 
+/// Builds `spec` through the binary, checks that its blobs use `encoding`, and extracts
+/// it: every file of both branches must come out as its source's bytes.
+fn built_with_encoding_extracts_byte_for_byte(dir: &Path, spec: &Path, sources: &str, component: &str, encoding: &str) {
+    let (key, public, _) = fixtures::key_pair(dir, "vendor", 7);
+    for (pack, name) in [(true, "packed.pkg"), (false, "unpacked.pkg")] {
+        let pkg = dir.join(name);
+        let mut args = vec!["build", s(spec), "--key", s(&key), "-o", s(&pkg)];
+        if !pack {
+            args.push("--no-pack");
+        }
+        pkgtool(args).expect_code(0);
+        let out = pkgtool(["inspect", s(&pkg), "--json"]);
+        let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let encodings: Vec<&str> =
+            j["manifest"]["blobs"].as_array().unwrap().iter().map(|b| b["encoding"].as_str().unwrap()).collect();
+        assert!(encodings.iter().any(|e| e.contains(encoding)), "{name}: {encodings:?}");
+        pkgtool(["verify", s(&pkg), "--deep", "--trust", s(&public)]).expect_code(0);
+        let x = dir.join(format!("x-{name}"));
+        pkgtool(["extract", s(&pkg), s(&x), "--trust", s(&public)]).expect_code(0);
+        for branch in ["gdr", "ldr"] {
+            let from = dir.join(sources).join(branch);
+            for entry in walk(&from) {
+                let rel = entry.strip_prefix(&from).unwrap();
+                let got = fs::read(x.join("RTM").join(branch).join(component).join(rel)).unwrap();
+                assert!(
+                    got == fs::read(&entry).unwrap(),
+                    "{name}: {branch}/{} differs after extraction",
+                    rel.display()
+                );
+            }
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[test]
+fn an_executable_whose_code_moved_is_a_bsdiff_x86_delta_and_extracts_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::x86_update(t.path());
+    built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-x86-zstd");
+}
+
+#[test]
+fn gzip_files_stored_inflated_extract_to_their_exact_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::gz_update(t.path());
+    built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "gz", "kerneldoc", "-gz");
+}
+
 #[test]
 fn the_package_is_the_same_whatever_the_number_of_compression_threads() {
     let t = tempfile::tempdir().unwrap();

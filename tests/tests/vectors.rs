@@ -374,6 +374,44 @@ fn generate() -> BTreeMap<String, Vector> {
         "a bsdiff-x86-zstd entry labelled bsdiff-zstd: applied without translating the reference, it is other bytes (CRC-32 differs)",
     );
 
+    // Gzip files stored inflated: one blob each, and packed; then an entry whose record
+    // names another deflate level (the member deflates to another length) and one whose
+    // record claims a 2 GiB expansion (over the window limit).
+    let gz_spec = fixtures::gz_update(dir);
+    let gz = built(&gz_spec, &key, None);
+    let gzraw = RawPackage::parse(&gz);
+    let gzm = gzraw.manifest();
+    let encodings: Vec<&str> =
+        gzm["blobs"].as_array().unwrap().iter().map(|b| b["encoding"].as_str().unwrap()).collect();
+    assert!(encodings.contains(&"zstd-delta-gz"), "{encodings:?}");
+    add!("valid_gz_blobs", gz.clone(), "ok", "gzip files stored inflated: zstd-gz or lzma-gz, and zstd-delta-gz");
+    let gz_packed = built_with(&gz_spec, &key, None, true);
+    let packed_encodings: Vec<String> = RawPackage::parse(&gz_packed).manifest()["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["encoding"].as_str().unwrap().to_string())
+        .collect();
+    assert!(packed_encodings.iter().any(|e| e.ends_with("-gz")), "{packed_encodings:?}");
+    add!("valid_gz_pack", gz_packed, "ok", "packs whose gzip members are stored inflated");
+    let at = encodings.iter().position(|e| *e == "zstd-delta-gz").unwrap();
+    let mut r = gzraw.clone();
+    r.entries[at + 1].data[16] = 1;
+    deep_only!(
+        "blob_gz_level_changed",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a zstd-delta-gz record naming deflate level 1: the member deflates to another length than declared",
+    );
+    let mut r = gzraw.clone();
+    r.entries[at + 1].data[12..16].copy_from_slice(&(1u32 << 31).to_le_bytes());
+    deep_only!(
+        "blob_gz_expansion_too_large",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a zstd-delta-gz record claiming 2 GiB of inflated content (over the 2^27-byte window limit)",
+    );
+
     let mut r = raw.clone();
     r.set_manifest_bytes(b"this is not json");
     add!("manifest_not_json", r.write(&key, |_| {}), "malformed-manifest", "a manifest that is not JSON");

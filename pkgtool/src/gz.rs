@@ -1,0 +1,162 @@
+//! The `zstd-gz` and `zstd-delta-gz` entry encoder (FORMAT.md §4.4; the layout and the
+//! decoder are [`hotfix_reader::gz`]): finds the members that are gzip files zlib
+//! reproduces, and lays out their expanded form and the entry's records.
+
+use hotfix_reader::gz::{Rezip, deflate, inflate, parse};
+
+pub use hotfix_reader::gz::{RECORD_LEN, expand_reference};
+
+/// Levels tried, in order: `gzip -9` (Debian's), then zlib's default.
+const LEVELS: [u8; 2] = [9, 6];
+
+/// The members of `content` (sizes `sizes`) that are gzip files zlib deflates back to
+/// exactly their bytes, with the expanded content (recorded members as header and
+/// inflated content, the others as they are) — or `None` when there is no such member or
+/// the expanded content would exceed `limit` bytes.
+pub fn plan(content: &[u8], sizes: &[u64], limit: usize) -> Option<(Vec<Rezip>, Vec<u8>)> {
+    let mut records = Vec::new();
+    let mut expanded = Vec::with_capacity(content.len());
+    let mut at = 0usize;
+    for (i, &size) in sizes.iter().enumerate() {
+        let member = content.get(at..at + usize::try_from(size).ok()?)?;
+        at += member.len();
+        let room = limit.checked_sub(expanded.len())?;
+        let found = parse(member).and_then(|g| {
+            let inflated = inflate(&g, room.checked_sub(g.header.len())?)?;
+            let level = LEVELS.into_iter().find(|&l| deflate(&inflated, l).is_ok_and(|d| d == g.body))?;
+            Some((g.header, inflated, level))
+        });
+        match found {
+            Some((header, inflated, level)) => {
+                records.push(Rezip {
+                    index: u32::try_from(i).ok()?,
+                    header_len: u32::try_from(header.len()).ok()?,
+                    inflated_len: u32::try_from(inflated.len()).ok()?,
+                    level,
+                });
+                expanded.extend_from_slice(header);
+                expanded.extend_from_slice(&inflated);
+            }
+            None => expanded.extend_from_slice(member),
+        }
+        if expanded.len() > limit {
+            return None;
+        }
+    }
+    (!records.is_empty() && at == content.len()).then_some((records, expanded))
+}
+
+/// An entry: the records, then the frame.
+pub fn entry(records: &[Rezip], frame: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + records.len() * RECORD_LEN + frame.len());
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    for r in records {
+        out.extend_from_slice(&r.index.to_le_bytes());
+        out.extend_from_slice(&r.header_len.to_le_bytes());
+        out.extend_from_slice(&r.inflated_len.to_le_bytes());
+        out.push(r.level);
+    }
+    out.extend_from_slice(frame);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotfix_reader::gz::{Inner, decode};
+    use std::io::Write;
+
+    fn gzip(content: &[u8]) -> Vec<u8> {
+        let mut e = flate2::GzBuilder::new().filename("page.1").write(Vec::new(), flate2::Compression::new(9));
+        e.write_all(content).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A changelog: varied lines, the newest entry first.
+    fn page(entries: u32) -> Vec<u8> {
+        let mut x = 7u32;
+        let mut word = || {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            ["fix", "buffer", "overflow", "in", "the", "parser", "CVE", "security", "update", "backport"]
+                [(x >> 16) as usize % 10]
+        };
+        let mut out = String::new();
+        for e in (0..entries).rev() {
+            out.push_str(&format!("postgresql-15 (15.{e}-0+deb12u1) bookworm-security; urgency=medium\n"));
+            for _ in 0..8 {
+                let line: Vec<&str> = (0..9).map(|_| word()).collect();
+                out.push_str(&format!("  * {}\n", line.join(" ")));
+            }
+        }
+        out.into_bytes()
+    }
+
+    fn frame(data: &[u8], prefix: Option<&[u8]>) -> Vec<u8> {
+        let mut e = match prefix {
+            Some(p) => zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), 19, p).unwrap(),
+            None => zstd::stream::write::Encoder::new(Vec::new(), 19).unwrap(),
+        };
+        e.set_pledged_src_size(Some(data.len() as u64)).unwrap();
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_new_build_of_a_gzip_file_is_a_small_delta_and_rebuilds_exactly() {
+        let (old_gz, new_gz) = (gzip(&page(18)), gzip(&page(20)));
+        let other = b"not compressed, kept as it is".to_vec();
+        let new_pack = [other.clone(), new_gz.clone()].concat();
+        let sizes = [other.len() as u64, new_gz.len() as u64];
+        let (records, expanded) = plan(&new_pack, &sizes, 1 << 27).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].index, 1);
+        let reference = expand_reference(&old_gz, &[], 1 << 27);
+        let e = entry(&records, &frame(&expanded, Some(&reference)));
+        // The gzip files share nothing; their contents differ in a version number per line.
+        let plain_delta = frame(&new_gz, Some(&old_gz));
+        assert!(e.len() * 4 < plain_delta.len(), "gz {} plain {}", e.len(), plain_delta.len());
+        assert_eq!(decode(&e, &sizes, Inner::Zstd, Some((&old_gz, &[])), 27).unwrap(), new_pack);
+        // Without the reference's expansion the frame does not decode to the content.
+        assert_ne!(decode(&e, &sizes, Inner::Zstd, Some((&old_gz[..10], &[])), 27).ok(), Some(new_pack.clone()));
+        // zstd-gz and lzma-gz: the same without a reference.
+        let e = entry(&records, &frame(&expanded, None));
+        assert_eq!(decode(&e, &sizes, Inner::Zstd, None, 27).unwrap(), new_pack);
+        let e = entry(&records, &crate::lzma::encode(&expanded, false).unwrap());
+        assert_eq!(decode(&e, &sizes, Inner::Lzma { x86: false }, None, 27).unwrap(), new_pack);
+        assert!(decode(&[e.clone(), vec![0]].concat(), &sizes, Inner::Lzma { x86: false }, None, 27).is_err());
+    }
+
+    #[test]
+    fn a_gzip_file_zlib_does_not_reproduce_is_not_recorded() {
+        // Level 1 output: neither level 9 nor level 6 reproduces it.
+        let mut e = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::new(1));
+        e.write_all(&page(20)).unwrap();
+        let gz = e.finish().unwrap();
+        assert!(plan(&gz, &[gz.len() as u64], 1 << 27).is_none());
+        // Nor one whose expansion would pass the limit.
+        let good = gzip(&page(20));
+        assert!(plan(&good, &[good.len() as u64], 1000).is_none());
+    }
+
+    #[test]
+    fn damaged_entries_are_errors_not_panics() {
+        let gz = gzip(&page(20));
+        let sizes = [gz.len() as u64];
+        let (records, expanded) = plan(&gz, &sizes, 1 << 27).unwrap();
+        let e = entry(&records, &frame(&expanded, None));
+        for i in 0..e.len() {
+            let mut d = e.clone();
+            d[i] ^= 0x55;
+            if let Ok(out) = decode(&d, &sizes, Inner::Zstd, None, 27) {
+                assert_eq!(out.len(), gz.len());
+            }
+        }
+        for cut in 0..e.len() {
+            assert!(decode(&e[..cut], &sizes, Inner::Zstd, None, 27).is_err());
+        }
+        // A record that claims a header longer than the member is refused, not trusted.
+        let mut bad = records.clone();
+        bad[0].header_len = u32::MAX;
+        assert!(decode(&entry(&bad, &frame(&expanded, None)), &sizes, Inner::Zstd, None, 27).is_err());
+    }
+}

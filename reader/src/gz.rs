@@ -1,0 +1,340 @@
+//! The `zstd-gz` and `zstd-delta-gz` blob encodings (FORMAT.md §4.4): gzip files stored
+//! inflated, and deflated again as they are read.
+//!
+//! A gzip file changes completely when one line of what it holds changes (Debian's
+//! changelogs and manual pages: every page of a PostgreSQL minor release names the new
+//! version), so neither a delta nor a compressor gets anything out of two builds of it.
+//! Most were made by `gzip -9n`, whose output zlib's deflate reproduces bit for bit at
+//! level 9. The writer stores such a file as its gzip header and its inflated content
+//! (which a delta against the previous build's inflated content makes small) with the
+//! level that reproduces it; the reader deflates it again and appends the trailer. Files
+//! that do not round-trip are stored as they are. Every rebuilt content is then checked
+//! against its SHA-256 like any other, so a deflate that produced other bytes fails as
+//! `hash-mismatch`, never installs them.
+
+use std::io::{self, Read};
+
+/// Bytes of one record in an entry's header.
+pub const RECORD_LEN: usize = 13;
+
+/// A member stored inflated: which one, its gzip header's length, its inflated length and
+/// the deflate level that reproduces it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rezip {
+    /// Index among the blob's members (0 for a blob that is not a pack).
+    pub index: u32,
+    /// Length of the gzip header (10 bytes and its optional fields).
+    pub header_len: u32,
+    /// Length of the inflated content.
+    pub inflated_len: u32,
+    /// zlib deflate level, 1–9.
+    pub level: u8,
+}
+
+/// The parts of a single-member gzip file.
+pub struct Gzip<'a> {
+    /// The header: 10 bytes, then the optional extra field, name, comment and header CRC.
+    pub header: &'a [u8],
+    /// The raw deflate stream.
+    pub body: &'a [u8],
+    /// The trailer's CRC-32 of the inflated content.
+    pub crc32: u32,
+    /// The trailer's inflated length modulo 2^32.
+    pub isize: u32,
+}
+
+/// Splits `b` into a gzip header, body and trailer: magic `1F 8B`, method 8, no reserved
+/// flag bits, the optional fields the flags announce, and eight trailer bytes. Whether the
+/// body inflates to the trailer's content is [`inflate`]'s question.
+pub fn parse(b: &[u8]) -> Option<Gzip<'_>> {
+    if b.len() < 18 || b[..3] != [0x1F, 0x8B, 8] || b[3] & 0xE0 != 0 {
+        return None;
+    }
+    let flags = b[3];
+    let mut at = 10usize;
+    if flags & 4 != 0 {
+        let xlen = usize::from(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?]));
+        at = at.checked_add(2 + xlen)?;
+    }
+    for bit in [8u8, 16] {
+        if flags & bit != 0 {
+            at += b.get(at..)?.iter().position(|&c| c == 0)? + 1;
+        }
+    }
+    if flags & 2 != 0 {
+        at += 2;
+    }
+    let body_end = b.len().checked_sub(8)?;
+    if at > body_end {
+        return None;
+    }
+    let t = &b[body_end..];
+    Some(Gzip {
+        header: &b[..at],
+        body: &b[at..body_end],
+        crc32: u32::from_le_bytes([t[0], t[1], t[2], t[3]]),
+        isize: u32::from_le_bytes([t[4], t[5], t[6], t[7]]),
+    })
+}
+
+/// The inflated content of `g`, if its body is one complete deflate stream that uses every
+/// byte, inflates to at most `max` bytes, and matches the trailer's CRC-32 and length.
+pub fn inflate(g: &Gzip<'_>, max: usize) -> Option<Vec<u8>> {
+    let mut d = flate2::bufread::DeflateDecoder::new(g.body);
+    let mut out = Vec::with_capacity(g.body.len().saturating_mul(3).min(max).min(1 << 24));
+    (&mut d).take(max as u64 + 1).read_to_end(&mut out).ok()?;
+    let whole = d.total_in() == g.body.len() as u64;
+    let ok = whole && out.len() <= max && crc32fast::hash(&out) == g.crc32 && out.len() as u32 == g.isize;
+    ok.then_some(out)
+}
+
+/// `data` as one raw deflate stream by zlib at `level` (window 2^15, memory level 8, the
+/// default strategy: what `gzip -9n` output is reproduced with).
+pub fn deflate(data: &[u8], level: u8) -> io::Result<Vec<u8>> {
+    let mut c = flate2::Compress::new(flate2::Compression::new(u32::from(level)), false);
+    let mut out = Vec::with_capacity(data.len() / 3 + 64);
+    loop {
+        let consumed = usize::try_from(c.total_in()).map_err(io::Error::other)?;
+        if out.capacity() - out.len() < 1024 {
+            out.reserve(out.capacity().max(4096));
+        }
+        let status = c
+            .compress_vec(data.get(consumed..).unwrap_or(&[]), &mut out, flate2::FlushCompress::Finish)
+            .map_err(io::Error::other)?;
+        if status == flate2::Status::StreamEnd {
+            return Ok(out);
+        }
+    }
+}
+
+/// A reference's *expanded* form, against which a `zstd-delta-gz` frame is decoded: each of
+/// its members (`sizes`, in order; one member if they do not add up to its length) that
+/// is a gzip file whose body inflates exactly to its trailer's content becomes its header
+/// followed by that content, as long as the expanded form stays within `limit` bytes;
+/// every other member stays as it is.
+pub fn expand_reference(content: &[u8], sizes: &[u64], limit: usize) -> Vec<u8> {
+    let whole = [content.len() as u64];
+    let sizes = if sizes.iter().sum::<u64>() == content.len() as u64 { sizes } else { &whole[..] };
+    let mut out = Vec::with_capacity(content.len());
+    let mut at = 0usize;
+    for &size in sizes {
+        let Some(member) = usize::try_from(size).ok().and_then(|n| content.get(at..at + n)) else {
+            break;
+        };
+        at += member.len();
+        let room = limit.saturating_sub(out.len());
+        match parse(member).and_then(|g| {
+            let inflated = inflate(&g, room.checked_sub(g.header.len())?)?;
+            Some((g.header, inflated))
+        }) {
+            Some((header, inflated)) => {
+                out.extend_from_slice(header);
+                out.extend_from_slice(&inflated);
+            }
+            None => out.extend_from_slice(member),
+        }
+    }
+    out
+}
+
+/// An entry's records and its Zstandard frame: a little-endian `u32` count, then the
+/// records of [`RECORD_LEN`] bytes (index, header length, inflated length as `u32`, then
+/// the level), indexes strictly increasing and below `members`, levels 1–9.
+pub fn parse_entry(data: &[u8], members: usize) -> Result<(Vec<Rezip>, &[u8]), String> {
+    let n = data.get(..4).ok_or("shorter than its record count")?;
+    let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize;
+    if n > members {
+        return Err(format!("{n} records for {members} members"));
+    }
+    let end = 4 + n * RECORD_LEN;
+    let table = data.get(4..end).ok_or("records run past the entry")?;
+    let mut records = Vec::with_capacity(n);
+    for r in table.chunks_exact(RECORD_LEN) {
+        let u = |at: usize| u32::from_le_bytes([r[at], r[at + 1], r[at + 2], r[at + 3]]);
+        let rec = Rezip { index: u(0), header_len: u(4), inflated_len: u(8), level: r[12] };
+        if records.last().is_some_and(|p: &Rezip| rec.index <= p.index) || rec.index as usize >= members {
+            return Err("record indexes are not increasing member indexes".into());
+        }
+        if !(1..=9).contains(&rec.level) || rec.header_len < 10 {
+            return Err(format!("record for member {} is malformed", rec.index));
+        }
+        records.push(rec);
+    }
+    Ok((records, &data[end..]))
+}
+
+/// Length of the expanded content the records describe over members of `sizes`.
+pub fn expanded_len(records: &[Rezip], sizes: &[u64]) -> Option<u64> {
+    let mut total = 0u64;
+    let mut r = records.iter().peekable();
+    for (i, &size) in sizes.iter().enumerate() {
+        let add = match r.next_if(|r| r.index as usize == i) {
+            Some(rec) => u64::from(rec.header_len) + u64::from(rec.inflated_len),
+            None => size,
+        };
+        total = total.checked_add(add)?;
+    }
+    Some(total)
+}
+
+/// The blob's content from its expanded form: each recorded member deflated again at its
+/// level, with its header before and its trailer after; each must come out at its
+/// declared size.
+pub fn rebuild(expanded: &[u8], records: &[Rezip], sizes: &[u64]) -> Result<Vec<u8>, String> {
+    let total: u64 = sizes.iter().sum();
+    let mut out = Vec::with_capacity(usize::try_from(total).map_err(|_| "size does not fit in memory")?);
+    let mut at = 0usize;
+    let mut r = records.iter().peekable();
+    let short = || "expanded content ends early".to_string();
+    for (i, &size) in sizes.iter().enumerate() {
+        let size = usize::try_from(size).map_err(|_| "size does not fit in memory")?;
+        match r.next_if(|r| r.index as usize == i) {
+            Some(rec) => {
+                let (h, n) = (rec.header_len as usize, rec.inflated_len as usize);
+                let header = expanded.get(at..at + h).ok_or_else(short)?;
+                let inflated = expanded.get(at + h..at + h + n).ok_or_else(short)?;
+                at += h + n;
+                let body = deflate(inflated, rec.level).map_err(|e| format!("deflate failed: {e}"))?;
+                let rebuilt = h + body.len() + 8;
+                if rebuilt != size {
+                    return Err(format!("member {i} deflates to {rebuilt} bytes, {size} are declared"));
+                }
+                out.extend_from_slice(header);
+                out.extend_from_slice(&body);
+                out.extend_from_slice(&crc32fast::hash(inflated).to_le_bytes());
+                out.extend_from_slice(&(n as u32).to_le_bytes());
+            }
+            None => {
+                out.extend_from_slice(expanded.get(at..at + size).ok_or_else(short)?);
+                at += size;
+            }
+        }
+    }
+    if at != expanded.len() {
+        return Err("expanded content longer than its members".into());
+    }
+    Ok(out)
+}
+
+/// The codec of the frame inside a `-gz` entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inner {
+    /// One Zstandard frame; with a reference, decoded against its expanded form.
+    Zstd,
+    /// An LZMA entry as `lzma` (FORMAT.md §4.4).
+    Lzma {
+        /// With the x86 branch filter (`lzma-x86`).
+        x86: bool,
+    },
+}
+
+/// Decodes a `-gz` entry of a blob whose members are `sizes`: its records, then its inner
+/// entry by `inner` — a Zstandard frame decoded against the expanded form of `reference`
+/// (the reference's content and its members' sizes) when there is one. The expanded
+/// content is bounded by 2^`window_log_max` bytes, as is the expanded reference.
+pub fn decode(
+    data: &[u8],
+    sizes: &[u64],
+    inner: Inner,
+    reference: Option<(&[u8], &[u64])>,
+    window_log_max: u32,
+) -> Result<Vec<u8>, String> {
+    let limit = 1usize << window_log_max.min(usize::BITS - 2);
+    let (records, frame) = parse_entry(data, sizes.len())?;
+    let len = expanded_len(&records, sizes)
+        .filter(|&n| n <= limit as u64)
+        .ok_or_else(|| format!("expanded content larger than the window limit of {limit} bytes"))?
+        as usize;
+    let zerr = |e: io::Error| format!("stream does not decode: {e}");
+    let mut expanded = Vec::with_capacity(len);
+    match inner {
+        Inner::Zstd => {
+            let prefix = reference.map(|(content, sizes)| expand_reference(content, sizes, limit));
+            let mut d = match &prefix {
+                Some(p) => zstd::stream::read::Decoder::with_ref_prefix(frame, p).map_err(zerr)?,
+                None => zstd::stream::read::Decoder::with_buffer(frame).map_err(zerr)?,
+            }
+            .single_frame();
+            d.window_log_max(window_log_max).map_err(zerr)?;
+            (&mut d).take(len as u64 + 1).read_to_end(&mut expanded).map_err(zerr)?;
+            if !d.get_ref().is_empty() {
+                return Err("bytes follow the Zstandard frame".into());
+            }
+        }
+        Inner::Lzma { x86 } => {
+            let mut d = crate::lzma::decoder(frame, x86, window_log_max).map_err(zerr)??;
+            (&mut d).take(len as u64 + 1).read_to_end(&mut expanded).map_err(zerr)?;
+            if !d.get_ref().is_empty() {
+                return Err("bytes follow the LZMA stream".into());
+            }
+        }
+    }
+    if expanded.len() != len {
+        return Err(format!("frame decodes to {} bytes, the records say {len}", expanded.len()));
+    }
+    rebuild(&expanded, &records, sizes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(content: &[u8], name: Option<&str>) -> Vec<u8> {
+        let mut b = flate2::GzBuilder::new();
+        if let Some(n) = name {
+            b = b.filename(n);
+        }
+        let mut e = b.write(Vec::new(), flate2::Compression::new(9));
+        e.write_all(content).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_file_parses_inflates_and_deflates_back_to_its_bytes() {
+        let text = b"PostgreSQL 15.20 manual page\n".repeat(200);
+        let gz = gzip(&text, Some("psql.1"));
+        let g = parse(&gz).unwrap();
+        assert_eq!(g.header.len(), 10 + 7);
+        assert_eq!(inflate(&g, 1 << 20).unwrap(), text);
+        assert!(inflate(&g, text.len() - 1).is_none(), "over the limit");
+        assert_eq!(deflate(&text, 9).unwrap(), g.body);
+    }
+
+    #[test]
+    fn what_is_not_a_whole_gzip_file_is_not_inflated() {
+        let gz = gzip(b"hello hello hello", None);
+        let mut bad_crc = gz.clone();
+        let n = bad_crc.len();
+        bad_crc[n - 8] ^= 1;
+        let mut trailing = gz.clone();
+        trailing.splice(n - 8..n - 8, [0u8]);
+        for b in [&bad_crc[..], &trailing[..], &gz[..n - 1], b"\x1f\x8b\x08\xe0 not gzip at all"] {
+            assert!(parse(b).and_then(|g| inflate(&g, 1 << 20)).is_none());
+        }
+        // Expanding leaves such members alone.
+        let sizes = [bad_crc.len() as u64, gz.len() as u64];
+        let both = [bad_crc.clone(), gz.clone()].concat();
+        let e = expand_reference(&both, &sizes, 1 << 20);
+        assert_eq!(e, [&bad_crc[..], &gz[..10], b"hello hello hello"].concat());
+    }
+
+    #[test]
+    fn records_are_checked_before_anything_is_decoded() {
+        let rec = |index: u32, level: u8| {
+            let mut r = Vec::new();
+            r.extend_from_slice(&index.to_le_bytes());
+            r.extend_from_slice(&10u32.to_le_bytes());
+            r.extend_from_slice(&5u32.to_le_bytes());
+            r.push(level);
+            r
+        };
+        let entry = |recs: &[Vec<u8>]| [(recs.len() as u32).to_le_bytes().to_vec(), recs.concat()].concat();
+        assert!(parse_entry(&entry(&[rec(0, 9), rec(1, 9)]), 2).is_ok());
+        assert!(parse_entry(&entry(&[rec(1, 9), rec(0, 9)]), 2).is_err(), "decreasing");
+        assert!(parse_entry(&entry(&[rec(2, 9)]), 2).is_err(), "no such member");
+        assert!(parse_entry(&entry(&[rec(0, 0)]), 2).is_err(), "level 0");
+        assert!(parse_entry(&entry(&[rec(0, 9), rec(1, 9)]), 1).is_err(), "more records than members");
+        assert!(parse_entry(&[255, 255, 255, 255], 3).is_err());
+    }
+}
