@@ -11,6 +11,8 @@
 //! the number of threads.
 
 use std::collections::HashMap;
+
+use hotfix_reader::gz::parse as parse_gzip;
 use std::fs;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -348,6 +350,12 @@ const INCOMPRESSIBLE: f64 = 0.97;
 /// smaller than a plain frame.
 const DELTA_WORTH: f64 = 0.9;
 
+/// A delta larger than this fraction (1/n) of its content is compared with a plain
+/// encoding: a delta against a *sibling* (another library of the same package) can save
+/// two thirds and still lose to LZMA with the x86 filter (libnss3.so: 447 KB against a
+/// sibling, 379 KB on its own), while a next build's delta is a few percent.
+const PLAIN_WORTH_TRYING: usize = 10;
+
 /// Smallest blob for which a bsdiff delta is also tried.
 const BSDIFF_MIN_BYTES: usize = 64 << 10;
 
@@ -468,7 +476,7 @@ fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(
 /// reproduces: the content with those files inflated, encoded as a blob would be — a
 /// `zstd-delta` against the reference's content with its gzip files inflated
 /// (`reference`: its content and its members' sizes, empty for one content), and a plain
-/// encoding where that saves less than half. With the encoding, its LZMA saving.
+/// encoding where that saves less than nine tenths. With the encoding, its LZMA saving.
 fn encode_gz(
     data: &[u8],
     sizes: &[u64],
@@ -489,7 +497,7 @@ fn encode_gz(
             best = Some((Encoding::ZstdDeltaGz, frame, 0));
         }
     }
-    if best.as_ref().is_none_or(|(_, z, _)| z.len() > expanded.len() / 2) {
+    if best.as_ref().is_none_or(|(_, z, _)| z.len() > expanded.len() / PLAIN_WORTH_TRYING) {
         let (encoding, z, saving) = encode_plain(&expanded, level, sizes.len() > 1, lzma)?;
         let encoding = match encoding {
             Encoding::Lzma => Encoding::LzmaGz,
@@ -512,10 +520,22 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
         let data = read_pack(src)?;
         let digest = Digest(Sha256::digest(&data).into());
         let crc32 = crc32fast::hash(&data);
+        let reference = match src.reference.as_ref().and_then(|r| all.get(r.blob).map(|p| (r, p))) {
+            Some((r, p)) => Some((r, read_pack(p)?, p.members.iter().map(|m| m.size).collect::<Vec<u64>>())),
+            None => None,
+        };
+        // Gzip members (manual pages, changelogs) are compressed inflated; the other
+        // candidates would see the same bytes with deflate in the way, and are not tried.
+        let sizes: Vec<u64> = src.members.iter().map(|m| m.size).collect();
+        let gz = encode_gz(&data, &sizes, reference.as_ref().map(|(_, c, s)| (&c[..], &s[..])), level, lzma, limits)
+            .map_err(Error::io(&src.source))?;
+        if let Some((encoding, z, lzma_saving)) = gz.filter(|(_, z, _)| z.len() < data.len()) {
+            let reference = reference.filter(|_| encoding.is_delta()).map(|(r, _, _)| r.digest);
+            return Ok(Encoded { digest, encoding, reference, crc32, data: z, lzma_saving });
+        }
         let mut lzma_saving = 0;
-        let mut best = match src.reference.as_ref().and_then(|r| all.get(r.blob).map(|p| (r, p))) {
-            Some((r, p)) => {
-                let reference = read_pack(p)?;
+        let mut best = match reference {
+            Some((r, reference, _)) => {
                 let z = compress_delta(&data, &reference, level, limits.max_zstd_window_log)
                     .map_err(Error::io(&src.source))?;
                 let mut best = (Encoding::ZstdDelta, Some(r.digest), z);
@@ -535,27 +555,12 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
             }
             None => None,
         };
-        if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {
+        if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / PLAIN_WORTH_TRYING) {
             let (encoding, z, saving) = encode_plain(&data, level, true, lzma).map_err(Error::io(&src.source))?;
             if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
                 best = Some((encoding, None, z));
                 lzma_saving = saving;
             }
-        }
-        // Gzip members (manual pages, changelogs) compressed inflated.
-        let sizes: Vec<u64> = src.members.iter().map(|m| m.size).collect();
-        let reference = match src.reference.as_ref().and_then(|r| all.get(r.blob).map(|p| (r, p))) {
-            Some((r, p)) => Some((r.digest, read_pack(p)?, p.members.iter().map(|m| m.size).collect::<Vec<u64>>())),
-            None => None,
-        };
-        let gz = encode_gz(&data, &sizes, reference.as_ref().map(|(_, c, s)| (&c[..], &s[..])), level, lzma, limits)
-            .map_err(Error::io(&src.source))?;
-        if let Some((encoding, z, saving)) =
-            gz.filter(|(_, z, _)| best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()))
-        {
-            let reference = reference.filter(|_| encoding.is_delta()).map(|(d, _, _)| d);
-            best = Some((encoding, reference, z));
-            lzma_saving = saving;
         }
         return Ok(match best {
             Some((encoding, reference, z)) if z.len() < data.len() => {
@@ -566,6 +571,20 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
     }
     let data = read_checked(&src.source, &src.digest)?;
     let crc32 = crc32fast::hash(&data);
+    // A gzip file is compressed inflated (and nothing else is tried, as for a pack).
+    if parse_gzip(&data).is_some() {
+        let reference = match &src.reference {
+            Some(r) => Some((r.digest, read_checked(&r.source, &r.digest)?)),
+            None => None,
+        };
+        let one = [data.len() as u64];
+        let gz = encode_gz(&data, &one, reference.as_ref().map(|(_, c)| (&c[..], &[][..])), level, lzma, limits)
+            .map_err(Error::io(&src.source))?;
+        if let Some((encoding, z, lzma_saving)) = gz.filter(|(_, z, _)| z.len() < data.len()) {
+            let reference = reference.filter(|_| encoding.is_delta()).map(|(d, _)| d);
+            return Ok(Encoded { digest: src.digest, encoding, reference, crc32, data: z, lzma_saving });
+        }
+    }
     let mut lzma_saving = 0;
     let io_err = Error::io(&src.source);
     let mut best: Option<(Encoding, Option<Digest>, Vec<u8>)> = None;
@@ -604,27 +623,15 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
             }
         }
     }
-    // A delta that saves less than half is worth comparing with a plain encoding.
-    if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / 2) {
+    // A delta that saves less than nine tenths is compared with a plain encoding.
+    if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / PLAIN_WORTH_TRYING) {
         let (encoding, z, saving) = encode_plain(&data, plain_level, false, lzma).map_err(io_err)?;
         if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
             best = Some((encoding, None, z));
             lzma_saving = saving;
         }
     }
-    // A gzip file compressed inflated.
-    let reference = match &src.reference {
-        Some(r) => Some((r.digest, read_checked(&r.source, &r.digest)?)),
-        None => None,
-    };
-    let one = [data.len() as u64];
-    let gz = encode_gz(&data, &one, reference.as_ref().map(|(_, c)| (&c[..], &[][..])), level, lzma, limits)
-        .map_err(Error::io(&src.source))?;
-    if let Some((encoding, z, saving)) = gz.filter(|(_, z, _)| best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()))
-    {
-        best = Some((encoding, reference.filter(|_| encoding.is_delta()).map(|(d, _)| d), z));
-        lzma_saving = saving;
-    }
+
     let digest = src.digest;
     Ok(match best {
         Some((encoding, reference, z)) if z.len() < data.len() => {
