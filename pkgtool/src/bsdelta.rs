@@ -32,6 +32,50 @@ pub fn encode(reference: &[u8], target: &[u8], level: i32) -> io::Result<Vec<u8>
 /// Encodes `target` against `reference` as `bsdiff-zstd` and, with `x86`, also as
 /// `bsdiff-x86-zstd` (one match for both: the translation changes only the differences).
 pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
+    let (streams, translated) = streams(reference, target, x86)?;
+    let plain = entry(&streams, &streams.1, level)?;
+    let x86 = match translated {
+        Some(diff) => Some(entry(&streams, &diff, level)?),
+        None => None,
+    };
+    Ok((plain, x86))
+}
+
+/// The smaller of [`encode_both`]'s two entries, and whether it is the `bsdiff-x86-zstd`
+/// one. The two difference streams are compared at a fast level, and only the smaller is
+/// compressed at `level` (a difference stream is as long as the target).
+pub fn encode_best(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(bool, Vec<u8>)> {
+    let (streams, translated) = streams(reference, target, x86)?;
+    match translated {
+        Some(diff) if z(&diff, FAST_LEVEL)?.len() < z(&streams.1, FAST_LEVEL)?.len() => {
+            Ok((true, entry(&streams, &diff, level)?))
+        }
+        _ => Ok((false, entry(&streams, &streams.1, level)?)),
+    }
+}
+
+/// The level the two difference streams are compared at.
+const FAST_LEVEL: i32 = 3;
+
+/// A patch's three streams, uncompressed: controls, differences, extra bytes.
+type Streams = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// An entry of `streams` with `diff` as its difference stream.
+fn entry(streams: &Streams, diff: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let bad = || io::Error::other("a patch stream over 4 GiB");
+    let (zc, zd, ze) = (z(&streams.0, level)?, z(diff, level)?, z(&streams.2, level)?);
+    let mut out = Vec::with_capacity(HEADER_LEN + zc.len() + zd.len() + ze.len());
+    out.extend_from_slice(&u32::try_from(zc.len()).map_err(|_| bad())?.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(zd.len()).map_err(|_| bad())?.to_le_bytes());
+    out.extend_from_slice(&zc);
+    out.extend_from_slice(&zd);
+    out.extend_from_slice(&ze);
+    Ok(out)
+}
+
+/// One match of `target` against `reference`: its three streams and, with `x86`, the
+/// differences again against the reference translated by the controls' moves.
+fn streams(reference: &[u8], target: &[u8], x86: bool) -> io::Result<(Streams, Option<Vec<u8>>)> {
     let mut patch = Vec::new();
     qbsdiff::Bsdiff::new(reference, target).compression_level(1).compare(Cursor::new(&mut patch))?;
     let bad = || io::Error::other("unexpected bsdiff output");
@@ -47,20 +91,8 @@ pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io
         bz(patch.get(ctrl_end..diff_end).ok_or_else(bad)?)?,
         bz(patch.get(diff_end..).ok_or_else(bad)?)?,
     );
-    let (zc, ze) = (z(&ctrl, level)?, z(&extra, level)?);
-    let entry = |diff: &[u8]| -> io::Result<Vec<u8>> {
-        let zd = z(diff, level)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + zc.len() + zd.len() + ze.len());
-        out.extend_from_slice(&u32::try_from(zc.len()).map_err(|_| bad())?.to_le_bytes());
-        out.extend_from_slice(&u32::try_from(zd.len()).map_err(|_| bad())?.to_le_bytes());
-        out.extend_from_slice(&zc);
-        out.extend_from_slice(&zd);
-        out.extend_from_slice(&ze);
-        Ok(out)
-    };
-    let plain = entry(&diff)?;
     if !x86 {
-        return Ok((plain, None));
+        return Ok(((ctrl, diff, extra), None));
     }
     let controls: Vec<(i64, i64, i64)> =
         ctrl.chunks_exact(24).map(|c| (decode_int(&c[0..8]), decode_int(&c[8..16]), decode_int(&c[16..24]))).collect();
@@ -81,7 +113,7 @@ pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io
     if diff2.len() != diff.len() {
         return Err(bad());
     }
-    Ok((plain, Some(entry(&diff2)?)))
+    Ok(((ctrl, diff, extra), Some(diff2)))
 }
 
 #[cfg(test)]

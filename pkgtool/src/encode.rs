@@ -60,6 +60,9 @@ pub struct RefTo {
     pub source: PathBuf,
     /// Whether it is a whole pack, `blob` (its hash is known once the pack is sealed).
     pub whole: bool,
+    /// Whether it is a *sibling* (another file's first build), not an earlier build of
+    /// the same file.
+    pub sibling: bool,
 }
 
 /// One content of a pack.
@@ -144,7 +147,9 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits, 
         let size = sources[k].size;
         let sibling_key = here.first().map(|(c, p)| (*c, parent_dir(p)));
         let name = here.first().map_or("", |(_, p)| file_name(p));
-        let candidate = here.iter().find_map(|p| last_at.get(p).cloned()).or_else(|| {
+        let own = here.iter().find_map(|p| last_at.get(p).cloned());
+        let sibling = own.is_none();
+        let candidate = own.or_else(|| {
             let comparable = |r: &usize| {
                 let rs = sources[*r].size;
                 rs <= size.saturating_mul(SIBLING_SIZE_RATIO) && size <= rs.saturating_mul(SIBLING_SIZE_RATIO)
@@ -173,7 +178,7 @@ pub fn arrange(mut sources: Vec<BlobSource>, uses: &[Use<'_>], limits: &Limits, 
             let peak = live[r..=k].iter().max().copied().unwrap_or(0);
             let fits_memory = peak.saturating_add(ref_size) <= limits.max_live_reference_bytes;
             if fits_window && fits_chain && fits_memory {
-                sources[k].reference = Some(RefTo { blob: r, digest, size: ref_size, source, whole: false });
+                sources[k].reference = Some(RefTo { blob: r, digest, size: ref_size, source, whole: false, sibling });
                 depth[k] = depth[r] + 1;
                 for l in &mut live[r..=k] {
                     *l += ref_size;
@@ -276,6 +281,7 @@ fn pack_small(
                         size: packs[q].1,
                         source: s.source.clone(),
                         whole: true,
+                        sibling: false,
                     })
                 });
                 out.push(BlobSource {
@@ -342,6 +348,8 @@ const SIBLING_SIZE_RATIO: u64 = 4;
 /// Bytes of a large blob compressed at [`PROBE_LEVEL`] to decide how to encode it; blobs of
 /// at most twice this size are not probed.
 const PROBE_BYTES: usize = 1 << 20;
+/// The sample an executable's codecs are compared on.
+const X86_PROBE_BYTES: usize = 128 << 10;
 /// A fast Zstandard level for probes, and for content that does not compress.
 const PROBE_LEVEL: i32 = 3;
 /// A sample that a fast level shrinks by less than 3% is treated as incompressible.
@@ -349,12 +357,24 @@ const INCOMPRESSIBLE: f64 = 0.97;
 /// A delta is attempted at the full level only if, on the sample, it is at least 10%
 /// smaller than a plain frame.
 const DELTA_WORTH: f64 = 0.9;
+/// A delta against a sibling, only if it is at least 25% smaller: LZMA with the x86
+/// filter takes a tenth or more off a plain frame of an executable, so a sibling that
+/// saves less at the fast level loses to it at the full one.
+const SIBLING_WORTH: f64 = 0.75;
+/// A sibling whose delta is under half a plain frame at the fast level is taken for
+/// an earlier build of the same file under a new name.
+const RENAMED_WORTH: f64 = 0.5;
 
-/// A delta larger than this fraction (1/n) of its content is compared with a plain
-/// encoding: a delta against a *sibling* (another library of the same package) can save
-/// two thirds and still lose to LZMA with the x86 filter (libnss3.so: 447 KB against a
-/// sibling, 379 KB on its own), while a next build's delta is a few percent.
-const PLAIN_WORTH_TRYING: usize = 10;
+/// Whether a plain encoding of `data` is worth comparing with a delta of `delta` bytes:
+/// when the delta is over a tenth of the content and over half of what Zstandard's fast
+/// level makes of it. A delta against a *sibling* (another library of the same package)
+/// can save two thirds and still lose to LZMA with the x86 filter (libnss3.so: 447 KB
+/// against a sibling, 379 KB on its own); a next build's delta is a few percent, or a
+/// third of a fast frame when much of the code changed (python3.11: 799 KB of 6.8 MB,
+/// where LZMA makes 1.9 MB), and the plain encoding is not spent on it.
+fn plain_worth_trying(data: &[u8], delta: usize) -> io::Result<bool> {
+    Ok(delta > data.len() / 10 && delta > compress(data, PROBE_LEVEL)?.len() / 2)
+}
 
 /// Smallest blob for which a bsdiff delta is also tried.
 const BSDIFF_MIN_BYTES: usize = 64 << 10;
@@ -447,11 +467,19 @@ fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(
         is_x86_executable(data)
     };
     let lzma_encoding = if x86 { Encoding::LzmaX86 } else { Encoding::Lzma };
-    // A large blob is encoded both ways only on its middle MiB; the winner there encodes
-    // the whole (the two codecs' ratio is steady across one file: about 10% on code).
-    if data.len() > 2 * PROBE_BYTES {
-        let mid = data.len() / 2 - PROBE_BYTES / 2;
-        let sample = &data[mid..mid + PROBE_BYTES];
+    // A large blob is encoded both ways only on its middle MiB, an executable of 512 KiB
+    // or more on its middle 128 KiB; the winner there encodes the whole (the two codecs'
+    // ratio is steady across one file: about 10% on code).
+    let probe = if data.len() > 2 * PROBE_BYTES {
+        PROBE_BYTES
+    } else if x86 && !pack && data.len() >= 4 * X86_PROBE_BYTES {
+        X86_PROBE_BYTES
+    } else {
+        0
+    };
+    if probe > 0 {
+        let mid = data.len() / 2 - probe / 2;
+        let sample = &data[mid..mid + probe];
         let z = compress(sample, level)?.len();
         let l = crate::lzma::encode(sample, x86)?.len();
         return Ok(if (l as f64) <= z as f64 * LZMA_WORTH {
@@ -497,7 +525,7 @@ fn encode_gz(
             best = Some((Encoding::ZstdDeltaGz, frame, 0));
         }
     }
-    if best.as_ref().is_none_or(|(_, z, _)| z.len() > expanded.len() / PLAIN_WORTH_TRYING) {
+    if best.as_ref().map_or(Ok(true), |(_, z, _)| plain_worth_trying(&expanded, z.len()))? {
         let (encoding, z, saving) = encode_plain(&expanded, level, sizes.len() > 1, lzma)?;
         let encoding = match encoding {
             Encoding::Lzma => Encoding::LzmaGz,
@@ -543,19 +571,22 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
                 // they left more than a fifth of the pack (with the operands translated too:
                 // a pack may hold small executables).
                 if best.2.len() > data.len() / 5 && data.len() >= BSDIFF_MIN_BYTES {
-                    let (b, bx) =
-                        crate::bsdelta::encode_both(&reference, &data, level, true).map_err(Error::io(&src.source))?;
-                    for (encoding, b) in [(Encoding::BsdiffZstd, Some(b)), (Encoding::BsdiffX86Zstd, bx)] {
-                        if let Some(b) = b.filter(|b| b.len() < best.2.len()) {
-                            best = (encoding, Some(r.digest), b);
-                        }
+                    let (x86, b) =
+                        crate::bsdelta::encode_best(&reference, &data, level, true).map_err(Error::io(&src.source))?;
+                    if b.len() < best.2.len() {
+                        let encoding = if x86 { Encoding::BsdiffX86Zstd } else { Encoding::BsdiffZstd };
+                        best = (encoding, Some(r.digest), b);
                     }
                 }
                 Some(best)
             }
             None => None,
         };
-        if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / PLAIN_WORTH_TRYING) {
+        if best
+            .as_ref()
+            .map_or(Ok(true), |(_, _, z)| plain_worth_trying(&data, z.len()))
+            .map_err(Error::io(&src.source))?
+        {
             let (encoding, z, saving) = encode_plain(&data, level, true, lzma).map_err(Error::io(&src.source))?;
             if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
                 best = Some((encoding, None, z));
@@ -596,35 +627,61 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
         Some(s) if fast(s)? as f64 > s.len() as f64 * INCOMPRESSIBLE => PROBE_LEVEL,
         _ => level,
     };
-    let reference = match (&src.reference, sample) {
+    // A sibling is probed too, on the content's first MiB: what a sibling shares with it
+    // must beat a plain encoding by a quarter at the fast level to be worth level 19.
+    let probe =
+        sample.or_else(|| src.reference.as_ref().filter(|r| r.sibling).map(|_| &data[..data.len().min(PROBE_BYTES)]));
+    // A sibling that shares most of it is an earlier build under another name (bind9
+    // puts its version in its libraries' names), and gets bsdiff too.
+    let mut renamed = false;
+    let reference = match (&src.reference, probe) {
         (Some(r), Some(s)) => {
             let reference = read_checked(&r.source, &r.digest)?;
             let delta = compress_delta(s, &reference, PROBE_LEVEL, limits.max_zstd_window_log)
                 .map_err(Error::io(&src.source))?
-                .len();
-            (delta as f64 <= fast(s)? as f64 * DELTA_WORTH).then_some((r, reference))
+                .len() as f64;
+            let plain = fast(s)? as f64;
+            renamed = r.sibling && delta <= plain * RENAMED_WORTH;
+            (delta <= plain * if r.sibling { SIBLING_WORTH } else { DELTA_WORTH }).then_some((r, reference))
         }
         (Some(r), None) => Some((r, read_checked(&r.source, &r.digest)?)),
         (None, _) => None,
     };
     if let Some((r, reference)) = reference {
-        let z = compress_delta(&data, &reference, level, limits.max_zstd_window_log).map_err(Error::io(&src.source))?;
-        best = Some((Encoding::ZstdDelta, Some(r.digest), z));
-        // bsdiff pays on executables whose code moved; below this size it rarely matters.
-        if data.len() >= BSDIFF_MIN_BYTES {
+        // bsdiff pays on executables whose code moved; below this size it rarely matters,
+        // and against a sibling (other code, unless renamed) it does not.
+        let x86 = is_x86_executable(&data) && is_x86_executable(&reference);
+        if data.len() >= BSDIFF_MIN_BYTES && (!r.sibling || renamed) {
             // For executables the same match is also tried against the reference with its
             // relative operands translated (`bsdiff-x86-zstd`).
-            let x86 = is_x86_executable(&data) && is_x86_executable(&reference);
-            let (b, bx) = crate::bsdelta::encode_both(&reference, &data, level, x86).map_err(Error::io(&src.source))?;
-            for (encoding, b) in [(Encoding::BsdiffZstd, Some(b)), (Encoding::BsdiffX86Zstd, bx)] {
-                if let Some(b) = b.filter(|b| best.as_ref().is_none_or(|(_, _, z)| b.len() < z.len())) {
-                    best = Some((encoding, Some(r.digest), b));
-                }
+            let (x86, b) =
+                crate::bsdelta::encode_best(&reference, &data, level, x86).map_err(Error::io(&src.source))?;
+            if best.as_ref().is_none_or(|(_, _, z)| b.len() < z.len()) {
+                let encoding = if x86 { Encoding::BsdiffX86Zstd } else { Encoding::BsdiffZstd };
+                best = Some((encoding, Some(r.digest), b));
+            }
+        }
+        // On an executable's next build bsdiff wins unless the builds are nearly the same;
+        // a level-19 delta against megabytes of reference costs more than the bsdiff, so
+        // it is made only where the fast one comes within a tenth of the bsdiff.
+        let try_zstd = match &best {
+            Some((_, _, b)) if x86 => {
+                let fast = compress_delta(&data, &reference, PROBE_LEVEL, limits.max_zstd_window_log)
+                    .map_err(Error::io(&src.source))?;
+                (fast.len() as f64) < b.len() as f64 * 1.1
+            }
+            _ => true,
+        };
+        if try_zstd {
+            let z =
+                compress_delta(&data, &reference, level, limits.max_zstd_window_log).map_err(Error::io(&src.source))?;
+            if best.as_ref().is_none_or(|(_, _, b)| z.len() <= b.len()) {
+                best = Some((Encoding::ZstdDelta, Some(r.digest), z));
             }
         }
     }
     // A delta that saves less than nine tenths is compared with a plain encoding.
-    if best.as_ref().is_none_or(|(_, _, z)| z.len() > data.len() / PLAIN_WORTH_TRYING) {
+    if best.as_ref().map_or(Ok(true), |(_, _, z)| plain_worth_trying(&data, z.len())).map_err(Error::io(&src.source))? {
         let (encoding, z, saving) = encode_plain(&data, plain_level, false, lzma).map_err(io_err)?;
         if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
             best = Some((encoding, None, z));
