@@ -348,6 +348,9 @@ const SIBLING_SIZE_RATIO: u64 = 4;
 /// Bytes of a large blob compressed at [`PROBE_LEVEL`] to decide how to encode it; blobs of
 /// at most twice this size are not probed.
 const PROBE_BYTES: usize = 1 << 20;
+/// A pack delta over this fraction (1/n) of the pack is compared with bsdiff.
+const PACK_BSDIFF: usize = 5;
+
 /// The sample an executable's codecs are compared on.
 const X86_PROBE_BYTES: usize = 128 << 10;
 /// A fast Zstandard level for probes, and for content that does not compress.
@@ -461,8 +464,9 @@ fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(
     // preset, which predicts the full encoding's winner.
     let x86 = if pack {
         let sample = &data[..data.len().min(2 * PROBE_BYTES)];
-        let with = crate::lzma::encode_preset(sample, true, 1)?.len();
-        with < crate::lzma::encode_preset(sample, false, 1)?.len()
+        let (with, without) =
+            both(|| crate::lzma::encode_preset(sample, true, 1), || crate::lzma::encode_preset(sample, false, 1));
+        with?.len() < without?.len()
     } else {
         is_x86_executable(data)
     };
@@ -480,8 +484,8 @@ fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(
     if probe > 0 {
         let mid = data.len() / 2 - probe / 2;
         let sample = &data[mid..mid + probe];
-        let z = compress(sample, level)?.len();
-        let l = crate::lzma::encode(sample, x86)?.len();
+        let (z, l) = both(|| compress(sample, level), || crate::lzma::encode(sample, x86));
+        let (z, l) = (z?.len(), l?.len());
         return Ok(if (l as f64) <= z as f64 * LZMA_WORTH {
             let full = crate::lzma::encode(data, x86)?;
             let saving = (full.len() as f64 * (z as f64 / l.max(1) as f64 - 1.0)) as u64;
@@ -490,13 +494,28 @@ fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(
             (Encoding::Zstd, compress(data, level)?, 0)
         });
     }
-    let z = compress(data, level)?;
-    let l = crate::lzma::encode(data, x86)?;
+    let (z, l) = both(|| compress(data, level), || crate::lzma::encode(data, x86));
+    let (z, l) = (z?, l?);
     Ok(if (l.len() as f64) <= z.len() as f64 * LZMA_WORTH {
         let saving = (z.len() - l.len()) as u64;
         (lzma_encoding, l, saving)
     } else {
         (Encoding::Zstd, z, 0)
+    })
+}
+
+/// `a` and `b` run at once, `b` on a thread of its own: the two codecs of one blob. Blobs
+/// are encoded on a pool of threads too; this keeps the last blob from running alone on
+/// one core while the other idles (what a package of two large blobs spends most of its
+/// time on). The results are the same whichever finishes first.
+fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|scope| {
+        let other = scope.spawn(b);
+        let first = a();
+        match other.join() {
+            Ok(second) => (first, second),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     })
 }
 
@@ -570,7 +589,7 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
                 // Exact matches miss code whose addresses shifted; bsdiff is tried where
                 // they left more than a fifth of the pack (with the operands translated too:
                 // a pack may hold small executables).
-                if best.2.len() > data.len() / 5 && data.len() >= BSDIFF_MIN_BYTES {
+                if best.2.len() > data.len() / PACK_BSDIFF && data.len() >= BSDIFF_MIN_BYTES {
                     let (x86, b) =
                         crate::bsdelta::encode_best(&reference, &data, level, true).map_err(Error::io(&src.source))?;
                     if b.len() < best.2.len() {
