@@ -12,7 +12,10 @@
 #   * identical code folded by the linker, and curve25519's portable backend (one
 #     signature check per run does not need AVX2).
 # A plain `cargo build --profile installer --bin hotfix-installer` makes a working stub
-# ~0.3 MB larger. Arguments are passed to cargo (e.g. --target-dir).
+# ~0.3 MB larger. `-p hotfix-runtime` keeps the other workspace members' features out: the
+# stub's reader is built without preflate (FORMAT.md §4.4, `-gz` level 0; 171 KB), which
+# pkgtool's own dependency on the reader would otherwise turn on. Arguments are passed to
+# cargo (e.g. --target-dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 zstd_defines=""
@@ -21,4 +24,4 @@ for s in DFAST GREEDY LAZY LAZY2 BTLAZY2 BTOPT BTULTRA; do
 done
 export CFLAGS="${CFLAGS:-}${zstd_defines} -fno-asynchronous-unwind-tables"
 export RUSTFLAGS="${RUSTFLAGS:-} -C force-unwind-tables=no -C link-arg=-Wl,--icf=all --cfg curve25519_dalek_backend=\"serial\""
-exec cargo build --locked --profile installer --bin hotfix-installer --no-default-features "$@"
+exec cargo build --locked --profile installer -p hotfix-runtime --bin hotfix-installer --no-default-features "$@"

@@ -47,6 +47,10 @@ pub struct BuildOptions {
     pub pack: bool,
     /// Whether LZMA encodings may be chosen where they pay; off, Zstandard only.
     pub lzma: bool,
+    /// Whether gzip files zlib does not reproduce may be stored inflated for preflate to
+    /// rebuild (FORMAT.md §4.4). Never with a `stub`: the installer stub is built without
+    /// preflate.
+    pub preflate: bool,
     /// Manifests of earlier packages the new one must be cumulative with
     /// (`--previous`; [`crate::cumulative`]).
     pub previous: Vec<hotfix_schema::Manifest>,
@@ -63,6 +67,7 @@ impl Default for BuildOptions {
             limits: Limits::default(),
             pack: true,
             lzma: true,
+            preflate: true,
             previous: Vec::new(),
         }
     }
@@ -257,7 +262,8 @@ fn write_package(
         io::Seek::rewind(&mut spill).map_err(Error::io(&dir))?;
         spill.set_len(0).map_err(Error::io(&dir))?;
         let (mut written, mut saving) = (0u64, 0u64);
-        encode::encode_all(sources, opts.zstd_level, lzma, threads, &opts.limits, |k, e| {
+        let preflate = opts.preflate && opts.stub.is_none();
+        encode::encode_all(sources, opts.zstd_level, lzma, preflate, threads, &opts.limits, |k, e| {
             spill.write_all(&e.data).map_err(Error::io(&dir))?;
             if e.digest != manifest.blobs[k].sha256 {
                 return Err(Error::Refused {

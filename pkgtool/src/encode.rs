@@ -530,10 +530,11 @@ fn encode_gz(
     reference: Option<(&[u8], &[u64])>,
     level: i32,
     lzma: bool,
+    preflate: bool,
     limits: &Limits,
 ) -> io::Result<Option<(Encoding, Vec<u8>, u64)>> {
     let limit = 1usize << limits.max_zstd_window_log.min(usize::BITS - 2);
-    let Some((records, expanded)) = crate::gz::plan(data, sizes, limit) else {
+    let Some((records, expanded)) = crate::gz::plan(data, sizes, limit, preflate) else {
         return Ok(None);
     };
     let mut best: Option<(Encoding, Vec<u8>, u64)> = None;
@@ -561,7 +562,7 @@ fn encode_gz(
 /// Encodes blob `k` of the arranged `all`: a pack as the smallest plain encoding of its
 /// members' concatenation; another blob as a delta when it has a reference and that pays,
 /// otherwise the smallest plain encoding, or the content itself when nothing shrinks it.
-fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits) -> Result<Encoded> {
+fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, limits: &Limits) -> Result<Encoded> {
     let src = &all[k];
     if !src.members.is_empty() {
         let data = read_pack(src)?;
@@ -574,8 +575,16 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
         // Gzip members (manual pages, changelogs) are compressed inflated; the other
         // candidates would see the same bytes with deflate in the way, and are not tried.
         let sizes: Vec<u64> = src.members.iter().map(|m| m.size).collect();
-        let gz = encode_gz(&data, &sizes, reference.as_ref().map(|(_, c, s)| (&c[..], &s[..])), level, lzma, limits)
-            .map_err(Error::io(&src.source))?;
+        let gz = encode_gz(
+            &data,
+            &sizes,
+            reference.as_ref().map(|(_, c, s)| (&c[..], &s[..])),
+            level,
+            lzma,
+            preflate,
+            limits,
+        )
+        .map_err(Error::io(&src.source))?;
         if let Some((encoding, z, lzma_saving)) = gz.filter(|(_, z, _)| z.len() < data.len()) {
             let reference = reference.filter(|_| encoding.is_delta()).map(|(r, _, _)| r.digest);
             return Ok(Encoded { digest, encoding, reference, crc32, data: z, lzma_saving });
@@ -628,8 +637,9 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, limits: &Limits)
             None => None,
         };
         let one = [data.len() as u64];
-        let gz = encode_gz(&data, &one, reference.as_ref().map(|(_, c)| (&c[..], &[][..])), level, lzma, limits)
-            .map_err(Error::io(&src.source))?;
+        let gz =
+            encode_gz(&data, &one, reference.as_ref().map(|(_, c)| (&c[..], &[][..])), level, lzma, preflate, limits)
+                .map_err(Error::io(&src.source))?;
         if let Some((encoding, z, lzma_saving)) = gz.filter(|(_, z, _)| z.len() < data.len()) {
             let reference = reference.filter(|_| encoding.is_delta()).map(|(d, _)| d);
             return Ok(Encoded { digest: src.digest, encoding, reference, crc32, data: z, lzma_saving });
@@ -730,6 +740,7 @@ pub fn encode_all(
     all: &[BlobSource],
     level: i32,
     lzma: bool,
+    preflate: bool,
     threads: usize,
     limits: &Limits,
     mut sink: impl FnMut(usize, Encoded) -> Result<()>,
@@ -764,7 +775,7 @@ pub fn encode_all(
                             q = ready.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
                         }
                     };
-                    if tx.send((k, encode(all, k, level, lzma, limits))).is_err() {
+                    if tx.send((k, encode(all, k, level, lzma, preflate, limits))).is_err() {
                         return;
                     }
                 }

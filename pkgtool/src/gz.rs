@@ -4,16 +4,17 @@
 
 use hotfix_reader::gz::{Rezip, deflate, inflate, parse};
 
-pub use hotfix_reader::gz::{RECORD_LEN, expand_reference};
+pub use hotfix_reader::gz::{RECORD_LEN, expand_reference, parse_entry};
 
 /// Levels tried, in order: `gzip -9` (Debian's), then zlib's default.
 const LEVELS: [u8; 2] = [9, 6];
 
 /// The members of `content` (sizes `sizes`) that are gzip files zlib deflates back to
-/// exactly their bytes, with the expanded content (recorded members as header and
-/// inflated content, the others as they are) — or `None` when there is no such member or
-/// the expanded content would exceed `limit` bytes.
-pub fn plan(content: &[u8], sizes: &[u64], limit: usize) -> Option<(Vec<Rezip>, Vec<u8>)> {
+/// exactly their bytes or, with `preflate`, that preflate rebuilds from a little
+/// correction data, with the expanded content (recorded members as header, inflated
+/// content and correction data, the others as they are) — or `None` when there is no
+/// such member or the expanded content would exceed `limit` bytes.
+pub fn plan(content: &[u8], sizes: &[u64], limit: usize, preflate: bool) -> Option<(Vec<Rezip>, Vec<u8>)> {
     let mut records = Vec::new();
     let mut expanded = Vec::with_capacity(content.len());
     let mut at = 0usize;
@@ -23,19 +24,32 @@ pub fn plan(content: &[u8], sizes: &[u64], limit: usize) -> Option<(Vec<Rezip>, 
         let room = limit.checked_sub(expanded.len())?;
         let found = parse(member).and_then(|g| {
             let inflated = inflate(&g, room.checked_sub(g.header.len())?)?;
-            let level = LEVELS.into_iter().find(|&l| deflate(&inflated, l).is_ok_and(|d| d == g.body))?;
-            Some((g.header, inflated, level))
+            match LEVELS.into_iter().find(|&l| deflate(&inflated, l).is_ok_and(|d| d == g.body)) {
+                Some(level) => Some((g.header, inflated, Vec::new(), level)),
+                None if preflate => {
+                    let corrections = corrections(g.body, &inflated)?;
+                    (g.header.len() + inflated.len() + corrections.len() <= room).then_some((
+                        g.header,
+                        inflated,
+                        corrections,
+                        0,
+                    ))
+                }
+                None => None,
+            }
         });
         match found {
-            Some((header, inflated, level)) => {
+            Some((header, inflated, corrections, level)) => {
                 records.push(Rezip {
                     index: u32::try_from(i).ok()?,
                     header_len: u32::try_from(header.len()).ok()?,
                     inflated_len: u32::try_from(inflated.len()).ok()?,
+                    corrections_len: u32::try_from(corrections.len()).ok()?,
                     level,
                 });
                 expanded.extend_from_slice(header);
                 expanded.extend_from_slice(&inflated);
+                expanded.extend_from_slice(&corrections);
             }
             None => expanded.extend_from_slice(member),
         }
@@ -46,6 +60,24 @@ pub fn plan(content: &[u8], sizes: &[u64], limit: usize) -> Option<(Vec<Rezip>, 
     (!records.is_empty() && at == content.len()).then_some((records, expanded))
 }
 
+/// preflate's correction data for `body`, whose inflated bytes are `inflated`, if it
+/// rebuilds `body` exactly and is under a quarter of it (a stream preflate predicts badly
+/// is better left as it is).
+fn corrections(body: &[u8], inflated: &[u8]) -> Option<Vec<u8>> {
+    // Verified below by the reader's own rebuild, not twice.
+    let config = preflate_rs::PreflateConfig {
+        plain_text_limit: inflated.len(),
+        verify_compression: false,
+        ..Default::default()
+    };
+    let (chunk, plain) =
+        std::panic::catch_unwind(|| preflate_rs::preflate_whole_deflate_stream(body, &config)).ok()?.ok()?;
+    let whole = chunk.compressed_size == body.len() && plain.text() == inflated;
+    let small = !chunk.corrections.is_empty() && chunk.corrections.len() < body.len() / 4;
+    (whole && small && hotfix_reader::gz::reconstruct(inflated, &chunk.corrections).ok()? == body)
+        .then_some(chunk.corrections)
+}
+
 /// An entry: the records, then the frame.
 pub fn entry(records: &[Rezip], frame: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + records.len() * RECORD_LEN + frame.len());
@@ -54,6 +86,7 @@ pub fn entry(records: &[Rezip], frame: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&r.index.to_le_bytes());
         out.extend_from_slice(&r.header_len.to_le_bytes());
         out.extend_from_slice(&r.inflated_len.to_le_bytes());
+        out.extend_from_slice(&r.corrections_len.to_le_bytes());
         out.push(r.level);
     }
     out.extend_from_slice(frame);
@@ -107,7 +140,7 @@ mod tests {
         let other = b"not compressed, kept as it is".to_vec();
         let new_pack = [other.clone(), new_gz.clone()].concat();
         let sizes = [other.len() as u64, new_gz.len() as u64];
-        let (records, expanded) = plan(&new_pack, &sizes, 1 << 27).unwrap();
+        let (records, expanded) = plan(&new_pack, &sizes, 1 << 27, true).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].index, 1);
         let reference = expand_reference(&old_gz, &[], 1 << 27);
@@ -132,17 +165,38 @@ mod tests {
         let mut e = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::new(1));
         e.write_all(&page(20)).unwrap();
         let gz = e.finish().unwrap();
-        assert!(plan(&gz, &[gz.len() as u64], 1 << 27).is_none());
+        assert!(plan(&gz, &[gz.len() as u64], 1 << 27, false).is_none());
         // Nor one whose expansion would pass the limit.
         let good = gzip(&page(20));
-        assert!(plan(&good, &[good.len() as u64], 1000).is_none());
+        assert!(plan(&good, &[good.len() as u64], 1000, true).is_none());
+    }
+
+    #[test]
+    fn a_gzip_file_another_deflate_made_is_rebuilt_by_preflate() {
+        // zlib's level 1 is not what level 9 or 6 reproduces; preflate rebuilds it.
+        let mut e = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::new(1));
+        e.write_all(&page(20)).unwrap();
+        let gz = e.finish().unwrap();
+        let sizes = [gz.len() as u64];
+        let (records, expanded) = plan(&gz, &sizes, 1 << 27, true).unwrap();
+        assert_eq!((records[0].level, records[0].corrections_len > 0), (0, true));
+        assert!((records[0].corrections_len as usize) < gz.len() / 4);
+        let e = entry(&records, &frame(&expanded, None));
+        assert_eq!(decode(&e, &sizes, Inner::Zstd, None, 27).unwrap(), gz);
+        // Damaged correction data is an error, never other bytes passed off as the file.
+        let mut bad = expanded.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 0xff;
+        if let Ok(out) = decode(&entry(&records, &frame(&bad, None)), &sizes, Inner::Zstd, None, 27) {
+            assert_ne!(out, gz);
+        }
     }
 
     #[test]
     fn damaged_entries_are_errors_not_panics() {
         let gz = gzip(&page(20));
         let sizes = [gz.len() as u64];
-        let (records, expanded) = plan(&gz, &sizes, 1 << 27).unwrap();
+        let (records, expanded) = plan(&gz, &sizes, 1 << 27, true).unwrap();
         let e = entry(&records, &frame(&expanded, None));
         for i in 0..e.len() {
             let mut d = e.clone();

@@ -7,18 +7,20 @@
 //! Most were made by `gzip -9n`, whose output zlib's deflate reproduces bit for bit at
 //! level 9. The writer stores such a file as its gzip header and its inflated content
 //! (which a delta against the previous build's inflated content makes small) with the
-//! level that reproduces it; the reader deflates it again and appends the trailer. Files
-//! that do not round-trip are stored as they are. Every rebuilt content is then checked
+//! level that reproduces it; the reader deflates it again and appends the trailer. A file
+//! another deflate made (GNU gzip's own, for larger files) is rebuilt instead from its
+//! inflated content and a few bytes of correction data by preflate (level 0, feature
+//! `preflate`); files that do not round-trip either way are stored as they are. Every rebuilt content is then checked
 //! against its SHA-256 like any other, so a deflate that produced other bytes fails as
 //! `hash-mismatch`, never installs them.
 
 use std::io::{self, Read};
 
 /// Bytes of one record in an entry's header.
-pub const RECORD_LEN: usize = 13;
+pub const RECORD_LEN: usize = 17;
 
-/// A member stored inflated: which one, its gzip header's length, its inflated length and
-/// the deflate level that reproduces it.
+/// A member stored inflated: which one, its gzip header's length, its inflated length, the
+/// length of its correction data and the deflate level that reproduces it (0: preflate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rezip {
     /// Index among the blob's members (0 for a blob that is not a pack).
@@ -27,7 +29,9 @@ pub struct Rezip {
     pub header_len: u32,
     /// Length of the inflated content.
     pub inflated_len: u32,
-    /// zlib deflate level, 1–9.
+    /// Length of the preflate correction data after the inflated content (level 0 only).
+    pub corrections_len: u32,
+    /// zlib deflate level, 1–9; 0: rebuilt by preflate from the correction data.
     pub level: u8,
 }
 
@@ -107,6 +111,24 @@ pub fn deflate(data: &[u8], level: u8) -> io::Result<Vec<u8>> {
     }
 }
 
+/// The deflate stream preflate rebuilds from `inflated` and its `corrections` (what
+/// [`preflate_rs::preflate_whole_deflate_stream`] recorded). A panic in the rebuild of
+/// damaged correction data is an error here, not a crash.
+#[cfg(feature = "preflate")]
+pub fn reconstruct(inflated: &[u8], corrections: &[u8]) -> Result<Vec<u8>, String> {
+    match std::panic::catch_unwind(|| preflate_rs::recreate_whole_deflate_stream(inflated, corrections)) {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(format!("preflate correction data does not rebuild it: {e:?}")),
+        Err(_) => Err("preflate correction data does not rebuild it (the rebuild failed)".into()),
+    }
+}
+
+/// Without the `preflate` feature (the installer stub) such a member cannot be rebuilt.
+#[cfg(not(feature = "preflate"))]
+pub fn reconstruct(_inflated: &[u8], _corrections: &[u8]) -> Result<Vec<u8>, String> {
+    Err("a gzip file rebuilt by preflate, which this reader was built without".into())
+}
+
 /// A reference's *expanded* form, against which a `zstd-delta-gz` frame is decoded: each of
 /// its members (`sizes`, in order; one member if they do not add up to its length) that
 /// is a gzip file whose body inflates exactly to its trailer's content becomes its header
@@ -137,9 +159,10 @@ pub fn expand_reference(content: &[u8], sizes: &[u64], limit: usize) -> Vec<u8> 
     out
 }
 
-/// An entry's records and its Zstandard frame: a little-endian `u32` count, then the
-/// records of [`RECORD_LEN`] bytes (index, header length, inflated length as `u32`, then
-/// the level), indexes strictly increasing and below `members`, levels 1–9.
+/// An entry's records and its inner entry: a little-endian `u32` count, then the records
+/// of [`RECORD_LEN`] bytes (index, header length, inflated length, correction length as
+/// `u32`, then the level), indexes strictly increasing and below `members`, levels 0–9,
+/// correction data with level 0 and only with it.
 pub fn parse_entry(data: &[u8], members: usize) -> Result<(Vec<Rezip>, &[u8]), String> {
     let n = data.get(..4).ok_or("shorter than its record count")?;
     let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize;
@@ -151,11 +174,11 @@ pub fn parse_entry(data: &[u8], members: usize) -> Result<(Vec<Rezip>, &[u8]), S
     let mut records = Vec::with_capacity(n);
     for r in table.chunks_exact(RECORD_LEN) {
         let u = |at: usize| u32::from_le_bytes([r[at], r[at + 1], r[at + 2], r[at + 3]]);
-        let rec = Rezip { index: u(0), header_len: u(4), inflated_len: u(8), level: r[12] };
+        let rec = Rezip { index: u(0), header_len: u(4), inflated_len: u(8), corrections_len: u(12), level: r[16] };
         if records.last().is_some_and(|p: &Rezip| rec.index <= p.index) || rec.index as usize >= members {
             return Err("record indexes are not increasing member indexes".into());
         }
-        if !(1..=9).contains(&rec.level) || rec.header_len < 10 {
+        if rec.level > 9 || rec.header_len < 10 || (rec.level == 0) != (rec.corrections_len > 0) {
             return Err(format!("record for member {} is malformed", rec.index));
         }
         records.push(rec);
@@ -169,7 +192,7 @@ pub fn expanded_len(records: &[Rezip], sizes: &[u64]) -> Option<u64> {
     let mut r = records.iter().peekable();
     for (i, &size) in sizes.iter().enumerate() {
         let add = match r.next_if(|r| r.index as usize == i) {
-            Some(rec) => u64::from(rec.header_len) + u64::from(rec.inflated_len),
+            Some(rec) => u64::from(rec.header_len) + u64::from(rec.inflated_len) + u64::from(rec.corrections_len),
             None => size,
         };
         total = total.checked_add(add)?;
@@ -190,11 +213,16 @@ pub fn rebuild(expanded: &[u8], records: &[Rezip], sizes: &[u64]) -> Result<Vec<
         let size = usize::try_from(size).map_err(|_| "size does not fit in memory")?;
         match r.next_if(|r| r.index as usize == i) {
             Some(rec) => {
-                let (h, n) = (rec.header_len as usize, rec.inflated_len as usize);
+                let (h, n, c) = (rec.header_len as usize, rec.inflated_len as usize, rec.corrections_len as usize);
                 let header = expanded.get(at..at + h).ok_or_else(short)?;
                 let inflated = expanded.get(at + h..at + h + n).ok_or_else(short)?;
-                at += h + n;
-                let body = deflate(inflated, rec.level).map_err(|e| format!("deflate failed: {e}"))?;
+                let corrections = expanded.get(at + h + n..at + h + n + c).ok_or_else(short)?;
+                at += h + n + c;
+                let body = if rec.level == 0 {
+                    reconstruct(inflated, corrections).map_err(|e| format!("member {i}: {e}"))?
+                } else {
+                    deflate(inflated, rec.level).map_err(|e| format!("deflate failed: {e}"))?
+                };
                 let rebuilt = h + body.len() + 8;
                 if rebuilt != size {
                     return Err(format!("member {i} deflates to {rebuilt} bytes, {size} are declared"));
@@ -320,12 +348,22 @@ mod tests {
     }
 
     #[test]
+    fn damaged_correction_data_is_an_error_and_without_preflate_every_level_0_member_is() {
+        let r = reconstruct(b"hello hello hello", b"\x01\x02\x03 not correction data");
+        #[cfg(not(feature = "preflate"))]
+        assert!(r.unwrap_err().contains("built without"));
+        #[cfg(feature = "preflate")]
+        assert!(r.is_err());
+    }
+
+    #[test]
     fn records_are_checked_before_anything_is_decoded() {
         let rec = |index: u32, level: u8| {
             let mut r = Vec::new();
             r.extend_from_slice(&index.to_le_bytes());
             r.extend_from_slice(&10u32.to_le_bytes());
             r.extend_from_slice(&5u32.to_le_bytes());
+            r.extend_from_slice(&u32::from(level == 0).to_le_bytes());
             r.push(level);
             r
         };
@@ -333,7 +371,8 @@ mod tests {
         assert!(parse_entry(&entry(&[rec(0, 9), rec(1, 9)]), 2).is_ok());
         assert!(parse_entry(&entry(&[rec(1, 9), rec(0, 9)]), 2).is_err(), "decreasing");
         assert!(parse_entry(&entry(&[rec(2, 9)]), 2).is_err(), "no such member");
-        assert!(parse_entry(&entry(&[rec(0, 0)]), 2).is_err(), "level 0");
+        assert!(parse_entry(&entry(&[rec(0, 0)]), 2).is_ok(), "level 0 with correction data");
+        assert!(parse_entry(&entry(&[rec(0, 10)]), 2).is_err(), "level 10");
         assert!(parse_entry(&entry(&[rec(0, 9), rec(1, 9)]), 1).is_err(), "more records than members");
         assert!(parse_entry(&[255, 255, 255, 255], 3).is_err());
     }

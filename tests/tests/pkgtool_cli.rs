@@ -463,6 +463,40 @@ fn gzip_files_stored_inflated_extract_to_their_exact_bytes() {
     built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "gz", "kerneldoc", "-gz");
 }
 
+/// The levels of every `-gz` record of the package at `pkg`.
+fn gz_levels(pkg: &Path) -> Vec<u8> {
+    let raw = hotfix_tests::craft::RawPackage::parse(&fs::read(pkg).unwrap());
+    let m = raw.manifest();
+    let mut levels = Vec::new();
+    for (i, b) in m["blobs"].as_array().unwrap().iter().enumerate() {
+        if b["encoding"].as_str().unwrap().ends_with("-gz") {
+            let members = b["members"].as_array().map_or(1, Vec::len);
+            let (records, _) = pkgtool::gz::parse_entry(&raw.entries[i + 1].data, members).unwrap();
+            levels.extend(records.iter().map(|r| r.level));
+        }
+    }
+    levels
+}
+
+#[test]
+fn a_self_contained_installer_never_needs_preflate_which_its_stub_lacks() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::gz_update(t.path());
+    let (_, _, key) = fixtures::key_pair(t.path(), "vendor", 7);
+    let stub = fixtures::write(t.path(), "stub.sh", "#!/bin/sh\nexit 0\n");
+    let build = |stub: Option<&Path>, out: &str| {
+        let out = t.path().join(out);
+        let opts = pkgtool::build::BuildOptions { stub: stub.map(Path::to_path_buf), ..Default::default() };
+        pkgtool::build::build(&spec, &key, &out, &opts).unwrap();
+        out
+    };
+    // A package: NEWS.gz (another deflate's) is rebuilt by preflate, level 0.
+    assert!(gz_levels(&build(None, "kb8.pkg")).contains(&0));
+    // An installer: never level 0; NEWS.gz is left as it is.
+    let levels = gz_levels(&build(Some(&stub), "kb8.run"));
+    assert!(!levels.is_empty() && !levels.contains(&0), "{levels:?}");
+}
+
 #[test]
 fn the_package_is_the_same_whatever_the_number_of_compression_threads() {
     let t = tempfile::tempdir().unwrap();

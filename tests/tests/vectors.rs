@@ -384,7 +384,12 @@ fn generate() -> BTreeMap<String, Vector> {
     let encodings: Vec<&str> =
         gzm["blobs"].as_array().unwrap().iter().map(|b| b["encoding"].as_str().unwrap()).collect();
     assert!(encodings.contains(&"zstd-delta-gz"), "{encodings:?}");
-    add!("valid_gz_blobs", gz.clone(), "ok", "gzip files stored inflated: zstd-gz or lzma-gz, and zstd-delta-gz");
+    add!(
+        "valid_gz_blobs",
+        gz.clone(),
+        "ok",
+        "gzip files stored inflated (zlib level 9, and preflate for another deflate's): zstd-gz or lzma-gz, and zstd-delta-gz",
+    );
     let gz_packed = built_with(&gz_spec, &key, None, true);
     let packed_encodings: Vec<String> = RawPackage::parse(&gz_packed).manifest()["blobs"]
         .as_array()
@@ -394,14 +399,32 @@ fn generate() -> BTreeMap<String, Vector> {
         .collect();
     assert!(packed_encodings.iter().any(|e| e.ends_with("-gz")), "{packed_encodings:?}");
     add!("valid_gz_pack", gz_packed, "ok", "packs whose gzip members are stored inflated");
-    let at = encodings.iter().position(|e| *e == "zstd-delta-gz").unwrap();
+    let at = (0..encodings.len())
+        .find(|&i| encodings[i] == "zstd-delta-gz" && gzraw.entries[i + 1].data[20] == 9)
+        .expect("a zstd-delta-gz blob whose first member zlib reproduces at level 9");
     let mut r = gzraw.clone();
-    r.entries[at + 1].data[16] = 1;
+    r.entries[at + 1].data[20] = 1;
     deep_only!(
         "blob_gz_level_changed",
         r.write(&key, |_| {}),
         "bad-compressed-data",
         "a zstd-delta-gz record naming deflate level 1: the member deflates to another length than declared",
+    );
+    // The record of the member preflate rebuilds, its level changed to 9: correction data
+    // with a zlib level is a malformed record.
+    let preflated = encodings.iter().enumerate().find_map(|(i, e)| {
+        let data = &gzraw.entries[i + 1].data;
+        let n = e.ends_with("-gz").then(|| u32::from_le_bytes(data[..4].try_into().unwrap()) as usize)?;
+        (0..n).map(|k| 4 + k * 17 + 16).find(|&at| data[at] == 0).map(|at| (i, at))
+    });
+    let (pi, level_at) = preflated.expect("a member rebuilt by preflate");
+    let mut r = gzraw.clone();
+    r.entries[pi + 1].data[level_at] = 9;
+    deep_only!(
+        "blob_gz_corrections_with_zlib_level",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a -gz record with preflate correction data and deflate level 9 (correction data goes with level 0 only)",
     );
     let mut r = gzraw.clone();
     r.entries[at + 1].data[12..16].copy_from_slice(&(1u32 << 31).to_le_bytes());
