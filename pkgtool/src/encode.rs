@@ -456,20 +456,41 @@ fn is_x86_executable(data: &[u8]) -> bool {
 /// The smallest plain (non-delta) encoding of `data`: Zstandard at `level`, or LZMA —
 /// with the x86 filter for executables, or both ways for a pack of mixed files — when it
 /// is worth its slower decoding.
-fn encode_plain(data: &[u8], level: i32, pack: bool, lzma: bool) -> io::Result<(Encoding, Vec<u8>, u64)> {
+/// What share of a pack's bytes are x86 executables (`sizes`: its members'), which
+/// decides whether LZMA gets the x86 filter: none, or at least [`X86_SHARE`], decide it;
+/// in between a fast probe does.
+fn x86_share(data: &[u8], sizes: &[u64]) -> f64 {
+    let (mut at, mut code) = (0usize, 0usize);
+    for &size in sizes {
+        let n = usize::try_from(size).unwrap_or(usize::MAX).min(data.len() - at);
+        if is_x86_executable(&data[at..at + n]) {
+            code += n;
+        }
+        at += n;
+    }
+    code as f64 / data.len().max(1) as f64
+}
+
+/// A pack at least this much x86 code gets LZMA's x86 filter without a probe.
+const X86_SHARE: f64 = 0.3;
+
+fn encode_plain(data: &[u8], level: i32, pack: Option<f64>, lzma: bool) -> io::Result<(Encoding, Vec<u8>, u64)> {
     if !lzma || level <= PROBE_LEVEL {
         return Ok((Encoding::Zstd, compress(data, level)?, 0));
     }
-    // A pack mixes files: whether the x86 filter helps is measured on a sample at a fast
-    // preset, which predicts the full encoding's winner.
-    let x86 = if pack {
+    // A pack mixes files: by the share of its bytes that are executables, or where that
+    // is not clear by a sample at a fast preset, which predicts the full encoding's winner.
+    let x86 = if pack.is_some_and(|s| s > 0.0 && s < X86_SHARE) {
         let sample = &data[..data.len().min(2 * PROBE_BYTES)];
         let (with, without) =
             both(|| crate::lzma::encode_preset(sample, true, 1), || crate::lzma::encode_preset(sample, false, 1));
         with?.len() < without?.len()
+    } else if let Some(share) = pack {
+        share >= X86_SHARE
     } else {
         is_x86_executable(data)
     };
+    let pack = pack.is_some();
     let lzma_encoding = if x86 { Encoding::LzmaX86 } else { Encoding::Lzma };
     // A large blob is encoded both ways only on its middle MiB, an executable of 512 KiB
     // or more on its middle 128 KiB; the winner there encodes the whole (the two codecs'
@@ -546,7 +567,8 @@ fn encode_gz(
         }
     }
     if best.as_ref().map_or(Ok(true), |(_, z, _)| plain_worth_trying(&expanded, z.len()))? {
-        let (encoding, z, saving) = encode_plain(&expanded, level, sizes.len() > 1, lzma)?;
+        let pack = (sizes.len() > 1).then(|| x86_share(data, sizes));
+        let (encoding, z, saving) = encode_plain(&expanded, level, pack, lzma)?;
         let encoding = match encoding {
             Encoding::Lzma => Encoding::LzmaGz,
             Encoding::LzmaX86 => Encoding::LzmaX86Gz,
@@ -615,7 +637,9 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
             .map_or(Ok(true), |(_, _, z)| plain_worth_trying(&data, z.len()))
             .map_err(Error::io(&src.source))?
         {
-            let (encoding, z, saving) = encode_plain(&data, level, true, lzma).map_err(Error::io(&src.source))?;
+            let share = x86_share(&data, &sizes);
+            let (encoding, z, saving) =
+                encode_plain(&data, level, Some(share), lzma).map_err(Error::io(&src.source))?;
             if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
                 best = Some((encoding, None, z));
                 lzma_saving = saving;
@@ -711,7 +735,7 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
     }
     // A delta that saves less than nine tenths is compared with a plain encoding.
     if best.as_ref().map_or(Ok(true), |(_, _, z)| plain_worth_trying(&data, z.len())).map_err(Error::io(&src.source))? {
-        let (encoding, z, saving) = encode_plain(&data, plain_level, false, lzma).map_err(io_err)?;
+        let (encoding, z, saving) = encode_plain(&data, plain_level, None, lzma).map_err(io_err)?;
         if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
             best = Some((encoding, None, z));
             lzma_saving = saving;
