@@ -1,4 +1,4 @@
-//! The blob decoders behind the reader (stored, zstd, LZMA, LZMA+x86, zstd-delta,
+//! The blob decoders behind the reader (stored, zstd, LZMA, LZMA+x86, PPMd, zstd-delta,
 //! bsdiff-zstd, bsdiff-x86-zstd, and the four `-gz` encodings) through the same checking reader `verify` uses. Input: an encoding
 //! selector, a 16-bit reference length, a 32-bit declared size, a CRC-32, the reference,
 //! then the entry's bytes. The declared hash is that of the entry bytes with the selector
@@ -10,7 +10,7 @@ use hotfix_schema::{Blob, Digest, Encoding, Limits};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest as _, Sha256};
 
-const ENCODINGS: [Encoding; 11] = [
+const ENCODINGS: [Encoding; 12] = [
     Encoding::Stored,
     Encoding::Zstd,
     Encoding::Lzma,
@@ -22,6 +22,7 @@ const ENCODINGS: [Encoding; 11] = [
     Encoding::ZstdDeltaGz,
     Encoding::LzmaGz,
     Encoding::LzmaX86Gz,
+    Encoding::Ppmd,
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -222,8 +222,8 @@ fn pack_small(
     // Each pack's members (source indexes), bytes, and the pack its members follow.
     let mut packs: Vec<(Vec<usize>, u64, Option<usize>)> = Vec::new();
     let mut assigned: Vec<Option<usize>> = vec![None; sources.len()];
-    // The open pack for each (component, pack followed).
-    let mut open: HashMap<(&Name, Option<usize>), usize> = HashMap::new();
+    // The open pack for each (component, pack followed, whether it holds prose).
+    let mut open: HashMap<(&Name, Option<usize>, bool), usize> = HashMap::new();
     for (k, s) in sources.iter().enumerate() {
         let here = paths.get(&s.digest).map(Vec::as_slice).unwrap_or_default();
         let first_build = here.iter().all(|p| !seen_paths.contains(p));
@@ -237,7 +237,9 @@ fn pack_small(
             }
             continue;
         }
-        let key = (*component, if first_build { None } else { follows });
+        // First builds of text (prose, source code) and of the rest go to different packs:
+        // PPMd compresses the one a tenth tighter than LZMA, LZMA the other (FORMAT.md §4.4).
+        let key = if first_build { (*component, None, is_prose_file(&s.source)) } else { (*component, follows, false) };
         let at = match open.get(&key) {
             Some(&p) if packs[p].1 + s.size <= target => p,
             _ => {
@@ -385,6 +387,15 @@ const BSDIFF_MIN_BYTES: usize = 64 << 10;
 /// LZMA is kept only when it is at least 3% smaller than Zstandard: it decodes about ten
 /// times slower.
 const LZMA_WORTH: f64 = 0.97;
+/// Zstandard's levels from this one on (its optimal parsers) cost several times level
+/// [`ESTIMATE_LEVEL`]'s time for [`ESTIMATE_RATIO`] of its size.
+const SLOW_LEVELS: i32 = 16;
+/// The level whose size estimates level 19's.
+const ESTIMATE_LEVEL: i32 = 9;
+/// Level 19 makes at least this share of level 9's size (0.85–0.89 measured on text,
+/// tables, executables): where LZMA or PPMd beats that bound by [`LZMA_WORTH`], level 19
+/// could not have won, and is not run.
+const ESTIMATE_RATIO: f64 = 0.85;
 
 /// One blob, encoded for its entry.
 pub struct Encoded {
@@ -453,9 +464,27 @@ fn is_x86_executable(data: &[u8]) -> bool {
     false
 }
 
-/// The smallest plain (non-delta) encoding of `data`: Zstandard at `level`, or LZMA —
-/// with the x86 filter for executables, or both ways for a pack of mixed files — when it
-/// is worth its slower decoding.
+/// Bytes of a file read to decide which pack it joins.
+const CLASS_SAMPLE: u64 = 16 << 10;
+/// Text with more digits than this is a table (Unicode's, time zones'): LZMA's.
+const TABLE_DIGITS: f64 = 0.15;
+
+/// Whether `data` is text PPMd may suit: no NUL and almost no other control bytes.
+fn is_text(data: &[u8]) -> bool {
+    let controls = data.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)).count();
+    !data.contains(&0) && controls * 100 <= data.len()
+}
+
+/// Whether the small file at `path` is prose or source code rather than a table or a
+/// binary, judged on its start; unreadable files are not (the encoder names the error).
+fn is_prose_file(path: &std::path::Path) -> bool {
+    let mut sample = Vec::with_capacity(CLASS_SAMPLE as usize);
+    let read =
+        fs::File::open(path).and_then(|f| io::Read::read_to_end(&mut io::Read::take(f, CLASS_SAMPLE), &mut sample));
+    let digits = sample.iter().filter(|b| b.is_ascii_digit()).count();
+    read.is_ok() && !sample.is_empty() && is_text(&sample) && (digits as f64) <= sample.len() as f64 * TABLE_DIGITS
+}
+
 /// What share of a pack's bytes are x86 executables (`sizes`: its members'), which
 /// decides whether LZMA gets the x86 filter: none, or at least [`X86_SHARE`], decide it;
 /// in between a fast probe does.
@@ -474,7 +503,17 @@ fn x86_share(data: &[u8], sizes: &[u64]) -> f64 {
 /// A pack at least this much x86 code gets LZMA's x86 filter without a probe.
 const X86_SHARE: f64 = 0.3;
 
-fn encode_plain(data: &[u8], level: i32, pack: Option<f64>, lzma: bool) -> io::Result<(Encoding, Vec<u8>, u64)> {
+/// The smallest plain (non-delta) encoding of `data`: Zstandard at `level`, or — when it
+/// is worth its slower decoding — LZMA (with the x86 filter for executables, or as a
+/// probe decides for a pack of mixed files) or, for text when `ppmd` gives the memory
+/// limit, PPMd. With the encoding, what it saves against Zstandard.
+fn encode_plain(
+    data: &[u8],
+    level: i32,
+    pack: Option<f64>,
+    lzma: bool,
+    ppmd: Option<u32>,
+) -> io::Result<(Encoding, Vec<u8>, u64)> {
     if !lzma || level <= PROBE_LEVEL {
         return Ok((Encoding::Zstd, compress(data, level)?, 0));
     }
@@ -492,9 +531,12 @@ fn encode_plain(data: &[u8], level: i32, pack: Option<f64>, lzma: bool) -> io::R
     };
     let pack = pack.is_some();
     let lzma_encoding = if x86 { Encoding::LzmaX86 } else { Encoding::Lzma };
-    // A large blob is encoded both ways only on its middle MiB, an executable of 512 KiB
-    // or more on its middle 128 KiB; the winner there encodes the whole (the two codecs'
-    // ratio is steady across one file: about 10% on code).
+    // PPMd's model memory must fit the limit, and it is tried on text only.
+    let ppmd = ppmd.filter(|&log| log >= 20 && !x86 && is_text(data));
+    let ppmd_of = |d: &[u8]| ppmd.map(|log| crate::ppmd::encode(d, log)).transpose();
+    // A large blob is encoded every way only on its middle MiB, an executable of 512 KiB
+    // or more on its middle 128 KiB; the winner there encodes the whole (the codecs'
+    // ratios are steady across one file: about 10% between Zstandard and LZMA on code).
     let probe = if data.len() > 2 * PROBE_BYTES {
         PROBE_BYTES
     } else if x86 && !pack && data.len() >= 4 * X86_PROBE_BYTES {
@@ -502,26 +544,46 @@ fn encode_plain(data: &[u8], level: i32, pack: Option<f64>, lzma: bool) -> io::R
     } else {
         0
     };
-    if probe > 0 {
-        let mid = data.len() / 2 - probe / 2;
-        let sample = &data[mid..mid + probe];
-        let (z, l) = both(|| compress(sample, level), || crate::lzma::encode(sample, x86));
-        let (z, l) = (z?.len(), l?.len());
-        return Ok(if (l as f64) <= z as f64 * LZMA_WORTH {
-            let full = crate::lzma::encode(data, x86)?;
-            let saving = (full.len() as f64 * (z as f64 / l.max(1) as f64 - 1.0)) as u64;
-            (lzma_encoding, full, saving)
-        } else {
-            (Encoding::Zstd, compress(data, level)?, 0)
-        });
+    // Zstandard is first run at a cheap level; its slow level only where that leaves the
+    // choice open.
+    let (first_level, ratio) = if level >= SLOW_LEVELS { (ESTIMATE_LEVEL, ESTIMATE_RATIO) } else { (level, 1.0) };
+    let sample = if probe > 0 { &data[data.len() / 2 - probe / 2..][..probe] } else { data };
+    let ((z, l), p) =
+        both(|| both(|| compress(sample, first_level), || crate::lzma::encode(sample, x86)), || ppmd_of(sample));
+    let (z, l, p) = (z?, l?, p?);
+    // The smaller of LZMA and PPMd where it is worth its decoding speed against `zstd`
+    // bytes of Zstandard.
+    let slow = |zstd: f64| {
+        [(lzma_encoding, Some(&l)), (Encoding::Ppmd, p.as_ref())]
+            .into_iter()
+            .filter_map(|(e, c)| c.filter(|c| c.len() as f64 <= zstd * LZMA_WORTH).map(|c| (e, c.len())))
+            .min_by_key(|&(_, n)| n)
+    };
+    let mut zstd_bytes = z.len() as f64 * ratio;
+    let mut chosen = slow(zstd_bytes);
+    let mut full_zstd = None;
+    if chosen.is_none() && ratio < 1.0 {
+        let z = compress(sample, level)?;
+        zstd_bytes = z.len() as f64;
+        chosen = slow(zstd_bytes);
+        full_zstd = Some(z);
     }
-    let (z, l) = both(|| compress(data, level), || crate::lzma::encode(data, x86));
-    let (z, l) = (z?, l?);
-    Ok(if (l.len() as f64) <= z.len() as f64 * LZMA_WORTH {
-        let saving = (z.len() - l.len()) as u64;
-        (lzma_encoding, l, saving)
-    } else {
-        (Encoding::Zstd, z, 0)
+    let saving = |full: usize, part: usize| (full as f64 * (zstd_bytes / part.max(1) as f64 - 1.0)).max(0.0) as u64;
+    Ok(match chosen {
+        Some((encoding, n)) => {
+            let full = match (encoding, probe) {
+                (_, 0) if encoding == Encoding::Ppmd => p.unwrap_or_default(),
+                (_, 0) => l,
+                (Encoding::Ppmd, _) => crate::ppmd::encode(data, ppmd.unwrap_or(20))?,
+                _ => crate::lzma::encode(data, x86)?,
+            };
+            let saving = saving(full.len(), n);
+            (encoding, full, saving)
+        }
+        None => match full_zstd.filter(|_| probe == 0) {
+            Some(z) => (Encoding::Zstd, z, 0),
+            None => (Encoding::Zstd, compress(data, level)?, 0),
+        },
     })
 }
 
@@ -568,7 +630,7 @@ fn encode_gz(
     }
     if best.as_ref().map_or(Ok(true), |(_, z, _)| plain_worth_trying(&expanded, z.len()))? {
         let pack = (sizes.len() > 1).then(|| x86_share(data, sizes));
-        let (encoding, z, saving) = encode_plain(&expanded, level, pack, lzma)?;
+        let (encoding, z, saving) = encode_plain(&expanded, level, pack, lzma, None)?;
         let encoding = match encoding {
             Encoding::Lzma => Encoding::LzmaGz,
             Encoding::LzmaX86 => Encoding::LzmaX86Gz,
@@ -638,8 +700,8 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
             .map_err(Error::io(&src.source))?
         {
             let share = x86_share(&data, &sizes);
-            let (encoding, z, saving) =
-                encode_plain(&data, level, Some(share), lzma).map_err(Error::io(&src.source))?;
+            let (encoding, z, saving) = encode_plain(&data, level, Some(share), lzma, Some(limits.max_zstd_window_log))
+                .map_err(Error::io(&src.source))?;
             if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
                 best = Some((encoding, None, z));
                 lzma_saving = saving;
@@ -735,7 +797,8 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
     }
     // A delta that saves less than nine tenths is compared with a plain encoding.
     if best.as_ref().map_or(Ok(true), |(_, _, z)| plain_worth_trying(&data, z.len())).map_err(Error::io(&src.source))? {
-        let (encoding, z, saving) = encode_plain(&data, plain_level, None, lzma).map_err(io_err)?;
+        let (encoding, z, saving) =
+            encode_plain(&data, plain_level, None, lzma, Some(limits.max_zstd_window_log)).map_err(io_err)?;
         if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
             best = Some((encoding, None, z));
             lzma_saving = saving;

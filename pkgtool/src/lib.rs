@@ -16,6 +16,7 @@ pub mod gz;
 pub mod inspect;
 pub mod lzma;
 pub mod output;
+pub mod ppmd;
 pub mod spec;
 pub mod tagcheck;
 

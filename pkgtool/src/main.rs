@@ -70,7 +70,7 @@ enum Cmd {
         /// Store every content as a blob of its own instead of packing small first builds together.
         #[arg(long)]
         no_pack: bool,
-        /// Zstandard only: no LZMA blobs, so that every blob decodes at Zstandard speed (a larger package).
+        /// Zstandard only: no LZMA or PPMd blobs, so that every blob decodes at Zstandard speed (a larger package).
         #[arg(long)]
         fast_decode: bool,
         /// An earlier package (signed with the same key) that this one must be cumulative with:

@@ -113,6 +113,7 @@ enum Decode<'p, R: BufRead> {
     Stored(Take<R>),
     Zstd(Box<zstd::stream::read::Decoder<'p, Take<R>>>),
     Lzma(Box<liblzma::bufread::XzDecoder<Take<R>>>),
+    Ppmd(Box<crate::ppmd::Decoder<Take<R>>>),
     /// Content decoded in memory (a bsdiff delta), still to be checked as it is read.
     Memory(io::Cursor<Vec<u8>>),
 }
@@ -159,6 +160,13 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                     }
                 }
             }
+            (Encoding::Ppmd, _) => match crate::ppmd::decoder(take, limits.max_zstd_window_log)? {
+                Ok(d) => Decode::Ppmd(Box::new(d)),
+                Err(why) => {
+                    let entry = format!("{BLOB_PREFIX}{}", blob.sha256);
+                    return Err(integrity_io(Integrity::BadCompressedData { entry, why }));
+                }
+            },
             (Encoding::ZstdDelta, Some(prefix)) => {
                 let mut d = zstd::stream::read::Decoder::with_ref_prefix(take, prefix)?.single_frame();
                 d.window_log_max(limits.max_zstd_window_log)?;
@@ -257,6 +265,12 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 io::copy(t, &mut io::sink())?;
                 left
             }
+            Decode::Ppmd(d) => {
+                let t = d.get_mut();
+                let left = t.limit();
+                io::copy(t, &mut io::sink())?;
+                left
+            }
             Decode::Memory(_) => 0,
         };
         if left != 0 {
@@ -304,6 +318,7 @@ impl<R: BufRead> Read for BlobReader<'_, R> {
             Decode::Memory(c) => c.read(&mut buf[..want])?,
             Decode::Zstd(d) => d.read(&mut buf[..want]).map_err(|e| self.decode_error(e))?,
             Decode::Lzma(d) => d.read(&mut buf[..want]).map_err(|e| self.decode_error(e))?,
+            Decode::Ppmd(d) => d.read(&mut buf[..want]).map_err(|e| self.decode_error(e))?,
         };
         self.seen += n as u64;
         if self.seen > self.blob.size {
@@ -792,7 +807,7 @@ impl Verified {
                     };
                     let keep = refs.needed_after(&blob.sha256, i);
                     let want = !blob.is_pack() && sink.wants(&blob.sha256, blob.size).map_err(&to_io)?;
-                    let offload = matches!(blob.encoding, Encoding::Lzma | Encoding::LzmaX86)
+                    let offload = matches!(blob.encoding, Encoding::Lzma | Encoding::LzmaX86 | Encoding::Ppmd)
                         && !keep
                         && !want
                         && !blob.is_pack()

@@ -35,6 +35,8 @@ pub const METHOD_DEFLATE: u16 = 8;
 pub const METHOD_ZSTD: u16 = 93;
 /// Zip method 14, LZMA (APPNOTE 5.8).
 pub const METHOD_LZMA: u16 = 14;
+/// Zip method 98, PPMd version I, revision 1 (APPNOTE 5.10).
+pub const METHOD_PPMD: u16 = 98;
 
 /// The zip method an entry of `encoding` is stored with (FORMAT.md §4.4).
 pub fn method_for(encoding: hotfix_schema::Encoding) -> u16 {
@@ -42,6 +44,7 @@ pub fn method_for(encoding: hotfix_schema::Encoding) -> u16 {
     match encoding {
         E::Stored => METHOD_STORED,
         E::Lzma | E::LzmaX86 | E::LzmaGz | E::LzmaX86Gz => METHOD_LZMA,
+        E::Ppmd => METHOD_PPMD,
         E::Zstd | E::ZstdDelta | E::BsdiffZstd | E::BsdiffX86Zstd | E::ZstdGz | E::ZstdDeltaGz => METHOD_ZSTD,
     }
 }
@@ -56,7 +59,7 @@ const S_IFMT: u32 = 0o170_000;
 const S_IFREG: u32 = 0o100_000;
 
 fn version_needed(method: u16) -> u16 {
-    if matches!(method, METHOD_ZSTD | METHOD_LZMA) { 63 } else { 20 }
+    if matches!(method, METHOD_ZSTD | METHOD_LZMA | METHOD_PPMD) { 63 } else { 20 }
 }
 
 /// The general-purpose flags of an entry with `method`: names are UTF-8; LZMA streams end
@@ -412,7 +415,7 @@ impl Archive {
             let canonical = made_by == VERSION_MADE_BY
                 && needed == version_needed(method)
                 && flags == flags_of(method)
-                && matches!(method, METHOD_STORED | METHOD_DEFLATE | METHOD_ZSTD | METHOD_LZMA)
+                && matches!(method, METHOD_STORED | METHOD_DEFLATE | METHOD_ZSTD | METHOD_LZMA | METHOD_PPMD)
                 && extra_len == 0
                 && comment_len == 0
                 && disk == 0

@@ -298,6 +298,11 @@ pub enum Encoding {
     /// (BCJ, as in `xz --x86`), which turns relative call and jump targets into absolute
     /// ones so that repeated calls to one function compress alike (FORMAT.md §4.4).
     LzmaX86,
+    /// The entry is zip method 98 (PPMd version I, revision 1): a two-byte header of model
+    /// order, memory and restoration method, then the range-coded content ending with an
+    /// end marker. Prose and source text compress tighter under this context model than
+    /// under LZMA, and faster (FORMAT.md §4.4).
+    Ppmd,
 }
 
 impl Encoding {

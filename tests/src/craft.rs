@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use hotfix_schema::Limits;
 use hotfix_schema::sigblock::SIG_BLOCK_LEN;
 use pkgtool::build::resign;
-use pkgtool::zipfmt::{Archive, METHOD_DEFLATE, METHOD_LZMA, METHOD_ZSTD};
+use pkgtool::zipfmt::{Archive, METHOD_DEFLATE, METHOD_LZMA, METHOD_PPMD, METHOD_ZSTD};
 
 /// One entry, as it will be written.
 #[derive(Clone, Debug)]
@@ -62,7 +62,7 @@ fn put32(v: &mut Vec<u8>, x: u32) {
     v.extend_from_slice(&x.to_le_bytes());
 }
 fn needed(method: u16) -> u16 {
-    if method == METHOD_ZSTD || method == METHOD_LZMA { 63 } else { 20 }
+    if matches!(method, METHOD_ZSTD | METHOD_LZMA | METHOD_PPMD) { 63 } else { 20 }
 }
 fn flags(method: u16) -> u16 {
     if method == METHOD_LZMA { (1 << 11) | 2 } else { 1 << 11 }

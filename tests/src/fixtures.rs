@@ -213,3 +213,98 @@ dir = "gz/ldr"
 "#;
     write(dir, "kb8.toml", spec)
 }
+
+/// `n` bytes of English-like prose with some source-code lines: a Markov-free word salad
+/// whose letters follow their words, which PPMd models tighter than LZMA matches it.
+pub fn prose(n: usize, seed: u32) -> String {
+    const WORDS: [&str; 24] = [
+        "the",
+        "servicing",
+        "stack",
+        "keeps",
+        "both",
+        "branches",
+        "of",
+        "every",
+        "component",
+        "so",
+        "that",
+        "a",
+        "later",
+        "hotfix",
+        "can",
+        "migrate",
+        "without",
+        "downgrade",
+        "administrator",
+        "reads",
+        "which",
+        "fix",
+        "is",
+        "present",
+    ];
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let mut out = String::with_capacity(n + 64);
+    while out.len() < n {
+        let r = next();
+        match r % 40 {
+            0 => out.push_str(".\n\n"),
+            1 => out.push_str(&format!(
+                "\nsub {}_{} {{ my ($self) = @_; return $self->{{{}}}; }}\n",
+                WORDS[(r >> 8) as usize % 24],
+                WORDS[(r >> 16) as usize % 24],
+                WORDS[(r >> 24) as usize % 24]
+            )),
+            2 | 3 => out.push_str(", "),
+            _ => {
+                if !out.is_empty() && !out.ends_with(['\n', ' ']) {
+                    out.push(' ');
+                }
+                out.push_str(WORDS[(r >> 8) as usize % WORDS.len()]);
+            }
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+/// An update of documentation and modules: text files, small (packed) and large (a blob
+/// of its own), the LDR build with a paragraph more in each.
+pub fn text_update(dir: &Path) -> PathBuf {
+    for (branch, extra) in [("gdr", ""), ("ldr", "\nThe LDR build also documents its hotfix.\n")] {
+        let base = dir.join(format!("text/{branch}"));
+        for (i, name) in ["Servicing.pm", "Store.pm", "Branch.pm", "Query.pm"].iter().enumerate() {
+            write(&base, &format!("lib/{name}"), &(prose(20_000, i as u32 + 1) + extra));
+        }
+        write(&base, "doc/manual.txt", &(prose(400_000, 99) + extra));
+    }
+    let spec = r#"[package]
+id = "KB9"
+kind = "update"
+product = "contoso"
+title = "Update for the kernel's modules"
+
+[[variant]]
+component = "kernelmods"
+baseline = "RTM"
+branch = "gdr"
+version = "5.2.3790.50"
+fixes = ["KB9"]
+dir = "text/gdr"
+
+[[variant]]
+component = "kernelmods"
+baseline = "RTM"
+branch = "ldr"
+version = "5.2.3790.1050"
+fixes = ["KB8", "KB9"]
+dir = "text/ldr"
+"#;
+    write(dir, "kb9.toml", spec)
+}

@@ -167,17 +167,20 @@ fn small_first_builds_are_packed_and_their_next_builds_are_one_delta_against_the
     pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&unpacked), "--no-pack"]).expect_code(0);
     let m = hotfix_schema::Manifest::from_json(&manifest_json(&packed), &hotfix_schema::Limits::default()).unwrap();
     let packs: Vec<_> = m.blobs.iter().filter(|b| b.is_pack()).collect();
-    assert_eq!(packs.len(), 2, "{:?}", m.blobs);
-    assert_eq!(packs[0].members.len(), 42, "every gdr file is a first build");
-    assert_eq!(packs[1].members.len(), 41, "every ldr file but the shared one follows a member");
-    assert_eq!(packs[1].reference, Some(packs[0].sha256), "{:?}", packs[1]);
+    // The gdr files are first builds: the two of prose in one pack, the forty modules
+    // (tables, by their digits) in another. Their ldr builds follow: the modules' as one
+    // pack that is a delta against theirs; the kernel's alone, as a blob.
+    assert_eq!(packs.len(), 3, "{:?}", m.blobs);
+    let sizes: Vec<usize> = packs.iter().map(|p| p.members.len()).collect();
+    assert_eq!(sizes, [2, 40, 40], "{:?}", m.blobs);
+    assert_eq!(packs[2].reference, Some(packs[1].sha256), "{:?}", packs[2]);
     let (a, b) = (fs::metadata(&packed).unwrap().len(), fs::metadata(&unpacked).unwrap().len());
     assert!(a * 2 < b, "packed {a} bytes, unpacked {b}");
     pkgtool(["verify", s(&packed), "--trust", s(&public)]).expect_code(0);
     let shown = pkgtool(["inspect", s(&packed)]);
     assert!(
         shown.stdout.contains(&format!(
-            "{} distinct contents in {} blobs (2 packs)",
+            "{} distinct contents in {} blobs (3 packs)",
             m.content_index().len(),
             m.blobs.len()
         )),
@@ -463,6 +466,52 @@ fn gzip_files_stored_inflated_extract_to_their_exact_bytes() {
     built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "gz", "kerneldoc", "-gz");
 }
 
+#[test]
+fn text_is_ppmd_packed_and_alone_extracts_byte_for_byte_and_fast_decode_avoids_it() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::text_update(t.path());
+    built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "text", "kernelmods", "ppmd");
+    // Packed, the small modules are one PPMd pack; the manual is a PPMd blob of its own.
+    let m =
+        hotfix_schema::Manifest::from_json(&manifest_json(&t.path().join("packed.pkg")), &Default::default()).unwrap();
+    let ppmd = |b: &&hotfix_schema::Blob| b.encoding == hotfix_schema::Encoding::Ppmd;
+    assert!(m.blobs.iter().filter(ppmd).any(|b| b.is_pack()), "{:?}", m.blobs);
+    assert!(m.blobs.iter().filter(ppmd).any(|b| !b.is_pack() && b.size > 256 << 10), "{:?}", m.blobs);
+    let (key, _, _) = fixtures::key_pair(t.path(), "vendor", 7);
+    let fast = t.path().join("fast.pkg");
+    pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&fast), "--fast-decode"]).expect_code(0);
+    let m = hotfix_schema::Manifest::from_json(&manifest_json(&fast), &Default::default()).unwrap();
+    assert!(m.blobs.iter().all(|b| b.encoding != hotfix_schema::Encoding::Ppmd), "--fast-decode: {:?}", m.blobs);
+
+    // One byte of a PPMd entry changed and the package signed again: authentic but broken.
+    a_damaged_entry_is_refused_when_decoded(t.path(), &t.path().join("packed.pkg"), pkgtool::zipfmt::METHOD_PPMD);
+    assert_no_temporaries(t.path());
+}
+
+/// Changes one byte in the middle of the first entry of `method` in the package at `pkg`
+/// (signed by the fixture key "vendor" 7 in `dir`) and signs it again: verify accepts it,
+/// verify --deep and extract refuse it with exit 6, and extract writes nothing.
+fn a_damaged_entry_is_refused_when_decoded(dir: &Path, pkg: &Path, method: u16) {
+    let (_, public, secret) = fixtures::key_pair(dir, "vendor", 7);
+    let mut raw = hotfix_tests::craft::RawPackage::parse(&fs::read(pkg).unwrap());
+    let at = raw.entries.iter().position(|e| e.method == method).expect("an entry of the method");
+    let mid = raw.entries[at].data.len() / 2;
+    raw.entries[at].data[mid] ^= 0x20;
+    let bad = dir.join("bad.pkg");
+    fs::write(&bad, raw.write(&secret, |_| {})).unwrap();
+    pkgtool(["verify", s(&bad), "--trust", s(&public)]).expect_code(0);
+    let out = pkgtool(["verify", "--deep", s(&bad), "--trust", s(&public)]);
+    out.expect_code(6);
+    assert!(
+        ["[bad-compressed-data]", "[hash-mismatch]", "[size-mismatch]"].iter().any(|c| out.stderr.contains(c)),
+        "{}",
+        out.stderr
+    );
+    let x = dir.join("x-bad");
+    pkgtool(["extract", s(&bad), s(&x), "--trust", s(&public)]).expect_code(6);
+    assert!(!x.exists());
+}
+
 /// The levels of every `-gz` record of the package at `pkg`.
 fn gz_levels(pkg: &Path) -> Vec<u8> {
     let raw = hotfix_tests::craft::RawPackage::parse(&fs::read(pkg).unwrap());
@@ -559,7 +608,7 @@ fn an_lzma_blob_extracts_byte_for_byte_fast_decode_avoids_it_and_a_damaged_one_i
     assert!(text.len() > 256 << 10);
     fs::create_dir_all(t.path().join("p/gdr/share")).unwrap();
     fs::write(t.path().join("p/gdr/share/table.txt"), &text).unwrap();
-    let (key, public, secret) = fixtures::key_pair(t.path(), "vendor", 7);
+    let (key, public, _) = fixtures::key_pair(t.path(), "vendor", 7);
     let encodings = |pkg: &Path| {
         let m = hotfix_schema::Manifest::from_json(&manifest_json(pkg), &hotfix_schema::Limits::default()).unwrap();
         m.blobs.iter().map(|b| b.encoding).collect::<Vec<_>>()
@@ -587,22 +636,6 @@ fn an_lzma_blob_extracts_byte_for_byte_fast_decode_avoids_it_and_a_damaged_one_i
     // One byte of the LZMA entry changed and the package signed again: authentic but
     // broken. verify (the authentication pass) accepts it; verify --deep (which decodes
     // such a blob on its second thread) and extract refuse it; nothing is written.
-    let mut raw = hotfix_tests::craft::RawPackage::parse(&fs::read(&pkg).unwrap());
-    let at = raw.entries.iter().position(|e| e.method == pkgtool::zipfmt::METHOD_LZMA).expect("an LZMA entry");
-    let mid = raw.entries[at].data.len() / 2;
-    raw.entries[at].data[mid] ^= 0x20;
-    let bad = t.path().join("bad.pkg");
-    fs::write(&bad, raw.write(&secret, |_| {})).unwrap();
-    pkgtool(["verify", s(&bad), "--trust", s(&public)]).expect_code(0);
-    let out = pkgtool(["verify", "--deep", s(&bad), "--trust", s(&public)]);
-    out.expect_code(6);
-    assert!(
-        ["[bad-compressed-data]", "[hash-mismatch]", "[size-mismatch]"].iter().any(|c| out.stderr.contains(c)),
-        "{}",
-        out.stderr
-    );
-    let x = t.path().join("x-bad");
-    pkgtool(["extract", s(&bad), s(&x), "--trust", s(&public)]).expect_code(6);
-    assert!(!x.exists());
+    a_damaged_entry_is_refused_when_decoded(t.path(), &pkg, pkgtool::zipfmt::METHOD_LZMA);
     assert_no_temporaries(t.path());
 }

@@ -184,8 +184,15 @@ fn generate() -> BTreeMap<String, Vector> {
     resign(&mut b, &key);
     add!("entry_local_header_mismatch", b, "malformed-archive", "a local header that disagrees with the directory");
 
-    // Blob content.
+    // Blob content: the first blob as a Zstandard frame, whatever the encoder chose for it.
+    let as_zstd = |r: &mut RawPackage| {
+        let mut m = r.manifest();
+        m["blobs"][0]["encoding"] = "zstd".into();
+        r.set_manifest(&m);
+        r.entries[1].method = pkgtool::zipfmt::METHOD_ZSTD;
+    };
     let mut r = raw.clone();
+    as_zstd(&mut r);
     let bomb = zstd::bulk::compress(&vec![0u8; 1 << 20], 19).expect("compress");
     r.entries[1].data = bomb;
     deep_only!(
@@ -195,6 +202,7 @@ fn generate() -> BTreeMap<String, Vector> {
         "a blob that decodes to 1 MiB while a few hundred bytes are declared",
     );
     let mut r = raw.clone();
+    as_zstd(&mut r);
     let size = r.entries[1].uncompressed as usize;
     let other_content = vec![b'x'; size];
     r.entries[1].data = zstd::bulk::compress(&other_content, 19).expect("compress");
@@ -352,6 +360,37 @@ fn generate() -> BTreeMap<String, Vector> {
         as_lzma(false, Some(1 << 28)),
         "bad-compressed-data",
         "an lzma entry asking for a 256 MiB dictionary (limit 2^27 bytes)",
+    );
+
+    let as_ppmd = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut data = pkgtool::ppmd::encode(&pack_content, 27).expect("ppmd");
+        edit(&mut data);
+        let mut m = pm.clone();
+        m["blobs"][pack_at]["encoding"] = "ppmd".into();
+        let mut r = praw.clone();
+        r.set_manifest(&m);
+        r.entries[pack_at + 1].method = pkgtool::zipfmt::METHOD_PPMD;
+        r.entries[pack_at + 1].data = data;
+        r.write(&key, |_| {})
+    };
+    add!("valid_ppmd_blob", as_ppmd(&|_| {}), "ok", "the pack as a ppmd entry (zip method 98, PPMd variant I)");
+    deep_only!(
+        "blob_ppmd_memory_too_large",
+        as_ppmd(&|d| d[..2].copy_from_slice(&pkgtool::ppmd::header(16, 256))),
+        "bad-compressed-data",
+        "a ppmd entry asking for 256 MiB of model (limit 2^27 bytes), refused before it is allocated",
+    );
+    deep_only!(
+        "blob_ppmd_order_one",
+        as_ppmd(&|d| d[0] &= 0xf0),
+        "bad-compressed-data",
+        "a ppmd entry whose header asks for a model of order 1",
+    );
+    deep_only!(
+        "blob_ppmd_without_end_marker",
+        as_ppmd(&|d| d.truncate(d.len() - 4)),
+        "bad-compressed-data",
+        "a ppmd entry cut before its end marker",
     );
 
     // An executable's LDR build as `bsdiff-x86-zstd` against its GDR build; and the same
