@@ -352,6 +352,9 @@ const SIBLING_SIZE_RATIO: u64 = 4;
 const PROBE_BYTES: usize = 1 << 20;
 /// A pack delta over this fraction (1/n) of the pack is compared with bsdiff.
 const PACK_BSDIFF: usize = 5;
+/// A pack of executables against a reference of at most this many bytes is compared with
+/// bsdiff whatever its delta (bsdiff's suffix sort of larger ones costs more than it saves).
+const PACK_BSDIFF_CODE_BYTES: usize = 4 << 20;
 
 /// The sample an executable's codecs are compared on.
 const X86_PROBE_BYTES: usize = 128 << 10;
@@ -469,18 +472,29 @@ const CLASS_SAMPLE: u64 = 16 << 10;
 /// Text with more digits than this is a table (Unicode's, time zones'): LZMA's.
 const TABLE_DIGITS: f64 = 0.15;
 
-/// Whether `data` is text PPMd may suit: no NUL and almost no other control bytes.
+/// Whether `data` is text PPMd may suit: at most 1% control bytes (NUL included), which
+/// leaves room for the gzip headers of a `-gz` entry's manual pages but not for a binary.
 fn is_text(data: &[u8]) -> bool {
     let controls = data.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)).count();
-    !data.contains(&0) && controls * 100 <= data.len()
+    controls * 100 <= data.len()
 }
 
 /// Whether the small file at `path` is prose or source code rather than a table or a
-/// binary, judged on its start; unreadable files are not (the encoder names the error).
+/// binary, judged on its start — a gzip file (a manual page) on what it inflates to, as
+/// the `-gz` encodings store it; unreadable files are not (the encoder names the error).
 fn is_prose_file(path: &std::path::Path) -> bool {
     let mut sample = Vec::with_capacity(CLASS_SAMPLE as usize);
     let read =
         fs::File::open(path).and_then(|f| io::Read::read_to_end(&mut io::Read::take(f, CLASS_SAMPLE), &mut sample));
+    if sample.starts_with(&[0x1f, 0x8b, 0x08]) {
+        let mut inflated = Vec::with_capacity(CLASS_SAMPLE as usize);
+        let gz = fs::File::open(path).map(io::BufReader::new).map(flate2::bufread::GzDecoder::new);
+        let inflate = gz.and_then(|d| io::Read::read_to_end(&mut io::Read::take(d, CLASS_SAMPLE), &mut inflated));
+        if inflate.is_err() {
+            return false;
+        }
+        sample = inflated;
+    }
     let digits = sample.iter().filter(|b| b.is_ascii_digit()).count();
     read.is_ok() && !sample.is_empty() && is_text(&sample) && (digits as f64) <= sample.len() as f64 * TABLE_DIGITS
 }
@@ -630,10 +644,11 @@ fn encode_gz(
     }
     if best.as_ref().map_or(Ok(true), |(_, z, _)| plain_worth_trying(&expanded, z.len()))? {
         let pack = (sizes.len() > 1).then(|| x86_share(data, sizes));
-        let (encoding, z, saving) = encode_plain(&expanded, level, pack, lzma, None)?;
+        let (encoding, z, saving) = encode_plain(&expanded, level, pack, lzma, Some(limits.max_zstd_window_log))?;
         let encoding = match encoding {
             Encoding::Lzma => Encoding::LzmaGz,
             Encoding::LzmaX86 => Encoding::LzmaX86Gz,
+            Encoding::Ppmd => Encoding::PpmdGz,
             _ => Encoding::ZstdGz,
         };
         if best.as_ref().is_none_or(|(_, d, _)| z.len() < d.len()) {
@@ -680,9 +695,10 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
                     .map_err(Error::io(&src.source))?;
                 let mut best = (Encoding::ZstdDelta, Some(r.digest), z);
                 // Exact matches miss code whose addresses shifted; bsdiff is tried where
-                // they left more than a fifth of the pack (with the operands translated too:
-                // a pack may hold small executables).
-                if best.2.len() > data.len() / PACK_BSDIFF && data.len() >= BSDIFF_MIN_BYTES {
+                // they left more than a fifth of the pack, or on a pack of executables
+                // (with the operands translated too).
+                let code = x86_share(&data, &sizes) >= X86_SHARE && reference.len() <= PACK_BSDIFF_CODE_BYTES;
+                if (code || best.2.len() > data.len() / PACK_BSDIFF) && data.len() >= BSDIFF_MIN_BYTES {
                     let (x86, b) =
                         crate::bsdelta::encode_best(&reference, &data, level, true).map_err(Error::io(&src.source))?;
                     if b.len() < best.2.len() {

@@ -254,6 +254,8 @@ pub enum Inner {
         /// With the x86 branch filter (`lzma-x86`).
         x86: bool,
     },
+    /// A PPMd entry as `ppmd` (FORMAT.md §4.4).
+    Ppmd,
 }
 
 /// Decodes a `-gz` entry of a blob whose members are `sizes`: its records, then its inner
@@ -294,6 +296,15 @@ pub fn decode(
             (&mut d).take(len as u64 + 1).read_to_end(&mut expanded).map_err(zerr)?;
             if !d.get_ref().is_empty() {
                 return Err("bytes follow the LZMA stream".into());
+            }
+        }
+        Inner::Ppmd => {
+            let mut rest = frame;
+            let mut d = crate::ppmd::decoder(&mut rest, window_log_max).map_err(zerr)??;
+            (&mut d).take(len as u64 + 1).read_to_end(&mut expanded).map_err(zerr)?;
+            drop(d);
+            if !rest.is_empty() {
+                return Err("bytes follow the PPMd stream".into());
             }
         }
     }

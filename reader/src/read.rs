@@ -192,7 +192,8 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                     .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
                 Decode::Memory(io::Cursor::new(content))
             }
-            (Encoding::ZstdGz | Encoding::LzmaGz | Encoding::LzmaX86Gz, _) | (Encoding::ZstdDeltaGz, Some(_)) => {
+            (Encoding::ZstdGz | Encoding::LzmaGz | Encoding::LzmaX86Gz | Encoding::PpmdGz, _)
+            | (Encoding::ZstdDeltaGz, Some(_)) => {
                 let name = format!("{BLOB_PREFIX}{}", blob.sha256);
                 if entry.compressed > 1u64 << limits.max_zstd_window_log.min(62) {
                     return Err(integrity_io(Integrity::BadCompressedData {
@@ -209,6 +210,7 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 let inner = match blob.encoding {
                     Encoding::LzmaGz => crate::gz::Inner::Lzma { x86: false },
                     Encoding::LzmaX86Gz => crate::gz::Inner::Lzma { x86: true },
+                    Encoding::PpmdGz => crate::gz::Inner::Ppmd,
                     _ => crate::gz::Inner::Zstd,
                 };
                 let content = crate::gz::decode(&data, &sizes, inner, reference, limits.max_zstd_window_log)

@@ -44,7 +44,7 @@ pub fn method_for(encoding: hotfix_schema::Encoding) -> u16 {
     match encoding {
         E::Stored => METHOD_STORED,
         E::Lzma | E::LzmaX86 | E::LzmaGz | E::LzmaX86Gz => METHOD_LZMA,
-        E::Ppmd => METHOD_PPMD,
+        E::Ppmd | E::PpmdGz => METHOD_PPMD,
         E::Zstd | E::ZstdDelta | E::BsdiffZstd | E::BsdiffX86Zstd | E::ZstdGz | E::ZstdDeltaGz => METHOD_ZSTD,
     }
 }

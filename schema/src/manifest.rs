@@ -290,6 +290,8 @@ pub enum Encoding {
     LzmaGz,
     /// As `zstd-gz`, with an `lzma-x86` entry (zip method 14) in place of the frame.
     LzmaX86Gz,
+    /// As `zstd-gz`, with a `ppmd` entry (zip method 98) in place of the frame.
+    PpmdGz,
     /// The entry is zip method 0, the content itself.
     Stored,
     /// The entry is zip method 14 (LZMA, with an end-of-stream marker) of the content.

@@ -274,8 +274,8 @@ pub fn prose(n: usize, seed: u32) -> String {
     out
 }
 
-/// An update of documentation and modules: text files, small (packed) and large (a blob
-/// of its own), the LDR build with a paragraph more in each.
+/// An update of documentation and modules: text files, small (packed, with a gzipped
+/// manual page) and large (a blob of its own), the LDR build with a paragraph more in each.
 pub fn text_update(dir: &Path) -> PathBuf {
     for (branch, extra) in [("gdr", ""), ("ldr", "\nThe LDR build also documents its hotfix.\n")] {
         let base = dir.join(format!("text/{branch}"));
@@ -283,6 +283,10 @@ pub fn text_update(dir: &Path) -> PathBuf {
             write(&base, &format!("lib/{name}"), &(prose(20_000, i as u32 + 1) + extra));
         }
         write(&base, "doc/manual.txt", &(prose(400_000, 99) + extra));
+        // A manual page as Debian ships it (`gzip -9n`, which zlib reproduces).
+        let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, (prose(30_000, 7) + extra).as_bytes()).expect("gzip");
+        fs::write(base.join("doc/kernelmods.8.gz"), gz.finish().expect("gzip")).expect("write");
     }
     let spec = r#"[package]
 id = "KB9"

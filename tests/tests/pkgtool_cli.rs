@@ -471,17 +471,18 @@ fn text_is_ppmd_packed_and_alone_extracts_byte_for_byte_and_fast_decode_avoids_i
     let t = tempfile::tempdir().unwrap();
     let spec = fixtures::text_update(t.path());
     built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "text", "kernelmods", "ppmd");
-    // Packed, the small modules are one PPMd pack; the manual is a PPMd blob of its own.
+    // Packed, the small modules and the manual page are one pack, PPMd with the page
+    // inflated (ppmd-gz); the manual is a PPMd blob of its own.
     let m =
         hotfix_schema::Manifest::from_json(&manifest_json(&t.path().join("packed.pkg")), &Default::default()).unwrap();
-    let ppmd = |b: &&hotfix_schema::Blob| b.encoding == hotfix_schema::Encoding::Ppmd;
-    assert!(m.blobs.iter().filter(ppmd).any(|b| b.is_pack()), "{:?}", m.blobs);
-    assert!(m.blobs.iter().filter(ppmd).any(|b| !b.is_pack() && b.size > 256 << 10), "{:?}", m.blobs);
+    use hotfix_schema::Encoding::{Ppmd, PpmdGz};
+    assert!(m.blobs.iter().any(|b| b.encoding == PpmdGz && b.members.len() == 5), "{:?}", m.blobs);
+    assert!(m.blobs.iter().any(|b| b.encoding == Ppmd && !b.is_pack() && b.size > 256 << 10), "{:?}", m.blobs);
     let (key, _, _) = fixtures::key_pair(t.path(), "vendor", 7);
     let fast = t.path().join("fast.pkg");
     pkgtool(["build", s(&spec), "--key", s(&key), "-o", s(&fast), "--fast-decode"]).expect_code(0);
     let m = hotfix_schema::Manifest::from_json(&manifest_json(&fast), &Default::default()).unwrap();
-    assert!(m.blobs.iter().all(|b| b.encoding != hotfix_schema::Encoding::Ppmd), "--fast-decode: {:?}", m.blobs);
+    assert!(m.blobs.iter().all(|b| !matches!(b.encoding, Ppmd | PpmdGz)), "--fast-decode: {:?}", m.blobs);
 
     // One byte of a PPMd entry changed and the package signed again: authentic but broken.
     a_damaged_entry_is_refused_when_decoded(t.path(), &t.path().join("packed.pkg"), pkgtool::zipfmt::METHOD_PPMD);

@@ -35,3 +35,34 @@ fn damaged_x86_patches_are_errors_not_panics() {
         let _ = decode_x86(&old, &patch[..cut], new.len() as u64, 27);
     }
 }
+
+/// A pack of small executables whose next builds' code moved: its next pack is compared
+/// with bsdiff whatever its exact-match delta makes, and bsdiff with translated operands
+/// wins. Built and extracted through the binary.
+#[test]
+fn a_pack_of_executables_whose_code_moved_is_a_bsdiff_x86_delta() {
+    use std::fs;
+    let t = tempfile::tempdir().unwrap();
+    for (branch, at, pad) in [("gdr", 700, 0), ("ldr", 20, 48)] {
+        for i in 0..4 {
+            let path = t.path().join(format!("x86/{branch}/lib/mod{i}.so"));
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, x86_program(800 + i * 7, at + i, pad)).unwrap();
+        }
+    }
+    let spec = hotfix_tests::fixtures::x86_update(t.path());
+    let (_, _, key) = hotfix_tests::fixtures::key_pair(t.path(), "vendor", 7);
+    let pkg = t.path().join("mods.pkg");
+    pkgtool::build::build(&spec, &key, &pkg, &Default::default()).unwrap();
+    let raw = hotfix_tests::craft::RawPackage::parse(&fs::read(&pkg).unwrap());
+    let m = raw.manifest();
+    let packs: Vec<&str> = m["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b.get("members").is_some())
+        .map(|b| b["encoding"].as_str().unwrap())
+        .collect();
+    assert_eq!(packs.len(), 2, "{m}");
+    assert_eq!(packs[1], "bsdiff-x86-zstd", "{packs:?}");
+}

@@ -437,7 +437,33 @@ fn generate() -> BTreeMap<String, Vector> {
         .map(|b| b["encoding"].as_str().unwrap().to_string())
         .collect();
     assert!(packed_encodings.iter().any(|e| e.ends_with("-gz")), "{packed_encodings:?}");
-    add!("valid_gz_pack", gz_packed, "ok", "packs whose gzip members are stored inflated");
+    add!("valid_gz_pack", gz_packed.clone(), "ok", "packs whose gzip members are stored inflated");
+    // The lzma-gz pack with its inner entry made PPMd: ppmd-gz.
+    let mut r = RawPackage::parse(&gz_packed);
+    let mut m = r.manifest();
+    let at = packed_encodings.iter().position(|e| e == "lzma-gz").expect("an lzma-gz pack");
+    let members = m["blobs"][at]["members"].as_array().unwrap().len();
+    let (records, frame) = pkgtool::gz::parse_entry(&r.entries[at + 1].data, members).unwrap();
+    let mut expanded = Vec::new();
+    std::io::Read::read_to_end(&mut pkgtool::lzma::decoder(frame, false, 27).unwrap().unwrap(), &mut expanded).unwrap();
+    let ppmd_entry = pkgtool::gz::entry(&records, &pkgtool::ppmd::encode(&expanded, 27).unwrap());
+    m["blobs"][at]["encoding"] = "ppmd-gz".into();
+    r.set_manifest(&m);
+    r.entries[at + 1].method = pkgtool::zipfmt::METHOD_PPMD;
+    r.entries[at + 1].data = ppmd_entry;
+    add!(
+        "valid_ppmd_gz_pack",
+        r.write(&key, |_| {}),
+        "ok",
+        "a pack of gzip files stored inflated, PPMd inside (ppmd-gz)"
+    );
+    r.entries[at + 1].data.extend_from_slice(b"tail");
+    deep_only!(
+        "blob_ppmd_gz_bytes_after_stream",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a ppmd-gz entry with bytes after the PPMd stream's end marker",
+    );
     let at = (0..encodings.len())
         .find(|&i| encodings[i] == "zstd-delta-gz" && gzraw.entries[i + 1].data[20] == 9)
         .expect("a zstd-delta-gz blob whose first member zlib reproduces at level 9");
