@@ -8,8 +8,9 @@
 use std::io::{self, Cursor, Read};
 
 pub use hotfix_reader::bsdelta::decode;
-pub use hotfix_reader::bsdelta::decode_x86;
 use hotfix_reader::bsdelta::{HEADER_LEN, Moves, decode_int, translate};
+pub use hotfix_reader::bsdelta::{decode_elf, decode_x86};
+use hotfix_schema::Encoding;
 
 fn bz(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -34,24 +35,38 @@ pub fn encode(reference: &[u8], target: &[u8], level: i32) -> io::Result<Vec<u8>
 pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
     let (streams, translated) = streams(reference, target, x86)?;
     let plain = entry(&streams, &streams.1, level)?;
-    let x86 = match translated {
-        Some(diff) => Some(entry(&streams, &diff, level)?),
+    let x86 = match translated.into_iter().find(|(e, _)| *e == Encoding::BsdiffX86Zstd) {
+        Some((_, diff)) => Some(entry(&streams, &diff, level)?),
         None => None,
     };
     Ok((plain, x86))
 }
 
-/// The smaller of [`encode_both`]'s two entries, and whether it is the `bsdiff-x86-zstd`
-/// one. The two difference streams are compared at a fast level, and only the smaller is
-/// compressed at `level` (a difference stream is as long as the target).
-pub fn encode_best(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(bool, Vec<u8>)> {
-    let (streams, translated) = streams(reference, target, x86)?;
-    match translated {
-        Some(diff) if z(&diff, FAST_LEVEL)?.len() < z(&streams.1, FAST_LEVEL)?.len() => {
-            Ok((true, entry(&streams, &diff, level)?))
-        }
-        _ => Ok((false, entry(&streams, &streams.1, level)?)),
+/// The `bsdiff-elf-zstd` entry of `target` against `reference`, if the reference is an
+/// x86-64 ELF file whose tables the translation changes.
+pub fn encode_elf(reference: &[u8], target: &[u8], level: i32) -> io::Result<Option<Vec<u8>>> {
+    let (streams, translated) = streams(reference, target, true)?;
+    match translated.into_iter().find(|(e, _)| *e == Encoding::BsdiffElfZstd) {
+        Some((_, diff)) => Ok(Some(entry(&streams, &diff, level)?)),
+        None => Ok(None),
     }
+}
+
+/// The smallest bsdiff entry of `target` against `reference`, with its encoding:
+/// `bsdiff-zstd`, or with `x86` also `bsdiff-x86-zstd` and, for an x86-64 ELF reference,
+/// `bsdiff-elf-zstd`. The difference streams are compared at a fast level, and only the
+/// smallest is compressed at `level` (a difference stream is as long as the target).
+pub fn encode_best(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(Encoding, Vec<u8>)> {
+    let (streams, translated) = streams(reference, target, x86)?;
+    let mut best = (Encoding::BsdiffZstd, z(&streams.1, FAST_LEVEL)?.len(), None);
+    for (encoding, diff) in translated {
+        let n = z(&diff, FAST_LEVEL)?.len();
+        if n < best.1 {
+            best = (encoding, n, Some(diff));
+        }
+    }
+    let diff = best.2.as_deref().unwrap_or(&streams.1);
+    Ok((best.0, entry(&streams, diff, level)?))
 }
 
 /// The level the two difference streams are compared at.
@@ -59,6 +74,8 @@ const FAST_LEVEL: i32 = 3;
 
 /// A patch's three streams, uncompressed: controls, differences, extra bytes.
 type Streams = (Vec<u8>, Vec<u8>, Vec<u8>);
+/// A difference stream against a translated reference, with the encoding it makes.
+type Translated = (Encoding, Vec<u8>);
 
 /// An entry of `streams` with `diff` as its difference stream.
 fn entry(streams: &Streams, diff: &[u8], level: i32) -> io::Result<Vec<u8>> {
@@ -74,8 +91,10 @@ fn entry(streams: &Streams, diff: &[u8], level: i32) -> io::Result<Vec<u8>> {
 }
 
 /// One match of `target` against `reference`: its three streams and, with `x86`, the
-/// differences again against the reference translated by the controls' moves.
-fn streams(reference: &[u8], target: &[u8], x86: bool) -> io::Result<(Streams, Option<Vec<u8>>)> {
+/// differences again against the reference translated by the controls' moves — its x86
+/// operands (`bsdiff-x86-zstd`), and its ELF tables too where that changes anything
+/// (`bsdiff-elf-zstd`).
+fn streams(reference: &[u8], target: &[u8], x86: bool) -> io::Result<(Streams, Vec<Translated>)> {
     let mut patch = Vec::new();
     qbsdiff::Bsdiff::new(reference, target).compression_level(1).compare(Cursor::new(&mut patch))?;
     let bad = || io::Error::other("unexpected bsdiff output");
@@ -92,28 +111,38 @@ fn streams(reference: &[u8], target: &[u8], x86: bool) -> io::Result<(Streams, O
         bz(patch.get(diff_end..).ok_or_else(bad)?)?,
     );
     if !x86 {
-        return Ok(((ctrl, diff, extra), None));
+        return Ok(((ctrl, diff, extra), Vec::new()));
     }
     let controls: Vec<(i64, i64, i64)> =
         ctrl.chunks_exact(24).map(|c| (decode_int(&c[0..8]), decode_int(&c[8..16]), decode_int(&c[16..24]))).collect();
-    let translated = translate(reference, &Moves::from_controls(controls.iter().copied(), reference.len()));
-    // The differences again, against the translated reference, under the same controls.
-    let mut diff2 = Vec::with_capacity(diff.len());
-    let (mut old, mut new) = (0i64, 0usize);
-    for &(add, copy, seek) in &controls {
-        let add = usize::try_from(add).map_err(|_| bad())?;
-        let copy = usize::try_from(copy).map_err(|_| bad())?;
-        for k in 0..add {
-            let r = usize::try_from(old + k as i64).ok().and_then(|p| translated.get(p)).copied().unwrap_or(0);
-            diff2.push(target.get(new + k).ok_or_else(bad)?.wrapping_sub(r));
+    let moves = Moves::from_controls(controls.iter().copied(), reference.len());
+    let translated = translate(reference, &moves);
+    let mut elf = translated.clone();
+    hotfix_reader::elftables::translate(reference, &moves, &mut elf);
+    // The differences again, against each translated reference, under the same controls.
+    let differences = |translated: &[u8]| -> io::Result<Vec<u8>> {
+        let mut diff2 = Vec::with_capacity(diff.len());
+        let (mut old, mut new) = (0i64, 0usize);
+        for &(add, copy, seek) in &controls {
+            let add = usize::try_from(add).map_err(|_| bad())?;
+            let copy = usize::try_from(copy).map_err(|_| bad())?;
+            for k in 0..add {
+                let r = usize::try_from(old + k as i64).ok().and_then(|p| translated.get(p)).copied().unwrap_or(0);
+                diff2.push(target.get(new + k).ok_or_else(bad)?.wrapping_sub(r));
+            }
+            old += add as i64 + seek;
+            new += add + copy;
         }
-        old += add as i64 + seek;
-        new += add + copy;
+        if diff2.len() != diff.len() {
+            return Err(bad());
+        }
+        Ok(diff2)
+    };
+    let mut out = vec![(Encoding::BsdiffX86Zstd, differences(&translated)?)];
+    if elf != translated {
+        out.push((Encoding::BsdiffElfZstd, differences(&elf)?));
     }
-    if diff2.len() != diff.len() {
-        return Err(bad());
-    }
-    Ok(((ctrl, diff, extra), Some(diff2)))
+    Ok(((ctrl, diff, extra), out))
 }
 
 #[cfg(test)]

@@ -699,10 +699,9 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
                 // (with the operands translated too).
                 let code = x86_share(&data, &sizes) >= X86_SHARE && reference.len() <= PACK_BSDIFF_CODE_BYTES;
                 if (code || best.2.len() > data.len() / PACK_BSDIFF) && data.len() >= BSDIFF_MIN_BYTES {
-                    let (x86, b) =
+                    let (encoding, b) =
                         crate::bsdelta::encode_best(&reference, &data, level, true).map_err(Error::io(&src.source))?;
                     if b.len() < best.2.len() {
-                        let encoding = if x86 { Encoding::BsdiffX86Zstd } else { Encoding::BsdiffZstd };
                         best = (encoding, Some(r.digest), b);
                     }
                 }
@@ -785,10 +784,9 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
         if data.len() >= BSDIFF_MIN_BYTES && (!r.sibling || renamed) {
             // For executables the same match is also tried against the reference with its
             // relative operands translated (`bsdiff-x86-zstd`).
-            let (x86, b) =
+            let (encoding, b) =
                 crate::bsdelta::encode_best(&reference, &data, level, x86).map_err(Error::io(&src.source))?;
             if best.as_ref().is_none_or(|(_, _, z)| b.len() < z.len()) {
-                let encoding = if x86 { Encoding::BsdiffX86Zstd } else { Encoding::BsdiffZstd };
                 best = Some((encoding, Some(r.digest), b));
             }
         }

@@ -206,10 +206,34 @@ fn read_moves(ctrl: &[u8], ref_len: usize, size: usize, window_log_max: u32) -> 
 /// is [`translate`]d by their moves, and the patch is applied to that. The translated copy
 /// is held while the patch is applied (at most the reference's size again).
 pub fn decode_x86(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> Result<Vec<u8>, String> {
+    decode_translated(reference, data, size, window_log_max, translate)
+}
+
+/// Applies an encoded `bsdiff-elf-zstd` patch: as [`decode_x86`], the reference also
+/// translated by [`translate_elf`].
+pub fn decode_elf(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> Result<Vec<u8>, String> {
+    decode_translated(reference, data, size, window_log_max, translate_elf)
+}
+
+/// [`translate`], then the code addresses in the reference's ELF tables pointed where the
+/// moves put their targets ([`crate::elftables`]).
+pub fn translate_elf(reference: &[u8], moves: &Moves) -> Vec<u8> {
+    let mut out = translate(reference, moves);
+    crate::elftables::translate(reference, moves, &mut out);
+    out
+}
+
+fn decode_translated(
+    reference: &[u8],
+    data: &[u8],
+    size: u64,
+    window_log_max: u32,
+    translation: fn(&[u8], &Moves) -> Vec<u8>,
+) -> Result<Vec<u8>, String> {
     let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, _, _) = split(data)?;
     let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max)?;
-    let translated = translate(reference, &moves);
+    let translated = translation(reference, &moves);
     decode(&translated, data, size, window_log_max)
 }
 

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod bsdelta;
+pub mod elftables;
 pub mod error;
 pub mod extract;
 pub mod gz;

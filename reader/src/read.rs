@@ -172,7 +172,7 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 d.window_log_max(limits.max_zstd_window_log)?;
                 Decode::Zstd(Box::new(d))
             }
-            (Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd, Some(prefix)) => {
+            (Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd | Encoding::BsdiffElfZstd, Some(prefix)) => {
                 let name = format!("{BLOB_PREFIX}{}", blob.sha256);
                 if entry.compressed > 1u64 << limits.max_zstd_window_log.min(62) {
                     return Err(integrity_io(Integrity::BadCompressedData {
@@ -183,10 +183,10 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 let mut patch = Vec::with_capacity(usize::try_from(entry.compressed).unwrap_or(0));
                 let mut take = take;
                 take.read_to_end(&mut patch)?;
-                let apply = if blob.encoding == Encoding::BsdiffX86Zstd {
-                    crate::bsdelta::decode_x86
-                } else {
-                    crate::bsdelta::decode
+                let apply = match blob.encoding {
+                    Encoding::BsdiffX86Zstd => crate::bsdelta::decode_x86,
+                    Encoding::BsdiffElfZstd => crate::bsdelta::decode_elf,
+                    _ => crate::bsdelta::decode,
                 };
                 let content = apply(prefix, &patch, blob.size, limits.max_zstd_window_log)
                     .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
@@ -217,7 +217,14 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                     .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
                 Decode::Memory(io::Cursor::new(content))
             }
-            (Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd | Encoding::ZstdDeltaGz, None) => {
+            (
+                Encoding::ZstdDelta
+                | Encoding::BsdiffZstd
+                | Encoding::BsdiffX86Zstd
+                | Encoding::BsdiffElfZstd
+                | Encoding::ZstdDeltaGz,
+                None,
+            ) => {
                 return Err(io::Error::other("a delta blob opened without its reference"));
             }
         };

@@ -279,6 +279,10 @@ pub enum Encoding {
     /// call, jump and RIP-relative operands pointed where the controls moved their
     /// targets (FORMAT.md §4.4).
     BsdiffX86Zstd,
+    /// As `bsdiff-x86-zstd`, with the code addresses in the reference's ELF unwind tables,
+    /// dynamic symbols and relocations pointed where the controls moved them too
+    /// (FORMAT.md §4.4).
+    BsdiffElfZstd,
     /// The entry is zip method 93: records of the gzip members stored inflated, then one
     /// Zstandard frame of the content with those members inflated; each is deflated again
     /// by zlib at its recorded level (FORMAT.md §4.4).
@@ -310,7 +314,14 @@ pub enum Encoding {
 impl Encoding {
     /// Whether the content is decoded against a reference blob.
     pub fn is_delta(self) -> bool {
-        matches!(self, Encoding::ZstdDelta | Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd | Encoding::ZstdDeltaGz)
+        matches!(
+            self,
+            Encoding::ZstdDelta
+                | Encoding::BsdiffZstd
+                | Encoding::BsdiffX86Zstd
+                | Encoding::BsdiffElfZstd
+                | Encoding::ZstdDeltaGz
+        )
     }
 }
 

@@ -117,13 +117,96 @@ pub fn x86_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
     v
 }
 
+/// [`x86_program`] as a shared library with the tables a linker writes after its code,
+/// each naming every function: `.eh_frame_hdr`'s sorted table, one `.eh_frame` FDE per
+/// function (pc-relative starts), one `.dynsym` symbol per function, the section headers
+/// and a `PT_LOAD` segment mapping the file at address 0. Two builds that differ in where
+/// the padding is have every table entry after it changed: what `bsdiff-elf-zstd` is for.
+pub fn elf_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
+    let start = |f: usize| (64 + f * 96 + if f > at { pad } else { 0 }) as i64;
+    let mut v = x86_program(funcs, at, pad);
+    v.resize(v.len().next_multiple_of(8), 0);
+    let put = |v: &mut Vec<u8>, bytes: &[u8]| v.extend_from_slice(bytes);
+    let hdr = v.len();
+    put(&mut v, &[1, 0x1b, 0x03, 0x3b]);
+    let eh_frame = hdr + 12 + 8 * funcs;
+    put(&mut v, &((eh_frame as i64 - (hdr as i64 + 4)) as i32).to_le_bytes());
+    put(&mut v, &(funcs as u32).to_le_bytes());
+    for f in 0..funcs {
+        put(&mut v, &((start(f) - hdr as i64) as i32).to_le_bytes());
+        put(&mut v, &((eh_frame + 24 + f * 24) as i64 - hdr as i64).to_le_bytes()[..4]);
+    }
+    // The CIE ("zR", pc-relative sdata4 pointers), then an FDE per function.
+    put(&mut v, &20u32.to_le_bytes());
+    put(&mut v, &[0, 0, 0, 0, 1, b'z', b'R', 0, 1, 0x78, 16, 1, 0x1b, 0, 0, 0, 0, 0, 0, 0]);
+    for f in 0..funcs {
+        let field = v.len() + 8;
+        put(&mut v, &20u32.to_le_bytes());
+        let cie_pointer = (v.len() - eh_frame) as u32;
+        put(&mut v, &cie_pointer.to_le_bytes());
+        put(&mut v, &((start(f) - field as i64) as i32).to_le_bytes());
+        put(&mut v, &96u32.to_le_bytes());
+        put(&mut v, &[0; 8]);
+    }
+    let dynsym = v.len();
+    put(&mut v, &[0; 24]);
+    for f in 0..funcs {
+        put(&mut v, &[1, 0, 0, 0, 0x12, 0, 1, 0]);
+        put(&mut v, &(start(f) as u64).to_le_bytes());
+        put(&mut v, &96u64.to_le_bytes());
+    }
+    let names = v.len();
+    put(&mut v, b"\0.eh_frame_hdr\0.eh_frame\0.dynsym\0.shstrtab\0\0\0");
+    let shoff = v.len();
+    put(&mut v, &[0; 64]);
+    let sections = [
+        (1, hdr, eh_frame - hdr),
+        (15, eh_frame, dynsym - eh_frame),
+        (25, dynsym, names - dynsym),
+        (33, names, shoff - names),
+    ];
+    for (name, offset, size) in sections {
+        let mut h = [0u8; 64];
+        h[..4].copy_from_slice(&(name as u32).to_le_bytes());
+        h[4] = 1;
+        h[0x10..0x18].copy_from_slice(&(offset as u64).to_le_bytes());
+        h[0x18..0x20].copy_from_slice(&(offset as u64).to_le_bytes());
+        h[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
+        put(&mut v, &h);
+    }
+    let phoff = v.len();
+    let total = phoff + 56;
+    let mut ph = [0u8; 56];
+    ph[0] = 1; // PT_LOAD, at offset and address 0
+    ph[0x20..0x28].copy_from_slice(&(total as u64).to_le_bytes());
+    put(&mut v, &ph);
+    v[0x20..0x28].copy_from_slice(&(phoff as u64).to_le_bytes());
+    v[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+    v[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+    v[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+    v[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+    v[0x3c..0x3e].copy_from_slice(&5u16.to_le_bytes());
+    v[0x3e..0x40].copy_from_slice(&4u16.to_le_bytes());
+    v
+}
+
 /// An update whose one component is an x86-64 program of 100 KB, the LDR build 48 bytes
 /// longer early on (see [`x86_program`]). Returns the spec path.
 pub fn x86_update(dir: &Path) -> PathBuf {
+    program_update(dir, x86_program)
+}
+
+/// [`x86_update`] with the program a shared library with its ELF tables
+/// ([`elf_program`]); the spec is the same, at the same path.
+pub fn elf_update(dir: &Path) -> PathBuf {
+    program_update(dir, elf_program)
+}
+
+fn program_update(dir: &Path, program: fn(usize, usize, usize) -> Vec<u8>) -> PathBuf {
     for (branch, at, pad) in [("gdr", 1000, 0), ("ldr", 10, 48)] {
         let path = dir.join(format!("x86/{branch}/bin/app"));
         fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(&path, x86_program(1000, at, pad)).expect("write");
+        fs::write(&path, program(1000, at, pad)).expect("write");
     }
     let spec = r#"[package]
 id = "KB7"

@@ -460,6 +460,13 @@ fn an_executable_whose_code_moved_is_a_bsdiff_x86_delta_and_extracts_byte_for_by
 }
 
 #[test]
+fn a_shared_library_whose_code_moved_is_a_bsdiff_elf_delta_and_extracts_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::elf_update(t.path());
+    built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-elf-zstd");
+}
+
+#[test]
 fn gzip_files_stored_inflated_extract_to_their_exact_bytes() {
     let t = tempfile::tempdir().unwrap();
     let spec = fixtures::gz_update(t.path());

@@ -413,6 +413,31 @@ fn generate() -> BTreeMap<String, Vector> {
         "a bsdiff-x86-zstd entry labelled bsdiff-zstd: applied without translating the reference, it is other bytes (CRC-32 differs)",
     );
 
+    // A shared library's LDR build as `bsdiff-elf-zstd`; and the same entry labelled
+    // `bsdiff-x86-zstd`: authentic, and the wrong content.
+    let edir = dir.join("elf");
+    let elf = built(&fixtures::elf_update(&edir), &key, None);
+    let eraw = RawPackage::parse(&elf);
+    let em = eraw.manifest();
+    let at = em["blobs"].as_array().unwrap().iter().position(|b| b["encoding"] == "bsdiff-elf-zstd");
+    let at = at.expect("the LDR build of a shared library is encoded as bsdiff-elf-zstd");
+    add!(
+        "valid_bsdiff_elf_blob",
+        elf.clone(),
+        "ok",
+        "a shared library's LDR build as a bsdiff-elf-zstd delta (its unwind tables and symbols translated)",
+    );
+    let mut relabelled = em.clone();
+    relabelled["blobs"][at]["encoding"] = "bsdiff-x86-zstd".into();
+    let mut r = eraw.clone();
+    r.set_manifest(&relabelled);
+    deep_only!(
+        "blob_bsdiff_elf_as_x86",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a bsdiff-elf-zstd entry labelled bsdiff-x86-zstd: applied without translating the ELF tables, it is other bytes",
+    );
+
     // Gzip files stored inflated: one blob each, and packed; then an entry whose record
     // names another deflate level (the member deflates to another length) and one whose
     // record claims a 2 GiB expansion (over the window limit).
