@@ -731,8 +731,9 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
     }
     let data = read_checked(&src.source, &src.digest)?;
     let crc32 = crc32fast::hash(&data);
-    // A gzip file is compressed inflated (and nothing else is tried, as for a pack).
-    if parse_gzip(&data).is_some() {
+    // A gzip file is compressed inflated, a PEM file decoded (and nothing else is tried,
+    // as for a pack).
+    if parse_gzip(&data).is_some() || hotfix_reader::gz::parse_pem(&data).is_some() {
         let reference = match &src.reference {
             Some(r) => Some((r.digest, read_checked(&r.source, &r.digest)?)),
             None => None,

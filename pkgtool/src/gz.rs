@@ -2,16 +2,17 @@
 //! decoder are [`hotfix_reader::gz`]): finds the members that are gzip files zlib
 //! reproduces, and lays out their expanded form and the entry's records.
 
-use hotfix_reader::gz::{Rezip, deflate, inflate, parse};
+use hotfix_reader::gz::{Rezip, decode_pem, deflate, inflate, parse, parse_pem};
 
-pub use hotfix_reader::gz::{RECORD_LEN, expand_reference, parse_entry};
+pub use hotfix_reader::gz::{PEM, RECORD_LEN, encode_pem, expand_reference, parse_entry};
 
 /// Levels tried, in order: `gzip -9` (Debian's), then zlib's default.
 const LEVELS: [u8; 2] = [9, 6];
 
 /// The members of `content` (sizes `sizes`) that are gzip files zlib deflates back to
 /// exactly their bytes or, with `preflate`, that preflate rebuilds from a little
-/// correction data, with the expanded content (recorded members as header, inflated
+/// correction data, or PEM files whose base64 body encodes back to itself, with the
+/// expanded content (recorded members as header, inflated
 /// content and correction data, the others as they are) — or `None` when there is no
 /// such member or the expanded content would exceed `limit` bytes.
 pub fn plan(content: &[u8], sizes: &[u64], limit: usize, preflate: bool) -> Option<(Vec<Rezip>, Vec<u8>)> {
@@ -22,7 +23,7 @@ pub fn plan(content: &[u8], sizes: &[u64], limit: usize, preflate: bool) -> Opti
         let member = content.get(at..at + usize::try_from(size).ok()?)?;
         at += member.len();
         let room = limit.checked_sub(expanded.len())?;
-        let found = parse(member).and_then(|g| {
+        let gzip = parse(member).and_then(|g| {
             let inflated = inflate(&g, room.checked_sub(g.header.len())?)?;
             match LEVELS.into_iter().find(|&l| deflate(&inflated, l).is_ok_and(|d| d == g.body)) {
                 Some(level) => Some((g.header, inflated, Vec::new(), level)),
@@ -38,7 +39,14 @@ pub fn plan(content: &[u8], sizes: &[u64], limit: usize, preflate: bool) -> Opti
                 None => None,
             }
         });
-        match found {
+        // A PEM file (a certificate): its base64 body decoded, the text after it as the
+        // record's "correction data".
+        let pem = || {
+            let p = parse_pem(member)?;
+            let data = decode_pem(&p, room.checked_sub(p.header.len() + p.trailer.len())?)?;
+            Some((p.header, data, p.trailer.to_vec(), PEM))
+        };
+        match gzip.or_else(pem) {
             Some((header, inflated, corrections, level)) => {
                 records.push(Rezip {
                     index: u32::try_from(i).ok()?,

@@ -18,6 +18,11 @@ use std::io::{self, Read};
 
 /// Bytes of one record in an entry's header.
 pub const RECORD_LEN: usize = 17;
+/// The level of a record for a PEM file (a certificate) whose base64 body is stored
+/// decoded: its header is the text up to its body, its "correction data" the text after.
+pub const PEM: u8 = 64;
+/// Base64 characters on each full line of a PEM body.
+const PEM_LINE: usize = 64;
 
 /// A member stored inflated: which one, its gzip header's length, its inflated length, the
 /// length of its correction data and the deflate level that reproduces it (0: preflate).
@@ -31,7 +36,8 @@ pub struct Rezip {
     pub inflated_len: u32,
     /// Length of the preflate correction data after the inflated content (level 0 only).
     pub corrections_len: u32,
-    /// zlib deflate level, 1–9; 0: rebuilt by preflate from the correction data.
+    /// zlib deflate level, 1–9; 0: rebuilt by preflate from the correction data; [`PEM`]:
+    /// a PEM body encoded again in base64.
     pub level: u8,
 }
 
@@ -79,6 +85,64 @@ pub fn parse(b: &[u8]) -> Option<Gzip<'_>> {
         crc32: u32::from_le_bytes([t[0], t[1], t[2], t[3]]),
         isize: u32::from_le_bytes([t[4], t[5], t[6], t[7]]),
     })
+}
+
+/// The parts of a PEM file (RFC 7468's strict form, as certificate stores hold them).
+pub struct Pem<'a> {
+    /// Everything up to and including the first line that starts with `-----BEGIN `.
+    pub header: &'a [u8],
+    /// The base64 lines after it: 64 characters and a line feed each, the last 1–64.
+    pub body: &'a [u8],
+    /// Everything from the line that starts with `-----END ` on.
+    pub trailer: &'a [u8],
+}
+
+/// Splits `b` into a PEM header, body and trailer; whether the body decodes and encodes
+/// back to itself is [`decode_pem`]'s question.
+pub fn parse_pem(b: &[u8]) -> Option<Pem<'_>> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    const END: &[u8] = b"-----END ";
+    let begin = (0..b.len()).find(|&i| (i == 0 || b[i - 1] == b'\n') && b[i..].starts_with(BEGIN))?;
+    let body_start = begin + b[begin..].iter().position(|&c| c == b'\n')? + 1;
+    let mut at = body_start;
+    loop {
+        let line = &b[at..];
+        if line.starts_with(END) {
+            break;
+        }
+        let len = line.iter().position(|&c| c == b'\n')?;
+        let base64 = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=');
+        if len == 0 || len > PEM_LINE || !line[..len].iter().all(base64) {
+            return None;
+        }
+        at += len + 1;
+        // Only the last line is short.
+        if len < PEM_LINE && !b[at..].starts_with(END) {
+            return None;
+        }
+    }
+    (at > body_start).then(|| Pem { header: &b[..body_start], body: &b[body_start..at], trailer: &b[at..] })
+}
+
+/// `data` in base64 (RFC 4648, padded) as PEM body lines: 64 characters and `\n` each.
+pub fn encode_pem(data: &[u8]) -> Vec<u8> {
+    use base64ct::Encoding;
+    let text = base64ct::Base64::encode_string(data);
+    let mut out = Vec::with_capacity(text.len() + text.len() / PEM_LINE + 1);
+    for line in text.as_bytes().chunks(PEM_LINE) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The bytes a PEM body holds, if it decodes and [`encode_pem`] gives it back exactly, in
+/// at most `max` bytes.
+pub fn decode_pem(p: &Pem<'_>, max: usize) -> Option<Vec<u8>> {
+    use base64ct::Encoding;
+    let text: Vec<u8> = p.body.iter().copied().filter(|&c| c != b'\n').collect();
+    let data = base64ct::Base64::decode_vec(std::str::from_utf8(&text).ok()?).ok()?;
+    (!data.is_empty() && data.len() <= max && encode_pem(&data) == p.body).then_some(data)
 }
 
 /// The inflated content of `g`, if its body is one complete deflate stream that uses every
@@ -132,8 +196,9 @@ pub fn reconstruct(_inflated: &[u8], _corrections: &[u8]) -> Result<Vec<u8>, Str
 /// A reference's *expanded* form, against which a `zstd-delta-gz` frame is decoded: each of
 /// its members (`sizes`, in order; one member if they do not add up to its length) that
 /// is a gzip file whose body inflates exactly to its trailer's content becomes its header
-/// followed by that content, as long as the expanded form stays within `limit` bytes;
-/// every other member stays as it is.
+/// followed by that content, and each other that is a PEM file whose body round-trips its
+/// header, its decoded body and its trailer, as long as the expanded form stays within
+/// `limit` bytes; every other member stays as it is.
 pub fn expand_reference(content: &[u8], sizes: &[u64], limit: usize) -> Vec<u8> {
     let whole = [content.len() as u64];
     let sizes = if sizes.iter().sum::<u64>() == content.len() as u64 { sizes } else { &whole[..] };
@@ -145,13 +210,21 @@ pub fn expand_reference(content: &[u8], sizes: &[u64], limit: usize) -> Vec<u8> 
         };
         at += member.len();
         let room = limit.saturating_sub(out.len());
-        match parse(member).and_then(|g| {
+        let gzip = || {
+            let g = parse(member)?;
             let inflated = inflate(&g, room.checked_sub(g.header.len())?)?;
-            Some((g.header, inflated))
-        }) {
-            Some((header, inflated)) => {
+            Some((g.header, inflated, &[][..]))
+        };
+        let pem = || {
+            let p = parse_pem(member)?;
+            let data = decode_pem(&p, room.checked_sub(p.header.len() + p.trailer.len())?)?;
+            Some((p.header, data, p.trailer))
+        };
+        match gzip().or_else(pem) {
+            Some((header, inflated, trailer)) => {
                 out.extend_from_slice(header);
                 out.extend_from_slice(&inflated);
+                out.extend_from_slice(trailer);
             }
             None => out.extend_from_slice(member),
         }
@@ -178,7 +251,12 @@ pub fn parse_entry(data: &[u8], members: usize) -> Result<(Vec<Rezip>, &[u8]), S
         if records.last().is_some_and(|p: &Rezip| rec.index <= p.index) || rec.index as usize >= members {
             return Err("record indexes are not increasing member indexes".into());
         }
-        if rec.level > 9 || rec.header_len < 10 || (rec.level == 0) != (rec.corrections_len > 0) {
+        let malformed = if rec.level == PEM {
+            rec.inflated_len == 0
+        } else {
+            rec.level > 9 || rec.header_len < 10 || (rec.level == 0) != (rec.corrections_len > 0)
+        };
+        if malformed {
             return Err(format!("record for member {} is malformed", rec.index));
         }
         records.push(rec);
@@ -218,6 +296,17 @@ pub fn rebuild(expanded: &[u8], records: &[Rezip], sizes: &[u64]) -> Result<Vec<
                 let inflated = expanded.get(at + h..at + h + n).ok_or_else(short)?;
                 let corrections = expanded.get(at + h + n..at + h + n + c).ok_or_else(short)?;
                 at += h + n + c;
+                if rec.level == PEM {
+                    let body = encode_pem(inflated);
+                    let rebuilt = h + body.len() + c;
+                    if rebuilt != size {
+                        return Err(format!("member {i} encodes to {rebuilt} bytes, {size} are declared"));
+                    }
+                    out.extend_from_slice(header);
+                    out.extend_from_slice(&body);
+                    out.extend_from_slice(corrections);
+                    continue;
+                }
                 let body = if rec.level == 0 {
                     reconstruct(inflated, corrections).map_err(|e| format!("member {i}: {e}"))?
                 } else {
@@ -358,6 +447,50 @@ mod tests {
         assert_eq!(e, [&bad_crc[..], &gz[..10], b"hello hello hello"].concat());
     }
 
+    fn pem(data: &[u8]) -> Vec<u8> {
+        [&b"# A comment\n-----BEGIN CERTIFICATE-----\n"[..], &encode_pem(data), b"-----END CERTIFICATE-----\n"].concat()
+    }
+
+    #[test]
+    fn a_pem_file_decodes_and_encodes_back_to_its_bytes_and_only_a_strict_one_does() {
+        let der: Vec<u8> = (0..200u32).map(|i| (i * 151 % 256) as u8).collect();
+        let file = pem(&der);
+        let p = parse_pem(&file).unwrap();
+        assert_eq!(p.header, b"# A comment\n-----BEGIN CERTIFICATE-----\n");
+        assert_eq!(p.trailer, b"-----END CERTIFICATE-----\n");
+        assert_eq!(decode_pem(&p, 1 << 20).unwrap(), der);
+        assert!(decode_pem(&p, der.len() - 1).is_none(), "over the limit");
+        let text = String::from_utf8(file.clone()).unwrap();
+        let crlf = text.replace('\n', "\r\n");
+        let short_middle = text.replacen(
+            &text[text.find("-----\n").unwrap() + 6..][..64],
+            &text[text.find("-----\n").unwrap() + 6..][..63],
+            1,
+        );
+        // The last character before the padding with a padding bit set: not canonical.
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let last = text.find("=\n").unwrap() - 1;
+        let v = ALPHABET.iter().position(|&c| c == text.as_bytes()[last]).unwrap();
+        assert_eq!(v % 4, 0, "two bytes left: four bits of padding");
+        let mut padding_bits = text.clone();
+        padding_bits.replace_range(last..last + 1, &(ALPHABET[v + 1] as char).to_string());
+        for bad in [crlf, short_middle, padding_bits, text.replace("-----END", "-----FIN"), "no pem here\n".into()] {
+            assert!(parse_pem(bad.as_bytes()).and_then(|p| decode_pem(&p, 1 << 20)).is_none(), "{bad}");
+        }
+        // Expanding a reference decodes it; a record rebuilds it.
+        let e = expand_reference(&file, &[file.len() as u64], 1 << 20);
+        assert_eq!(e, [p.header, &der[..], p.trailer].concat());
+        let rec = Rezip {
+            index: 0,
+            header_len: p.header.len() as u32,
+            inflated_len: der.len() as u32,
+            corrections_len: p.trailer.len() as u32,
+            level: PEM,
+        };
+        assert_eq!(rebuild(&e, &[rec], &[file.len() as u64]).unwrap(), file);
+        assert!(rebuild(&e, &[rec], &[file.len() as u64 + 1]).unwrap_err().contains("encodes to"));
+    }
+
     #[test]
     fn damaged_correction_data_is_an_error_and_without_preflate_every_level_0_member_is() {
         let r = reconstruct(b"hello hello hello", b"\x01\x02\x03 not correction data");
@@ -384,6 +517,14 @@ mod tests {
         assert!(parse_entry(&entry(&[rec(2, 9)]), 2).is_err(), "no such member");
         assert!(parse_entry(&entry(&[rec(0, 0)]), 2).is_ok(), "level 0 with correction data");
         assert!(parse_entry(&entry(&[rec(0, 10)]), 2).is_err(), "level 10");
+        assert!(parse_entry(&entry(&[rec(0, PEM)]), 2).is_ok(), "a PEM record");
+        assert!(parse_entry(&entry(&[rec(0, PEM + 1)]), 2).is_err(), "level 65");
+        let mut empty_pem = rec(0, PEM);
+        empty_pem[4..12].copy_from_slice(&[0; 8]);
+        assert!(parse_entry(&entry(&[empty_pem]), 2).is_err(), "a PEM record of nothing");
+        let mut short_header = rec(0, PEM);
+        short_header[4..8].copy_from_slice(&0u32.to_le_bytes());
+        assert!(parse_entry(&entry(&[short_header]), 2).is_ok(), "a PEM file may start with its BEGIN line");
         assert!(parse_entry(&entry(&[rec(0, 9), rec(1, 9)]), 1).is_err(), "more records than members");
         assert!(parse_entry(&[255, 255, 255, 255], 3).is_err());
     }

@@ -395,3 +395,53 @@ dir = "text/ldr"
 "#;
     write(dir, "kb9.toml", spec)
 }
+
+/// A certificate store's update: PEM files of pseudo-random "DER" (what keys and
+/// signatures look like to a compressor), the LDR build with one replaced and one added.
+pub fn pem_update(dir: &Path) -> PathBuf {
+    let der = |seed: u32, n: usize| -> Vec<u8> {
+        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+        let mut v = b"\x30\x82\x05\x00\x30\x82\x03\xe8\xa0\x03\x02\x01\x02".to_vec();
+        v.extend((0..n).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        }));
+        v
+    };
+    let pem = |data: &[u8]| {
+        let body = pkgtool::gz::encode_pem(data);
+        [&b"-----BEGIN CERTIFICATE-----\n"[..], &body, b"-----END CERTIFICATE-----\n"].concat()
+    };
+    for (branch, certs) in [("gdr", &[1u32, 2, 3, 4, 5][..]), ("ldr", &[1, 2, 30, 4, 5, 6][..])] {
+        let base = dir.join(format!("pem/{branch}/share/certs"));
+        fs::create_dir_all(&base).expect("mkdir");
+        for &c in certs {
+            fs::write(base.join(format!("Root_CA_{c}.crt")), pem(&der(c, 700 + 97 * c as usize % 800))).expect("write");
+        }
+    }
+    let spec = r#"[package]
+id = "KB11"
+kind = "update"
+product = "contoso"
+title = "Update for the certificate store"
+
+[[variant]]
+component = "certs"
+baseline = "RTM"
+branch = "gdr"
+version = "1.0.0.11"
+fixes = ["KB11"]
+dir = "pem/gdr"
+
+[[variant]]
+component = "certs"
+baseline = "RTM"
+branch = "ldr"
+version = "1.0.1011.11"
+fixes = ["KB10", "KB11"]
+dir = "pem/ldr"
+"#;
+    write(dir, "kb11.toml", spec)
+}

@@ -467,6 +467,22 @@ fn a_shared_library_whose_code_moved_is_a_bsdiff_elf_delta_and_extracts_byte_for
 }
 
 #[test]
+fn certificates_stored_decoded_extract_to_their_exact_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::pem_update(t.path());
+    built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "pem", "certs", "-gz");
+    // Packed, every certificate is a level-64 record of the pack's entry.
+    let raw = hotfix_tests::craft::RawPackage::parse(&fs::read(t.path().join("packed.pkg")).unwrap());
+    let m = raw.manifest();
+    let (i, pack) =
+        m["blobs"].as_array().unwrap().iter().enumerate().find(|(_, b)| b.get("members").is_some()).unwrap();
+    let members = pack["members"].as_array().unwrap().len();
+    let (records, _) = pkgtool::gz::parse_entry(&raw.entries[i + 1].data, members).unwrap();
+    assert_eq!(records.len(), members, "{pack}");
+    assert!(records.iter().all(|r| r.level == pkgtool::gz::PEM), "{records:?}");
+}
+
+#[test]
 fn gzip_files_stored_inflated_extract_to_their_exact_bytes() {
     let t = tempfile::tempdir().unwrap();
     let spec = fixtures::gz_update(t.path());

@@ -525,6 +525,23 @@ fn generate() -> BTreeMap<String, Vector> {
         "a zstd-delta-gz record claiming 2 GiB of inflated content (over the 2^27-byte window limit)",
     );
 
+    // Certificates stored decoded (level-64 records); one record relabelled a gzip level.
+    let pem = built_with(&fixtures::pem_update(dir), &key, None, true);
+    let praw = RawPackage::parse(&pem);
+    let pm = praw.manifest();
+    let at = pm["blobs"].as_array().unwrap().iter().position(|b| b["encoding"].as_str().unwrap().ends_with("-gz"));
+    let at = at.expect("the certificates' pack is a -gz entry");
+    assert_eq!(praw.entries[at + 1].data[4 + 16], pkgtool::gz::PEM, "its first record is a PEM one");
+    add!("valid_pem_pack", pem.clone(), "ok", "a pack of PEM certificates stored decoded (-gz records of level 64)");
+    let mut r = praw.clone();
+    r.entries[at + 1].data[4 + 16] = 9;
+    deep_only!(
+        "blob_pem_record_as_gzip",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a PEM record relabelled deflate level 9: the member deflates to another length than declared",
+    );
+
     let mut r = raw.clone();
     r.set_manifest_bytes(b"this is not json");
     add!("manifest_not_json", r.write(&key, |_| {}), "malformed-manifest", "a manifest that is not JSON");
