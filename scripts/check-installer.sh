@@ -23,4 +23,7 @@ chmod +x "$work/KB4-truncated.run"
 rc=0
 "$work/KB4-truncated.run" --what-if --trust "$work/k.pub" >/dev/null 2>&1 || rc=$?
 [[ $rc == 6 ]] || { echo "check-installer: a truncated installer exited $rc, not 6" >&2; exit 1; }
-echo "check-installer: the shipped stub ($(stat -c %s "$stub") bytes) verifies, describes and extracts its package"
+# Issue 11's size target: every installer carries the stub.
+size=$(stat -c %s "$stub")
+(( size <= 2500000 )) || { echo "check-installer: the stub is $size bytes, over the 2,500,000-byte target" >&2; exit 1; }
+echo "check-installer: the shipped stub ($size bytes) verifies, describes and extracts its package"

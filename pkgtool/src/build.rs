@@ -262,8 +262,9 @@ fn write_package(
         io::Seek::rewind(&mut spill).map_err(Error::io(&dir))?;
         spill.set_len(0).map_err(Error::io(&dir))?;
         let (mut written, mut saving) = (0u64, 0u64);
-        let preflate = opts.preflate && opts.stub.is_none();
-        encode::encode_all(sources, opts.zstd_level, lzma, preflate, threads, &opts.limits, |k, e| {
+        // The installer stub decodes neither preflate's rebuilds nor PPMd.
+        let optional = encode::Optional { preflate: opts.preflate && opts.stub.is_none(), ppmd: opts.stub.is_none() };
+        encode::encode_all(sources, opts.zstd_level, lzma, optional, threads, &opts.limits, |k, e| {
             spill.write_all(&e.data).map_err(Error::io(&dir))?;
             if e.digest != manifest.blobs[k].sha256 {
                 return Err(Error::Refused {

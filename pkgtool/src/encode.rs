@@ -616,6 +616,16 @@ fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
     })
 }
 
+/// The codecs a package may use beyond those every reader has: the installer stub is
+/// built without them (its size), so a self-contained installer uses neither.
+#[derive(Clone, Copy, Debug)]
+pub struct Optional {
+    /// gzip files another deflate made, rebuilt by preflate (`-gz` records of level 0).
+    pub preflate: bool,
+    /// PPMd (`ppmd`, `ppmd-gz`) for text.
+    pub ppmd: bool,
+}
+
 /// The smallest `-gz` entry of `data` (members `sizes`) if any member is a gzip file zlib
 /// reproduces: the content with those files inflated, encoded as a blob would be — a
 /// `zstd-delta` against the reference's content with its gzip files inflated
@@ -627,11 +637,11 @@ fn encode_gz(
     reference: Option<(&[u8], &[u64])>,
     level: i32,
     lzma: bool,
-    preflate: bool,
+    optional: Optional,
     limits: &Limits,
 ) -> io::Result<Option<(Encoding, Vec<u8>, u64)>> {
     let limit = 1usize << limits.max_zstd_window_log.min(usize::BITS - 2);
-    let Some((records, expanded)) = crate::gz::plan(data, sizes, limit, preflate) else {
+    let Some((records, expanded)) = crate::gz::plan(data, sizes, limit, optional.preflate) else {
         return Ok(None);
     };
     let mut best: Option<(Encoding, Vec<u8>, u64)> = None;
@@ -644,7 +654,8 @@ fn encode_gz(
     }
     if best.as_ref().map_or(Ok(true), |(_, z, _)| plain_worth_trying(&expanded, z.len()))? {
         let pack = (sizes.len() > 1).then(|| x86_share(data, sizes));
-        let (encoding, z, saving) = encode_plain(&expanded, level, pack, lzma, Some(limits.max_zstd_window_log))?;
+        let ppmd = optional.ppmd.then_some(limits.max_zstd_window_log);
+        let (encoding, z, saving) = encode_plain(&expanded, level, pack, lzma, ppmd)?;
         let encoding = match encoding {
             Encoding::Lzma => Encoding::LzmaGz,
             Encoding::LzmaX86 => Encoding::LzmaX86Gz,
@@ -661,7 +672,15 @@ fn encode_gz(
 /// Encodes blob `k` of the arranged `all`: a pack as the smallest plain encoding of its
 /// members' concatenation; another blob as a delta when it has a reference and that pays,
 /// otherwise the smallest plain encoding, or the content itself when nothing shrinks it.
-fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, limits: &Limits) -> Result<Encoded> {
+fn encode(
+    all: &[BlobSource],
+    k: usize,
+    level: i32,
+    lzma: bool,
+    optional: Optional,
+    limits: &Limits,
+) -> Result<Encoded> {
+    let ppmd = optional.ppmd.then_some(limits.max_zstd_window_log);
     let src = &all[k];
     if !src.members.is_empty() {
         let data = read_pack(src)?;
@@ -680,7 +699,7 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
             reference.as_ref().map(|(_, c, s)| (&c[..], &s[..])),
             level,
             lzma,
-            preflate,
+            optional,
             limits,
         )
         .map_err(Error::io(&src.source))?;
@@ -715,8 +734,8 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
             .map_err(Error::io(&src.source))?
         {
             let share = x86_share(&data, &sizes);
-            let (encoding, z, saving) = encode_plain(&data, level, Some(share), lzma, Some(limits.max_zstd_window_log))
-                .map_err(Error::io(&src.source))?;
+            let (encoding, z, saving) =
+                encode_plain(&data, level, Some(share), lzma, ppmd).map_err(Error::io(&src.source))?;
             if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
                 best = Some((encoding, None, z));
                 lzma_saving = saving;
@@ -740,7 +759,7 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
         };
         let one = [data.len() as u64];
         let gz =
-            encode_gz(&data, &one, reference.as_ref().map(|(_, c)| (&c[..], &[][..])), level, lzma, preflate, limits)
+            encode_gz(&data, &one, reference.as_ref().map(|(_, c)| (&c[..], &[][..])), level, lzma, optional, limits)
                 .map_err(Error::io(&src.source))?;
         if let Some((encoding, z, lzma_saving)) = gz.filter(|(_, z, _)| z.len() < data.len()) {
             let reference = reference.filter(|_| encoding.is_delta()).map(|(d, _)| d);
@@ -812,8 +831,7 @@ fn encode(all: &[BlobSource], k: usize, level: i32, lzma: bool, preflate: bool, 
     }
     // A delta that saves less than nine tenths is compared with a plain encoding.
     if best.as_ref().map_or(Ok(true), |(_, _, z)| plain_worth_trying(&data, z.len())).map_err(Error::io(&src.source))? {
-        let (encoding, z, saving) =
-            encode_plain(&data, plain_level, None, lzma, Some(limits.max_zstd_window_log)).map_err(io_err)?;
+        let (encoding, z, saving) = encode_plain(&data, plain_level, None, lzma, ppmd).map_err(io_err)?;
         if best.as_ref().is_none_or(|(_, _, d)| z.len() < d.len()) {
             best = Some((encoding, None, z));
             lzma_saving = saving;
@@ -842,7 +860,7 @@ pub fn encode_all(
     all: &[BlobSource],
     level: i32,
     lzma: bool,
-    preflate: bool,
+    optional: Optional,
     threads: usize,
     limits: &Limits,
     mut sink: impl FnMut(usize, Encoded) -> Result<()>,
@@ -877,7 +895,7 @@ pub fn encode_all(
                             q = ready.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
                         }
                     };
-                    if tx.send((k, encode(all, k, level, lzma, preflate, limits))).is_err() {
+                    if tx.send((k, encode(all, k, level, lzma, optional, limits))).is_err() {
                         return;
                     }
                 }

@@ -389,9 +389,10 @@ pub fn decode(
         }
         Inner::Ppmd => {
             let mut rest = frame;
-            let mut d = crate::ppmd::decoder(&mut rest, window_log_max).map_err(zerr)??;
-            (&mut d).take(len as u64 + 1).read_to_end(&mut expanded).map_err(zerr)?;
-            drop(d);
+            {
+                let mut d = crate::ppmd::decoder(&mut rest, window_log_max).map_err(zerr)??;
+                (&mut d).take(len as u64 + 1).read_to_end(&mut expanded).map_err(zerr)?;
+            }
             if !rest.is_empty() {
                 return Err("bytes follow the PPMd stream".into());
             }

@@ -13,7 +13,19 @@
 
 use std::io::{self, Read};
 
+#[cfg(feature = "ppmd")]
 use ppmd_rust::{Ppmd8Decoder, RestoreMethod};
+
+/// How the model restores itself when its memory is full (without the decoder, the
+/// header is still checked).
+#[cfg(not(feature = "ppmd"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestoreMethod {
+    /// Start again.
+    Restart,
+    /// Cut the model down.
+    CutOff,
+}
 
 /// Bytes before the range-coded stream.
 pub const HEADER_LEN: usize = 2;
@@ -69,23 +81,36 @@ impl<R: Read> Read for NoteEnd<R> {
 
 /// A reader of the content of a PPMd entry.
 pub struct Decoder<R: Read> {
+    #[cfg(feature = "ppmd")]
     inner: Ppmd8Decoder<NoteEnd<R>>,
+    /// Without the decoder no value is ever made.
+    #[cfg(not(feature = "ppmd"))]
+    inner: (NoteEnd<R>, std::convert::Infallible),
 }
 
 impl<R: Read> Decoder<R> {
     /// The stream below, for checking that nothing follows the end marker.
     pub fn get_mut(&mut self) -> &mut R {
-        &mut self.inner.get_mut().inner
+        #[cfg(feature = "ppmd")]
+        return &mut self.inner.get_mut().inner;
+        #[cfg(not(feature = "ppmd"))]
+        return &mut self.inner.0.inner;
     }
 }
 
 impl<R: Read> Read for Decoder<R> {
+    #[cfg(feature = "ppmd")]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() && self.inner.get_ref().ran_out {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "the PPMd stream ends before its end marker"));
         }
         Ok(n)
+    }
+
+    #[cfg(not(feature = "ppmd"))]
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.inner.1 {}
     }
 }
 
@@ -104,10 +129,16 @@ pub fn decoder<R: Read>(mut inner: R, max_mem_log: u32) -> io::Result<Result<Dec
         Ok(p) => p,
         Err(why) => return Ok(Err(why)),
     };
-    match Ppmd8Decoder::new(NoteEnd { inner, ran_out: false }, order, mem, restore) {
+    #[cfg(feature = "ppmd")]
+    return match Ppmd8Decoder::new(NoteEnd { inner, ran_out: false }, order, mem, restore) {
         Ok(inner) => Ok(Ok(Decoder { inner })),
         Err(ppmd_rust::Error::IoError(e)) if e.kind() != io::ErrorKind::UnexpectedEof => Err(e),
         Err(e) => Ok(Err(format!("PPMd decoder: {e}"))),
+    };
+    #[cfg(not(feature = "ppmd"))]
+    {
+        let _ = (inner, order, mem, restore);
+        Ok(Err("a PPMd entry, which this reader was built without".into()))
     }
 }
 

@@ -571,6 +571,27 @@ fn a_self_contained_installer_never_needs_preflate_which_its_stub_lacks() {
 }
 
 #[test]
+fn a_self_contained_installer_never_holds_ppmd_which_its_stub_lacks() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::text_update(t.path());
+    let (_, _, key) = fixtures::key_pair(t.path(), "vendor", 7);
+    let stub = fixtures::write(t.path(), "stub.sh", "#!/bin/sh\nexit 0\n");
+    let methods = |stub: Option<&Path>, out: &str| {
+        let out = t.path().join(out);
+        let opts = pkgtool::build::BuildOptions { stub: stub.map(Path::to_path_buf), ..Default::default() };
+        pkgtool::build::build(&spec, &key, &out, &opts).unwrap();
+        hotfix_tests::craft::RawPackage::parse(&fs::read(&out).unwrap())
+            .entries
+            .iter()
+            .map(|e| e.method)
+            .collect::<Vec<_>>()
+    };
+    assert!(methods(None, "kb9.pkg").contains(&pkgtool::zipfmt::METHOD_PPMD));
+    let installer = methods(Some(&stub), "kb9.run");
+    assert!(!installer.contains(&pkgtool::zipfmt::METHOD_PPMD), "{installer:?}");
+}
+
+#[test]
 fn the_package_is_the_same_whatever_the_number_of_compression_threads() {
     let t = tempfile::tempdir().unwrap();
     let spec = fixtures::small_update(t.path());
