@@ -10,6 +10,7 @@ import shutil
 import struct
 import tempfile
 import subprocess
+import sys
 import zipfile
 import zlib
 
@@ -80,6 +81,41 @@ def main():
     patch = struct.pack("<II", len(c), len(d)) + c + d + e
     put("bsdiff", "add_and_extra", struct.pack("<HI", len(ref), len(new)) + ref + patch)
     put("blob", "bsdiff", blob(5, patch, ref=ref, size=len(new), c=zlib.crc32(new)))
+
+    # bsdiff-elf-zstd: a small x86-64 ELF file whose unwind tables, symbol and relocation
+    # name the code at 0x1000, and a patch that moves everything after 0x800 16 bytes on.
+    elf = bytearray(0x3000)
+    def at(o, b):
+        elf[o:o + len(b)] = b
+    at(0, b"\x7fELF\x02\x01\x01")
+    at(18, struct.pack("<H", 62))
+    at(0x20, struct.pack("<QQ", 64, 0x600))
+    at(0x36, struct.pack("<HHHHH", 56, 1, 64, 6, 5))
+    at(64, struct.pack("<I", 1))
+    at(64 + 0x20, struct.pack("<Q", 0x3000))
+    at(0x200, bytes([1, 0x1B, 0x03, 0x3B]) + struct.pack("<iIii", 0x300 - 0x204, 1, 0x1000 - 0x200, 0x318 - 0x200))
+    at(0x300, struct.pack("<II", 0x14, 0) + bytes([1, ord("z"), ord("R"), 0, 1, 0x78, 16, 1, 0x1B]))
+    at(0x318, struct.pack("<IIiI", 0x14, 0x1C, 0x1000 - 0x320, 0x40))
+    at(0x418, struct.pack("<IBBHQQ", 0, 0, 0, 1, 0x1000, 0))
+    at(0x480, struct.pack("<QQQ", 0x2000, 8, 0x1000))
+    at(0x500, b"\0.eh_frame_hdr\0.eh_frame\0.dynsym\0.rela.dyn\0.shstrtab\0")
+    for k, (name, off, size) in enumerate([(1, 0x200, 0x14), (15, 0x300, 0x30), (25, 0x400, 0x30), (33, 0x480, 0x18), (43, 0x500, 0x40)]):
+        at(0x600 + (k + 1) * 64, struct.pack("<IIQQQQ", name, 1, 0, off, off, size))
+    elf = bytes(elf)
+    ctrl = struct.pack("<qqq", 0x800, 16, 0) + struct.pack("<qqq", 0x2800, 0, 0)
+    c, d, e = zst(ctrl), zst(bytes(0x3000)), zst(b"\x90" * 16)
+    patch = struct.pack("<II", len(c), len(d)) + c + d + e
+    put("bsdiff", "elf_tables", struct.pack("<HI", len(elf), 0x3010 | 1 << 30) + elf + patch)
+
+    # PPMd (selector 11): the header (order 6, 1 MiB, restart), then the stream with its
+    # end marker; pyppmd is 7-Zip's coder, as the reader's is.
+    try:
+        import pyppmd
+        enc = pyppmd.Ppmd8Encoder(6, 1 << 20, restore_method=pyppmd.PPMD8_RESTORE_METHOD_RESTART)
+        stream = enc.encode(content) + enc.flush(endmark=True)
+        put("blob", "ppmd", blob(11, struct.pack("<H", 5) + stream))
+    except ImportError:
+        print("make_seeds: no pyppmd, no PPMd seed", file=sys.stderr)
 
     # Packs: count, sizes u16, content.
     put("pack", "three", bytes([3]) + struct.pack("<HHH", 5, 0, 7) + b"helloworld!!")

@@ -18,13 +18,13 @@ const ENCODINGS: [Encoding; 14] = [
     Encoding::ZstdDelta,
     Encoding::BsdiffZstd,
     Encoding::BsdiffX86Zstd,
-    Encoding::BsdiffElfZstd,
     Encoding::ZstdGz,
     Encoding::ZstdDeltaGz,
     Encoding::LzmaGz,
     Encoding::LzmaX86Gz,
     Encoding::Ppmd,
     Encoding::PpmdGz,
+    Encoding::BsdiffElfZstd,
 ];
 
 fuzz_target!(|data: &[u8]| {
