@@ -585,10 +585,11 @@ fn encode_plain(
     let saving = |full: usize, part: usize| (full as f64 * (zstd_bytes / part.max(1) as f64 - 1.0)).max(0.0) as u64;
     Ok(match chosen {
         Some((encoding, n)) => {
-            let full = match (encoding, probe) {
-                (_, 0) if encoding == Encoding::Ppmd => p.unwrap_or_default(),
-                (_, 0) => l,
-                (Encoding::Ppmd, _) => crate::ppmd::encode(data, ppmd.unwrap_or(20))?,
+            // Without a probe the sample was the content: its encoding is the entry.
+            let full = match (encoding, probe, p) {
+                (Encoding::Ppmd, 0, Some(p)) => p,
+                (Encoding::Ppmd, _, _) => crate::ppmd::encode(data, ppmd.unwrap_or(20))?,
+                (_, 0, _) => l,
                 _ => crate::lzma::encode(data, x86)?,
             };
             let saving = saving(full.len(), n);

@@ -6,7 +6,8 @@
 //! only for every call that reaches across the change (the x86 half, `translate`) but for
 //! every unwind-table entry and symbol after it: `.eh_frame_hdr`'s sorted table of
 //! function starts, each `.eh_frame` FDE's start, `.dynsym`'s values, `.rela.dyn`'s
-//! addends. In libnss3.so those were 7,600 of the 12,000 bytes that still differed.
+//! addends and the pointers at their places. In libnss3.so those were 7,600 of the
+//! 12,000 bytes that still differed.
 //!
 //! Only the reference is parsed, with every offset checked against it; a reference that
 //! is not a 64-bit little-endian ELF file, or a table that does not parse, is left as it
@@ -150,12 +151,16 @@ pub fn translate(reference: &[u8], moves: &Moves, out: &mut [u8]) {
             }
         }
     }
-    // Relocations: where (r_offset) and, for R_X86_64_RELATIVE, what (r_addend).
+    // Relocations: where (r_offset) and, for R_X86_64_RELATIVE, what (r_addend) and the
+    // pointer the linker also left at that place (function tables in .data, the GOT).
     if let Some(s) = layout.section(b".rela.dyn") {
         for at in (s.offset..s.offset + s.size / 24 * 24).step_by(24) {
             abs64(out, at);
             if u32_at(r, at + 8) == Some(R_X86_64_RELATIVE) {
                 abs64(out, at + 16);
+                if let Some(place) = u64_at(r, at).and_then(|v| layout.offset_of(v)) {
+                    abs64(out, place);
+                }
             }
         }
     }
@@ -295,10 +300,11 @@ mod tests {
         // .dynsym: the null symbol, then one defined in section 1 at 0x1000.
         put(&mut v, 0x418 + 6, &1u16.to_le_bytes());
         put(&mut v, 0x418 + 8, &0x1000u64.to_le_bytes());
-        // .rela.dyn: a pointer at 0x2000 to 0x1000.
+        // .rela.dyn: a pointer at 0x2000 to 0x1000, which the linker also left there.
         put(&mut v, 0x480, &0x2000u64.to_le_bytes());
         put(&mut v, 0x488, &u64::from(R_X86_64_RELATIVE).to_le_bytes());
         put(&mut v, 0x490, &0x1000u64.to_le_bytes());
+        put(&mut v, 0x2000, &0x1000u64.to_le_bytes());
         put(&mut v, 0x500, b"\0.eh_frame_hdr\0.eh_frame\0.dynsym\0.rela.dyn\0.shstrtab\0");
         for (k, (name, offset, size)) in
             [(1, 0x200, 0x14), (15, 0x300, 0x30), (25, 0x400, 0x30), (33, 0x480, 0x18), (43, 0x500, 0x40)]
@@ -334,8 +340,10 @@ mod tests {
         assert_eq!(u64_at(&out, 0x418 + 8), Some(0x1010), "the symbol's value");
         assert_eq!(u64_at(&out, 0x480), Some(0x2010), "the relocation's place");
         assert_eq!(u64_at(&out, 0x490), Some(0x1010), "the relocation's addend");
+        assert_eq!(u64_at(&out, 0x2000), Some(0x1010), "the pointer at the relocation's place");
         let changed: Vec<usize> = (0..r.len()).filter(|&i| out[i] != r[i]).collect();
-        assert!(changed.iter().all(|&i| [0x20c, 0x320, 0x420, 0x480, 0x490].iter().any(|&f| (f..f + 8).contains(&i))));
+        let fields = [0x20c, 0x320, 0x420, 0x480, 0x490, 0x2000];
+        assert!(changed.iter().all(|&i| fields.iter().any(|&f| (f..f + 8).contains(&i))), "{changed:x?}");
         // Nothing moved, or not an ELF file: nothing changes.
         let mut same = r.clone();
         translate(&r, &Moves::from_controls([(0x3000, 0, 0)], r.len()), &mut same);
