@@ -397,7 +397,8 @@ const SLOW_LEVELS: i32 = 16;
 const ESTIMATE_LEVEL: i32 = 9;
 /// Level 19 makes at least this share of level 9's size (0.85–0.89 measured on text,
 /// tables, executables): where LZMA or PPMd beats that bound by [`LZMA_WORTH`], level 19
-/// could not have won, and is not run.
+/// is taken not to win, and is not run. (Content where it beats level 9 by more may get
+/// LZMA where level 19 would just have kept Zstandard: a smaller blob, decoded slower.)
 const ESTIMATE_RATIO: f64 = 0.85;
 
 /// One blob, encoded for its entry.
@@ -575,7 +576,8 @@ fn encode_plain(
     };
     let mut zstd_bytes = z.len() as f64 * ratio;
     let mut chosen = slow(zstd_bytes);
-    let mut full_zstd = None;
+    // The frame at `level`, once made (at a level below the slow ones it was the first).
+    let mut full_zstd = (ratio >= 1.0).then_some(z);
     if chosen.is_none() && ratio < 1.0 {
         let z = compress(sample, level)?;
         zstd_bytes = z.len() as f64;

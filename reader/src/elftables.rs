@@ -30,6 +30,10 @@ const DATAREL_SDATA4: u8 = 0x3b;
 const UDATA4: u8 = 0x03;
 /// Most sections and segments read from a header.
 const MAX_HEADERS: usize = 4096;
+/// Most `PT_LOAD` segments: linkers write two to five. Every value translated looks its
+/// address up among them, so a hostile reference with thousands would make each of
+/// millions of table entries cost thousands of steps; one with more is not translated.
+const MAX_LOADS: usize = 16;
 
 fn u16_at(b: &[u8], at: usize) -> Option<usize> {
     b.get(at..at.checked_add(2)?).map(|s| usize::from(u16::from_le_bytes([s[0], s[1]])))
@@ -78,6 +82,9 @@ impl Layout {
             if u32_at(r, at)? == PT_LOAD {
                 segments.push((usize_at(r, at + 8)?, u64_at(r, at + 0x10)?, usize_at(r, at + 0x20)?));
             }
+        }
+        if segments.len() > MAX_LOADS {
+            return None;
         }
         let header = |k: usize| -> Option<(u32, Section)> {
             let at = shoff.checked_add(k.checked_mul(64)?)?;
@@ -194,7 +201,8 @@ fn eh_frame_hdr(
 /// encoding its CIE's augmentation names, is translated when that is pc-relative `sdata4`.
 fn eh_frame(r: &[u8], e: Section, out: &mut [u8], rel32: &mut impl FnMut(&mut [u8], usize, u64, usize) -> Option<()>) {
     let end = e.offset + e.size;
-    let mut cies: Vec<(usize, u8)> = Vec::new();
+    // By offset: a hostile section of millions of CIEs must not make each FDE a search.
+    let mut cies: std::collections::HashMap<usize, u8> = std::collections::HashMap::new();
     let mut at = e.offset;
     while at + 8 <= end {
         let Some(len) = u32_at(r, at) else { return };
@@ -205,10 +213,9 @@ fn eh_frame(r: &[u8], e: Section, out: &mut [u8], rel32: &mut impl FnMut(&mut [u
         let Some(next) = (at + 4).checked_add(len as usize).filter(|&n| n <= end) else { return };
         let Some(id) = u32_at(r, at + 4) else { return };
         if id == 0 {
-            cies.push((at, fde_encoding(r.get(at + 8..next).unwrap_or_default())));
+            cies.insert(at, fde_encoding(r.get(at + 8..next).unwrap_or_default()));
         } else if let Some(cie) = (at + 4).checked_sub(id as usize)
-            && let Some(&(_, enc)) = cies.iter().find(|c| c.0 == cie)
-            && enc == PCREL_SDATA4
+            && cies.get(&cie) == Some(&PCREL_SDATA4)
         {
             let f = at + 8;
             rel32(out, f, e.addr.wrapping_add((f - e.offset) as u64), f);
@@ -348,6 +355,17 @@ mod tests {
         let mut same = r.clone();
         translate(&r, &Moves::from_controls([(0x3000, 0, 0)], r.len()), &mut same);
         assert_eq!(same, r);
+        // More PT_LOAD segments than linkers write: not translated (each lookup would scan them).
+        let mut many = r.clone();
+        put(&mut many, 0x20, &0x2800u64.to_le_bytes());
+        put(&mut many, 0x38, &((MAX_LOADS + 1) as u16).to_le_bytes());
+        for k in 0..=MAX_LOADS {
+            put(&mut many, 0x2800 + k * 56, &PT_LOAD.to_le_bytes());
+            put(&mut many, 0x2800 + k * 56 + 0x20, &0x3000u64.to_le_bytes());
+        }
+        let mut out = many.clone();
+        translate(&many, &moves, &mut out);
+        assert_eq!(out, many);
         let mut not_elf = r.clone();
         not_elf[18] = 3;
         let mut out = not_elf.clone();

@@ -156,6 +156,14 @@ mod tests {
         assert!(parse_header(header(8, 1), 19).unwrap_err().contains("over the 2^19-byte limit"));
     }
 
+    /// The installer stub's reader: a well-formed entry is refused, saying why.
+    #[cfg(not(feature = "ppmd"))]
+    #[test]
+    fn without_the_decoder_a_well_formed_entry_is_refused_by_name() {
+        let entry = [&header(16, 8)[..], &[0u8; 16]].concat();
+        assert!(matches!(decoder(&entry[..], 27), Ok(Err(why)) if why.contains("built without")));
+    }
+
     #[test]
     fn a_short_entry_is_a_reason_not_a_panic() {
         assert!(matches!(decoder(&[0x0fu8][..], 27), Ok(Err(why)) if why.contains("shorter")));

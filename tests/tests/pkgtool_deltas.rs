@@ -20,19 +20,28 @@ fn translated_operands_make_an_insertion_cheap_and_round_trip() {
 }
 
 #[test]
-fn damaged_x86_patches_are_errors_not_panics() {
-    let old = x86_program(300, 100, 0);
-    let new = x86_program(300, 50, 16);
-    let patch = encode_both(&old, &new, 3, true).unwrap().1.unwrap();
-    for i in 0..patch.len() {
-        let mut p = patch.clone();
-        p[i] ^= 0xff;
-        if let Ok(out) = decode_x86(&old, &p, new.len() as u64, 27) {
-            assert_eq!(out.len(), new.len());
+fn damaged_x86_and_elf_patches_are_errors_not_panics() {
+    use hotfix_tests::fixtures::elf_program;
+    let (old, new) = (x86_program(300, 100, 0), x86_program(300, 50, 16));
+    let x86 = encode_both(&old, &new, 3, true).unwrap().1.unwrap();
+    let (old_elf, new_elf) = (elf_program(300, 100, 0), elf_program(300, 50, 16));
+    let elf = pkgtool::bsdelta::encode_elf(&old_elf, &new_elf, 3).unwrap().unwrap();
+    type Apply = fn(&[u8], &[u8], u64, u32) -> Result<Vec<u8>, String>;
+    let cases = [
+        (&old[..], &new[..], &x86[..], decode_x86 as Apply),
+        (&old_elf[..], &new_elf[..], &elf[..], pkgtool::bsdelta::decode_elf as Apply),
+    ];
+    for (old, new, patch, apply) in cases {
+        for i in 0..patch.len() {
+            let mut p = patch.to_vec();
+            p[i] ^= 0xff;
+            if let Ok(out) = apply(old, &p, new.len() as u64, 27) {
+                assert_eq!(out.len(), new.len());
+            }
         }
-    }
-    for cut in 0..patch.len() {
-        let _ = decode_x86(&old, &patch[..cut], new.len() as u64, 27);
+        for cut in 0..patch.len() {
+            let _ = apply(old, &patch[..cut], new.len() as u64, 27);
+        }
     }
 }
 
