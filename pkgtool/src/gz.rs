@@ -1,6 +1,7 @@
 //! The `zstd-gz` and `zstd-delta-gz` entry encoder (FORMAT.md §4.4; the layout and the
 //! decoder are [`hotfix_reader::gz`]): finds the members that are gzip files zlib
-//! reproduces, and lays out their expanded form and the entry's records.
+//! reproduces (or preflate rebuilds) and PEM files, and lays out their expanded form and
+//! the entry's records.
 
 use hotfix_reader::gz::{Rezip, decode_pem, deflate, inflate, parse, parse_pem};
 

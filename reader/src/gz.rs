@@ -13,6 +13,10 @@
 //! `preflate`); files that do not round-trip either way are stored as they are. Every rebuilt content is then checked
 //! against its SHA-256 like any other, so a deflate that produced other bytes fails as
 //! `hash-mismatch`, never installs them.
+//!
+//! The same records carry PEM files (certificates, level [`PEM`]): the base64 body is
+//! stored decoded and encoded again on read, since base64 spends a third more bytes on
+//! keys and signatures that no compressor shrinks.
 
 use std::io::{self, Read};
 
