@@ -106,6 +106,9 @@ def main():
     c, d, e = zst(ctrl), zst(bytes(0x3000)), zst(b"\x90" * 16)
     patch = struct.pack("<II", len(c), len(d)) + c + d + e
     put("bsdiff", "elf_tables", struct.pack("<HI", len(elf), 0x3010 | 1 << 30) + elf + patch)
+    # The same as bsdiff-elf2-zstd, the reference a pack of two halves (an extra frame
+    # made without the prefix decodes the same with it).
+    put("bsdiff", "elf2_pack", struct.pack("<HI", len(elf), 0x3010 | 1 << 29) + elf + patch)
 
     # PPMd (selector 11): the header (order 6, 1 MiB, restart), then the stream with its
     # end marker; pyppmd is 7-Zip's coder, as the reader's is.

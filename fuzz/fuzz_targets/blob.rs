@@ -1,5 +1,5 @@
 //! The blob decoders behind the reader (stored, zstd, LZMA, LZMA+x86, PPMd, zstd-delta,
-//! bsdiff-zstd, bsdiff-x86-zstd, bsdiff-elf-zstd, and the five `-gz` encodings) through the same checking reader `verify` uses. Input: an encoding
+//! bsdiff-zstd, bsdiff-x86-zstd, bsdiff-elf-zstd, bsdiff-elf2-zstd, and the five `-gz` encodings) through the same checking reader `verify` uses. Input: an encoding
 //! selector, a 16-bit reference length, a 32-bit declared size, a CRC-32, the reference,
 //! then the entry's bytes. The declared hash is that of the entry bytes with the selector
 //! 0 (stored), so a stored blob can pass. Properties: no panic; nothing accepted yields
@@ -25,6 +25,7 @@ const ENCODINGS: [Encoding; 14] = [
     Encoding::Ppmd,
     Encoding::PpmdGz,
     Encoding::BsdiffElfZstd,
+    Encoding::BsdiffElf2Zstd,
 ];
 
 fuzz_target!(|data: &[u8]| {

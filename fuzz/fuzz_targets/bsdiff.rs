@@ -1,7 +1,8 @@
-//! The bsdiff-zstd, bsdiff-x86-zstd and bsdiff-elf-zstd appliers. Input: a 16-bit
-//! reference length, a 32-bit declared size (its top bit selects the x86 applier, the
-//! next the ELF one), the reference, then the patch. Properties: no panic; an accepted
-//! patch yields exactly the declared size.
+//! The bsdiff-zstd, bsdiff-x86-zstd, bsdiff-elf-zstd and bsdiff-elf2-zstd appliers.
+//! Input: a 16-bit reference length, a 32-bit declared size (its top bit selects the x86
+//! applier, the next the ELF one, the third the ELF2 one with the reference as a pack of
+//! two halves), the reference, then the patch. Properties: no panic; an accepted patch
+//! yields exactly the declared size.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,14 +12,16 @@ fuzz_target!(|data: &[u8]| {
     let ref_len = c.u16() as usize;
     let raw = c.u32();
     let size = u64::from(raw & 0x00ff_ffff);
-    let apply = match raw >> 30 {
-        2 | 3 => pkgtool::bsdelta::decode_x86,
-        1 => pkgtool::bsdelta::decode_elf,
-        _ => pkgtool::bsdelta::decode,
-    };
     let reference = c.take(ref_len);
     let patch = c.rest();
-    if let Ok(out) = apply(reference, patch, size, 27) {
+    let halves = [reference.len() as u64 / 2, reference.len() as u64 - reference.len() as u64 / 2];
+    let result = match raw >> 29 {
+        4..=7 => pkgtool::bsdelta::decode_x86(reference, patch, size, 27),
+        2 | 3 => pkgtool::bsdelta::decode_elf(reference, patch, size, 27),
+        1 => pkgtool::bsdelta::decode_elf2(reference, &halves, patch, size, 27),
+        _ => pkgtool::bsdelta::decode(reference, patch, size, 27),
+    };
+    if let Ok(out) = result {
         assert_eq!(out.len() as u64, size, "output is not the declared size");
     }
 });

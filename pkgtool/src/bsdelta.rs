@@ -3,13 +3,15 @@
 //! output is re-encoded as three Zstandard frames here. For executables the same match
 //! also gives a `bsdiff-x86-zstd` patch: the differences taken again against the
 //! reference with its relative operands translated by the controls' moves
-//! ([`hotfix_reader::bsdelta::translate`]).
+//! ([`hotfix_reader::bsdelta::translate`]), and for x86-64 ELF files a
+//! `bsdiff-elf2-zstd` patch: the differences against the reference translated as ELF
+//! ([`hotfix_reader::elftables::translate2`]), the extra bytes against the reference.
 
 use std::io::{self, Cursor, Read};
 
 pub use hotfix_reader::bsdelta::decode;
-use hotfix_reader::bsdelta::{HEADER_LEN, Moves, decode_int, translate};
-pub use hotfix_reader::bsdelta::{decode_elf, decode_x86};
+use hotfix_reader::bsdelta::{HEADER_LEN, Moves, decode_int, translate, translate_elf2};
+pub use hotfix_reader::bsdelta::{decode_elf, decode_elf2, decode_x86};
 use hotfix_schema::Encoding;
 
 fn bz(data: &[u8]) -> io::Result<Vec<u8>> {
@@ -25,6 +27,25 @@ fn z(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
     c.compress(data)
 }
 
+/// Window of the extra frame compressed against the reference: the format's limit (a
+/// blob and its reference fit it, FORMAT.md §4.2 rule 8).
+const MAX_WINDOW_LOG: u32 = 27;
+
+/// `data` as one Zstandard frame with `prefix` as its reference prefix, the window
+/// covering both.
+fn z_prefix(data: &[u8], prefix: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    use std::io::Write;
+    let total = (data.len() + prefix.len()).max(2);
+    let window_log = (usize::BITS - (total - 1).leading_zeros()).clamp(10, MAX_WINDOW_LOG);
+    let mut enc = zstd::stream::write::Encoder::with_ref_prefix(Vec::with_capacity(data.len() / 2), level, prefix)?;
+    enc.include_checksum(false)?;
+    enc.include_contentsize(true)?;
+    enc.set_pledged_src_size(Some(data.len() as u64))?;
+    enc.window_log(window_log)?;
+    enc.write_all(data)?;
+    enc.finish()
+}
+
 /// Encodes `target` against `reference` (`bsdiff-zstd`).
 pub fn encode(reference: &[u8], target: &[u8], level: i32) -> io::Result<Vec<u8>> {
     Ok(encode_both(reference, target, level, false)?.0)
@@ -33,10 +54,10 @@ pub fn encode(reference: &[u8], target: &[u8], level: i32) -> io::Result<Vec<u8>
 /// Encodes `target` against `reference` as `bsdiff-zstd` and, with `x86`, also as
 /// `bsdiff-x86-zstd` (one match for both: the translation changes only the differences).
 pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
-    let (streams, translated) = streams(reference, target, x86)?;
-    let plain = entry(&streams, &streams.1, level)?;
+    let (streams, translated) = streams(reference, &[], target, x86)?;
+    let plain = entry(&streams, &streams.1, level, None)?;
     let x86 = match translated.into_iter().find(|(e, _)| *e == Encoding::BsdiffX86Zstd) {
-        Some((_, diff)) => Some(entry(&streams, &diff, level)?),
+        Some((_, diff)) => Some(entry(&streams, &diff, level, None)?),
         None => None,
     };
     Ok((plain, x86))
@@ -45,28 +66,52 @@ pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io
 /// The `bsdiff-elf-zstd` entry of `target` against `reference`, if the reference is an
 /// x86-64 ELF file whose tables the translation changes.
 pub fn encode_elf(reference: &[u8], target: &[u8], level: i32) -> io::Result<Option<Vec<u8>>> {
-    let (streams, translated) = streams(reference, target, true)?;
+    let (streams, translated) = streams(reference, &[], target, true)?;
     match translated.into_iter().find(|(e, _)| *e == Encoding::BsdiffElfZstd) {
-        Some((_, diff)) => Ok(Some(entry(&streams, &diff, level)?)),
+        Some((_, diff)) => Ok(Some(entry(&streams, &diff, level, None)?)),
         None => Ok(None),
     }
 }
 
-/// The smallest bsdiff entry of `target` against `reference`, with its encoding:
-/// `bsdiff-zstd`, or with `x86` also `bsdiff-x86-zstd` and, for an x86-64 ELF reference,
-/// `bsdiff-elf-zstd`. The difference streams are compared at a fast level, and only the
-/// smallest is compressed at `level` (a difference stream is as long as the target).
-pub fn encode_best(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(Encoding, Vec<u8>)> {
-    let (streams, translated) = streams(reference, target, x86)?;
-    let mut best = (Encoding::BsdiffZstd, z(&streams.1, FAST_LEVEL)?.len(), None);
+/// The `bsdiff-elf2-zstd` entry of `target` against `reference` (`sizes`: the reference
+/// pack's member sizes, empty for one file), if a member of the reference is x86-64 ELF.
+pub fn encode_elf2(reference: &[u8], sizes: &[u64], target: &[u8], level: i32) -> io::Result<Option<Vec<u8>>> {
+    let (streams, translated) = streams(reference, sizes, target, true)?;
+    match translated.into_iter().find(|(e, _)| *e == Encoding::BsdiffElf2Zstd) {
+        Some((_, diff)) => Ok(Some(entry(&streams, &diff, level, Some(reference))?)),
+        None => Ok(None),
+    }
+}
+
+/// The smallest bsdiff entry of `target` against `reference` (`sizes`: the reference
+/// pack's member sizes, empty for one file), with its encoding: `bsdiff-zstd`, or with
+/// `x86` also `bsdiff-x86-zstd` and, for an x86-64 ELF reference (or pack member),
+/// `bsdiff-elf-zstd` and `bsdiff-elf2-zstd`. The difference and extra streams are
+/// compared at a fast level, and only the smallest is compressed at `level` (a difference
+/// stream is as long as the target).
+pub fn encode_best(
+    reference: &[u8],
+    sizes: &[u64],
+    target: &[u8],
+    level: i32,
+    x86: bool,
+) -> io::Result<(Encoding, Vec<u8>)> {
+    let (streams, translated) = streams(reference, sizes, target, x86)?;
+    let extra = z(&streams.2, FAST_LEVEL)?.len();
+    let mut best = (Encoding::BsdiffZstd, z(&streams.1, FAST_LEVEL)?.len() + extra, None);
     for (encoding, diff) in translated {
-        let n = z(&diff, FAST_LEVEL)?.len();
+        let extra = match encoding {
+            Encoding::BsdiffElf2Zstd => z_prefix(&streams.2, reference, FAST_LEVEL)?.len(),
+            _ => extra,
+        };
+        let n = z(&diff, FAST_LEVEL)?.len() + extra;
         if n < best.1 {
             best = (encoding, n, Some(diff));
         }
     }
     let diff = best.2.as_deref().unwrap_or(&streams.1);
-    Ok((best.0, entry(&streams, diff, level)?))
+    let prefix = (best.0 == Encoding::BsdiffElf2Zstd).then_some(reference);
+    Ok((best.0, entry(&streams, diff, level, prefix)?))
 }
 
 /// The level the two difference streams are compared at.
@@ -77,10 +122,15 @@ type Streams = (Vec<u8>, Vec<u8>, Vec<u8>);
 /// A difference stream against a translated reference, with the encoding it makes.
 type Translated = (Encoding, Vec<u8>);
 
-/// An entry of `streams` with `diff` as its difference stream.
-fn entry(streams: &Streams, diff: &[u8], level: i32) -> io::Result<Vec<u8>> {
+/// An entry of `streams` with `diff` as its difference stream, the extra frame compressed
+/// against `prefix` when there is one.
+fn entry(streams: &Streams, diff: &[u8], level: i32, prefix: Option<&[u8]>) -> io::Result<Vec<u8>> {
     let bad = || io::Error::other("a patch stream over 4 GiB");
-    let (zc, zd, ze) = (z(&streams.0, level)?, z(diff, level)?, z(&streams.2, level)?);
+    let ze = match prefix {
+        Some(p) => z_prefix(&streams.2, p, level)?,
+        None => z(&streams.2, level)?,
+    };
+    let (zc, zd) = (z(&streams.0, level)?, z(diff, level)?);
     let mut out = Vec::with_capacity(HEADER_LEN + zc.len() + zd.len() + ze.len());
     out.extend_from_slice(&u32::try_from(zc.len()).map_err(|_| bad())?.to_le_bytes());
     out.extend_from_slice(&u32::try_from(zd.len()).map_err(|_| bad())?.to_le_bytes());
@@ -93,8 +143,9 @@ fn entry(streams: &Streams, diff: &[u8], level: i32) -> io::Result<Vec<u8>> {
 /// One match of `target` against `reference`: its three streams and, with `x86`, the
 /// differences again against the reference translated by the controls' moves — its x86
 /// operands (`bsdiff-x86-zstd`), and its ELF tables too where that changes anything
-/// (`bsdiff-elf-zstd`).
-fn streams(reference: &[u8], target: &[u8], x86: bool) -> io::Result<(Streams, Vec<Translated>)> {
+/// (`bsdiff-elf-zstd`), and against the reference translated as ELF where a member of it
+/// is (`bsdiff-elf2-zstd`).
+fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Result<(Streams, Vec<Translated>)> {
     let mut patch = Vec::new();
     qbsdiff::Bsdiff::new(reference, target).compression_level(1).compare(Cursor::new(&mut patch))?;
     let bad = || io::Error::other("unexpected bsdiff output");
@@ -141,6 +192,11 @@ fn streams(reference: &[u8], target: &[u8], x86: bool) -> io::Result<(Streams, V
     let mut out = vec![(Encoding::BsdiffX86Zstd, differences(&translated)?)];
     if elf != translated {
         out.push((Encoding::BsdiffElfZstd, differences(&elf)?));
+    }
+    drop((translated, elf));
+    let elf2 = translate_elf2(reference, sizes, &moves);
+    if elf2 != reference {
+        out.push((Encoding::BsdiffElf2Zstd, differences(&elf2)?));
     }
     Ok(((ctrl, diff, extra), out))
 }

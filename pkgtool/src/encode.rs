@@ -712,7 +712,7 @@ fn encode(
         }
         let mut lzma_saving = 0;
         let mut best = match reference {
-            Some((r, reference, _)) => {
+            Some((r, reference, ref_sizes)) => {
                 let z = compress_delta(&data, &reference, level, limits.max_zstd_window_log)
                     .map_err(Error::io(&src.source))?;
                 let mut best = (Encoding::ZstdDelta, Some(r.digest), z);
@@ -721,8 +721,8 @@ fn encode(
                 // (with the operands translated too).
                 let code = x86_share(&data, &sizes) >= X86_SHARE && reference.len() <= PACK_BSDIFF_CODE_BYTES;
                 if (code || best.2.len() > data.len() / PACK_BSDIFF) && data.len() >= BSDIFF_MIN_BYTES {
-                    let (encoding, b) =
-                        crate::bsdelta::encode_best(&reference, &data, level, true).map_err(Error::io(&src.source))?;
+                    let (encoding, b) = crate::bsdelta::encode_best(&reference, &ref_sizes, &data, level, true)
+                        .map_err(Error::io(&src.source))?;
                     if b.len() < best.2.len() {
                         best = (encoding, Some(r.digest), b);
                     }
@@ -808,7 +808,7 @@ fn encode(
             // For executables the same match is also tried against the reference with its
             // relative operands translated (`bsdiff-x86-zstd`).
             let (encoding, b) =
-                crate::bsdelta::encode_best(&reference, &data, level, x86).map_err(Error::io(&src.source))?;
+                crate::bsdelta::encode_best(&reference, &[], &data, level, x86).map_err(Error::io(&src.source))?;
             if best.as_ref().is_none_or(|(_, _, z)| b.len() < z.len()) {
                 best = Some((encoding, Some(r.digest), b));
             }

@@ -41,6 +41,18 @@ fn frame(data: &[u8], window_log_max: u32) -> io::Result<zstd::stream::read::Dec
     Ok(d)
 }
 
+/// [`frame`], decoded with `prefix` as its reference prefix (`bsdiff-elf2-zstd`'s extra
+/// bytes: new code shares short runs with the reference that bsdiff's matches missed).
+fn frame_with_prefix<'a>(
+    data: &'a [u8],
+    prefix: &'a [u8],
+    window_log_max: u32,
+) -> io::Result<zstd::stream::read::Decoder<'a, io::BufReader<&'a [u8]>>> {
+    let mut d = zstd::stream::read::Decoder::with_ref_prefix(io::BufReader::new(data), prefix)?.single_frame();
+    d.window_log_max(window_log_max)?;
+    Ok(d)
+}
+
 fn read_exact_or(r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), String> {
     r.read_exact(buf).map_err(|e| format!("{what} stream ends early or does not decode: {e}"))
 }
@@ -118,12 +130,12 @@ impl MovesBuilder {
 
 /// One-byte opcodes whose ModR/M byte can name a RIP-relative operand with no immediate
 /// after it: mov, lea, the ALU operations, test, movsxd, xchg, and `FF` (call, jmp, push).
-const RIP_OPS: [u8; 26] = [
+pub(crate) const RIP_OPS: [u8; 26] = [
     0x01, 0x03, 0x09, 0x0B, 0x11, 0x13, 0x19, 0x1B, 0x21, 0x23, 0x29, 0x2B, 0x31, 0x33, 0x38, 0x39, 0x3A, 0x3B, 0x63,
     0x85, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8D,
 ];
 /// Their `0F`-prefixed kin: SSE moves and arithmetic, movzx and movsx.
-const RIP_OPS_0F: [u8; 18] =
+pub(crate) const RIP_OPS_0F: [u8; 18] =
     [0x10, 0x11, 0x28, 0x29, 0x2E, 0x2F, 0x51, 0x54, 0x57, 0x58, 0x59, 0x5C, 0x5E, 0x6F, 0x7F, 0xB6, 0xB7, 0xBE];
 
 /// The reference with its x86 relative operands pointed where their targets went.
@@ -237,6 +249,32 @@ fn decode_translated(
     decode(&translated, data, size, window_log_max)
 }
 
+/// Applies an encoded `bsdiff-elf2-zstd` patch: the controls are read first, the reference
+/// is translated by [`translate_elf2`] (each member of a reference pack, `sizes` being
+/// their sizes, on its own), the differences are taken against that, and the extra frame
+/// is decoded with the reference itself as its prefix.
+pub fn decode_elf2(
+    reference: &[u8],
+    sizes: &[u64],
+    data: &[u8],
+    size: u64,
+    window_log_max: u32,
+) -> Result<Vec<u8>, String> {
+    let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
+    let (ctrl, _, _) = split(data)?;
+    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max)?;
+    let translated = translate_elf2(reference, sizes, &moves);
+    apply(&translated, data, size, window_log_max, Some(reference))
+}
+
+/// The reference as `bsdiff-elf2-zstd` translates it: [`crate::elftables::translate2`] on
+/// a copy (the reference unchanged where no member is x86-64 ELF).
+pub fn translate_elf2(reference: &[u8], sizes: &[u64], moves: &Moves) -> Vec<u8> {
+    let mut out = reference.to_vec();
+    crate::elftables::translate2(reference, sizes, moves, &mut out);
+    out
+}
+
 /// An entry's three frames: controls, differences, extra bytes.
 type Frames<'a> = (&'a [u8], &'a [u8], &'a [u8]);
 
@@ -256,12 +294,27 @@ fn split(data: &[u8]) -> Result<Frames<'_>, String> {
 /// Applies an encoded patch to `reference`, producing exactly `size` bytes or an error that
 /// says what is wrong. Nothing is produced beyond `size`.
 pub fn decode(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> Result<Vec<u8>, String> {
+    apply(reference, data, size, window_log_max, None)
+}
+
+/// [`decode`], the extra frame decoded with `extra_prefix` as its reference prefix when
+/// there is one.
+fn apply(
+    reference: &[u8],
+    data: &[u8],
+    size: u64,
+    window_log_max: u32,
+    extra_prefix: Option<&[u8]>,
+) -> Result<Vec<u8>, String> {
     let size = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, diff, extra) = split(data)?;
     let zerr = |e: io::Error| format!("stream does not decode: {e}");
     let mut ctrl = frame(ctrl, window_log_max).map_err(zerr)?;
     let mut diff = frame(diff, window_log_max).map_err(zerr)?;
-    let mut extra = frame(extra, window_log_max).map_err(zerr)?;
+    let mut extra: Box<dyn Read> = match extra_prefix {
+        Some(prefix) => Box::new(frame_with_prefix(extra, prefix, window_log_max).map_err(zerr)?),
+        None => Box::new(frame(extra, window_log_max).map_err(zerr)?),
+    };
 
     let mut out: Vec<u8> = Vec::with_capacity(size.min(1 << 27));
     let mut old_pos: i64 = 0;

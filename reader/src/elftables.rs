@@ -61,7 +61,22 @@ struct Section {
 /// the sections the translation reads.
 struct Layout {
     segments: Vec<(usize, u64, usize)>,
+    /// Every `PT_LOAD` segment: (file offset, vaddr, size in the file, size in memory,
+    /// executable).
+    loads: Vec<Load>,
     sections: Vec<(Vec<u8>, Section)>,
+    /// `ET_EXEC`: linked at fixed addresses, so pointers are absolute and unrelocated.
+    exec_type: bool,
+}
+
+/// A `PT_LOAD` segment.
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    offset: usize,
+    vaddr: u64,
+    filesz: usize,
+    memsz: u64,
+    exec: bool,
 }
 
 impl Layout {
@@ -77,10 +92,21 @@ impl Layout {
             return None;
         }
         let mut segments = Vec::new();
+        let mut loads = Vec::new();
         for k in 0..phnum {
             let at = phoff.checked_add(k * 56)?;
             if u32_at(r, at)? == PT_LOAD {
                 segments.push((usize_at(r, at + 8)?, u64_at(r, at + 0x10)?, usize_at(r, at + 0x20)?));
+                let (offset, filesz) = (usize_at(r, at + 8)?, usize_at(r, at + 0x20)?);
+                if offset.checked_add(filesz).is_some_and(|e| e <= r.len()) {
+                    loads.push(Load {
+                        offset,
+                        vaddr: u64_at(r, at + 0x10)?,
+                        filesz,
+                        memsz: u64_at(r, at + 0x28)?,
+                        exec: u32_at(r, at + 4)? & 1 != 0,
+                    });
+                }
             }
         }
         if segments.len() > MAX_LOADS {
@@ -103,7 +129,7 @@ impl Layout {
             let name = &name[..name.iter().position(|&b| b == 0)?];
             sections.push((name.to_vec(), s));
         }
-        Some(Layout { segments, sections })
+        Some(Layout { segments, loads, sections, exec_type: u16_at(r, 16)? == 2 })
     }
 
     fn section(&self, name: &[u8]) -> Option<Section> {
@@ -118,9 +144,72 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The loads whose file bytes hold offset `off` and are executable.
+    fn is_code(&self, off: usize) -> bool {
+        self.loads.iter().any(|l| l.exec && off >= l.offset && off - l.offset < l.filesz)
+    }
+
+    /// The file offset whose shift stands for virtual address `v` (`bsdiff-elf2-zstd`):
+    /// through the first load whose memory holds `v`, its own offset when the load's file
+    /// bytes hold it, else the load's last file byte (`.bss` follows `.data`).
+    fn anchor_of(&self, v: u64) -> Option<usize> {
+        self.anchor(v).map(|(a, _)| a)
+    }
+
+    /// [`Layout::anchor_of`], and whether the load's file bytes hold `v` itself.
+    fn anchor(&self, v: u64) -> Option<(usize, bool)> {
+        let l = self.loads.iter().find(|l| v.checked_sub(l.vaddr).is_some_and(|d| d < l.memsz.max(l.filesz as u64)))?;
+        let d = usize::try_from(v - l.vaddr).ok()?;
+        if d < l.filesz {
+            Some((l.offset.checked_add(d)?, true))
+        } else {
+            Some(((l.offset + l.filesz).checked_sub(1).filter(|_| l.filesz > 0)?, false))
+        }
+    }
+}
+
 /// How far the moves carried reference offset `x`.
 fn shift(moves: &Moves, x: usize) -> Option<i64> {
     Some(moves.map(x)? - i64::try_from(x).ok()?)
+}
+
+/// One ELF file inside the reference: its bytes, where they start in the reference (the
+/// moves are the reference's), and what absolute values have taken off their shift.
+struct Member<'a> {
+    r: &'a [u8],
+    base: usize,
+    moves: &'a Moves,
+    layout: Layout,
+    /// `Some(0)` for `bsdiff-elf-zstd`; the shift of the file's first byte for
+    /// `bsdiff-elf2-zstd` (a pack's member moves as a whole), `None` when no move covers it
+    /// (absolute values are then left alone).
+    abs_base: Option<i64>,
+}
+
+impl Member<'_> {
+    /// How far the moves carried the member's offset `x`.
+    fn shift(&self, x: usize) -> Option<i64> {
+        shift(self.moves, self.base.checked_add(x)?)
+    }
+
+    /// The 4-byte relative value at `f`, its base address `base` at offset `base_off`.
+    fn rel32(&self, out: &mut [u8], f: usize, base: u64, base_off: usize) -> Option<()> {
+        let v = i32::from_le_bytes(self.r.get(f..f.checked_add(4)?)?.try_into().ok()?);
+        let target = base.checked_add_signed(i64::from(v))?;
+        let moved = self.shift(self.layout.offset_of(target)?)? - self.shift(base_off)?;
+        let v2 = i32::try_from(i64::from(v) + moved).ok()?;
+        out.get_mut(f..f + 4)?.copy_from_slice(&v2.to_le_bytes());
+        Some(())
+    }
+
+    /// The 8-byte absolute value at `f`.
+    fn abs64(&self, out: &mut [u8], f: usize) -> Option<()> {
+        let v = u64_at(self.r, f)?;
+        let v2 = v.checked_add_signed(self.shift(self.layout.offset_of(v)?)? - self.abs_base?)?;
+        out.get_mut(f..f + 8)?.copy_from_slice(&v2.to_le_bytes());
+        Some(())
+    }
 }
 
 /// Rewrites, in `out` (the reference, its x86 operands already translated), the code
@@ -128,33 +217,24 @@ fn shift(moves: &Moves, x: usize) -> Option<i64> {
 /// documentation. Leaves `out` as it is when the reference does not parse as x86-64 ELF.
 pub fn translate(reference: &[u8], moves: &Moves, out: &mut [u8]) {
     let Some(layout) = Layout::parse(reference) else { return };
-    let r = reference;
-    // A 4-byte value at `f` relative to the virtual address `base` (file offset `base_off`).
-    let mut rel32 = |out: &mut [u8], f: usize, base: u64, base_off: usize| -> Option<()> {
-        let v = i32::from_le_bytes(r.get(f..f + 4)?.try_into().ok()?);
-        let target = base.checked_add_signed(i64::from(v))?;
-        let moved = shift(moves, layout.offset_of(target)?)? - shift(moves, base_off)?;
-        let v2 = i32::try_from(i64::from(v) + moved).ok()?;
-        out.get_mut(f..f + 4)?.copy_from_slice(&v2.to_le_bytes());
-        Some(())
-    };
-    let abs64 = |out: &mut [u8], f: usize| -> Option<()> {
-        let v = u64_at(r, f)?;
-        let v2 = v.checked_add_signed(shift(moves, layout.offset_of(v)?)?)?;
-        out.get_mut(f..f + 8)?.copy_from_slice(&v2.to_le_bytes());
-        Some(())
-    };
+    tables(&Member { r: reference, base: 0, moves, layout, abs_base: Some(0) }, out);
+}
+
+/// The table rules (`.eh_frame_hdr`, `.eh_frame`, `.dynsym`, `.rela.dyn`) of one member,
+/// `out` being the member's bytes of the translated reference.
+fn tables(m: &Member<'_>, out: &mut [u8]) {
+    let (r, layout) = (m.r, &m.layout);
     if let Some(h) = layout.section(b".eh_frame_hdr") {
-        eh_frame_hdr(r, h, out, &mut rel32);
+        eh_frame_hdr(r, h, out, &mut |out, f, base, base_off| m.rel32(out, f, base, base_off));
     }
     if let Some(e) = layout.section(b".eh_frame") {
-        eh_frame(r, e, out, &mut rel32);
+        eh_frame(r, e, out, &mut |out, f, base, base_off| m.rel32(out, f, base, base_off));
     }
     // Symbol values (st_value at +8 of 24-byte entries; undefined ones are 0 and stay).
     if let Some(s) = layout.section(b".dynsym") {
         for at in (s.offset..s.offset + s.size / 24 * 24).step_by(24) {
             if u16_at(r, at + 6).is_some_and(|shndx| shndx != 0) {
-                abs64(out, at + 8);
+                m.abs64(out, at + 8);
             }
         }
     }
@@ -162,12 +242,144 @@ pub fn translate(reference: &[u8], moves: &Moves, out: &mut [u8]) {
     // pointer the linker also left at that place (function tables in .data, the GOT).
     if let Some(s) = layout.section(b".rela.dyn") {
         for at in (s.offset..s.offset + s.size / 24 * 24).step_by(24) {
-            abs64(out, at);
+            m.abs64(out, at);
             if u32_at(r, at + 8) == Some(R_X86_64_RELATIVE) {
-                abs64(out, at + 16);
+                m.abs64(out, at + 16);
                 if let Some(place) = u64_at(r, at).and_then(|v| layout.offset_of(v)) {
-                    abs64(out, place);
+                    m.abs64(out, place);
                 }
+            }
+        }
+    }
+}
+
+/// Most entries read from one jump table.
+const MAX_TABLE: usize = 1 << 16;
+/// Absolute values below this are taken for numbers, not addresses (`ET_EXEC` only).
+const MIN_ABSOLUTE: u64 = 0x10000;
+
+/// The `bsdiff-elf2-zstd` translation of `reference` into `out` (a copy of it): each
+/// member (`sizes`, those of the reference pack's members; empty for one file) that parses
+/// as x86-64 ELF gets its code rules, then the [`translate`] table rules; see FORMAT.md
+/// §4.4. Returns whether any member parsed.
+pub fn translate2(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8]) -> bool {
+    let whole = [reference.len() as u64];
+    let sizes = if sizes.is_empty() { &whole[..] } else { sizes };
+    let mut base = 0usize;
+    let mut any = false;
+    for &size in sizes {
+        let Some(end) = usize::try_from(size).ok().and_then(|s| base.checked_add(s)).filter(|&e| e <= reference.len())
+        else {
+            break;
+        };
+        let r = &reference[base..end];
+        if let Some(layout) = Layout::parse(r) {
+            let abs_base = shift(moves, base);
+            let m = Member { r, base, moves, layout, abs_base };
+            code(&m, &mut out[base..end]);
+            tables(&m, &mut out[base..end]);
+            any = true;
+        }
+        base = end;
+    }
+    any
+}
+
+/// The code rules of one member: x86 operands in its executable loads (calls, jumps,
+/// conditional jumps, RIP-relative operands; under `ET_EXEC` also `mov r32, imm32`
+/// addresses), the jump tables their `lea`s name, and under `ET_EXEC` the 8-byte
+/// addresses in its other loads.
+fn code(m: &Member<'_>, out: &mut [u8]) {
+    let (r, layout) = (m.r, &m.layout);
+    // An address `v`, absolute: its new value, if every term is defined.
+    let absolute = |v: u64| -> Option<u64> {
+        if v < MIN_ABSOLUTE {
+            return None;
+        }
+        v.checked_add_signed(m.shift(layout.anchor_of(v)?)? - m.abs_base?)
+    };
+    let mut bases: Vec<(usize, u64)> = Vec::new();
+    for l in layout.loads.iter().filter(|l| l.exec) {
+        let (start, end) = (l.offset, l.offset + l.filesz);
+        let mut i = start;
+        while i + 5 <= end {
+            let op = r[i];
+            if layout.exec_type && (0xB8..0xC0).contains(&op) {
+                let v = u64::from(u32::from_le_bytes([r[i + 1], r[i + 2], r[i + 3], r[i + 4]]));
+                if v >= MIN_ABSOLUTE && layout.anchor_of(v).is_some() {
+                    if let Some(v2) = absolute(v).and_then(|v2| u32::try_from(v2).ok()) {
+                        out[i + 1..i + 5].copy_from_slice(&v2.to_le_bytes());
+                    }
+                    i += 5;
+                    continue;
+                }
+            }
+            let rip = |at: usize| at < end && r[at] & 0xC7 == 0x05;
+            let (field, e) = if op == 0xE8 || op == 0xE9 {
+                (i + 1, i + 5)
+            } else if (op == 0x0F && i + 6 <= end && (0x80..0x90).contains(&r[i + 1]))
+                || ((op == 0xFF || crate::bsdelta::RIP_OPS.contains(&op)) && i + 6 <= end && rip(i + 1))
+            {
+                // A conditional jump (`0F 8x`), or an operand after a ModR/M byte.
+                (i + 2, i + 6)
+            } else if op == 0x0F && i + 7 <= end && crate::bsdelta::RIP_OPS_0F.contains(&r[i + 1]) && rip(i + 2) {
+                (i + 3, i + 7)
+            } else {
+                i += 1;
+                continue;
+            };
+            let d = i32::from_le_bytes([r[field], r[field + 1], r[field + 2], r[field + 3]]);
+            let target = l.vaddr.wrapping_add((e - l.offset) as u64).wrapping_add_signed(i64::from(d));
+            let Some((anchor, in_file)) = layout.anchor(target) else {
+                i += 1;
+                continue;
+            };
+            if op == 0x8D && field == i + 2 && in_file && !layout.is_code(anchor) {
+                bases.push((anchor, target));
+            }
+            if let (Some(a), Some(f)) = (m.shift(anchor), m.shift(field))
+                && let Ok(d2) = i32::try_from(i64::from(d) + a - f)
+            {
+                out[field..field + 4].copy_from_slice(&d2.to_le_bytes());
+            }
+            i = e;
+        }
+    }
+    // Jump tables: 4-byte entries, each its target less the table's address, from a base a
+    // `lea` names, up to the first entry that does not land in code, the next base, or
+    // MAX_TABLE entries.
+    bases.sort_unstable();
+    bases.dedup_by_key(|b| b.0);
+    for (k, &(b, address)) in bases.iter().enumerate() {
+        let limit = bases.get(k + 1).map_or(r.len(), |n| n.0);
+        let Some(sb) = m.shift(b) else { continue };
+        for j in 0..MAX_TABLE {
+            let at = b + 4 * j;
+            let Some(s) = r.get(at..at + 4).filter(|_| at + 4 <= limit) else { break };
+            let v = i32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+            let Some(t) = layout.offset_of(address.wrapping_add_signed(i64::from(v))).filter(|&t| layout.is_code(t))
+            else {
+                break;
+            };
+            if let Some(st) = m.shift(t)
+                && let Ok(v2) = i32::try_from(i64::from(v) + st - sb)
+            {
+                out[at..at + 4].copy_from_slice(&v2.to_le_bytes());
+            }
+        }
+    }
+    // Fixed-address executables: pointers in data (function tables, strings) are plain
+    // 8-byte addresses, with no relocation to name them.
+    if layout.exec_type {
+        for l in layout.loads.iter().filter(|l| !l.exec) {
+            let first = l.offset + (8 - (l.vaddr % 8) as usize) % 8;
+            let end = l.offset + l.filesz;
+            let mut at = first;
+            while at + 8 <= end {
+                if let Some(v2) = u64_at(r, at).and_then(absolute) {
+                    out[at..at + 8].copy_from_slice(&v2.to_le_bytes());
+                }
+                at += 8;
             }
         }
     }
@@ -390,6 +602,116 @@ mod tests {
         for cut in [0, 10, 64, 0x210, 0x600, 0x650] {
             let mut out = r[..cut].to_vec();
             translate(&r[..cut], &moves, &mut out);
+        }
+        // The same for the elf2 translation, on a file with code and data loads, and with
+        // member sizes that do not fit the reference.
+        let r = two_loads(0x40_0000, true);
+        let moves = Moves::from_controls([(0x1400, 16, 0), (0xC00, 16, 0), (0x800, 0, 0)], r.len());
+        for at in (0..0x100).chain(0x1000..0x1040).chain(0x2100..0x2110).chain(0x200..0x240) {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = r.clone();
+                bad[at] ^= flip;
+                let mut out = bad.clone();
+                translate2(&bad, &[], &moves, &mut out);
+                assert_eq!(out.len(), bad.len());
+            }
+        }
+        for sizes in [&[u64::MAX][..], &[0, 0, 5], &[r.len() as u64 + 1], &[10, u64::MAX]] {
+            let mut out = r.clone();
+            translate2(&r, sizes, &moves, &mut out);
+        }
+        for cut in [0, 64, 0x100, 0x1010, 0x2104] {
+            let mut out = r[..cut].to_vec();
+            translate2(&r[..cut], &[], &moves, &mut out);
+        }
+    }
+
+    /// An x86-64 ELF file of two loads: code (readable, executable) at offset 0, address
+    /// `base`, 0x2000 bytes; data at offset 0x2000, address `base` + 0x3000, 0x800 bytes in
+    /// the file and 0x1000 in memory (`.bss` after it). No sections but the name table.
+    fn two_loads(base: u64, exec_type: bool) -> Vec<u8> {
+        let mut v = vec![0u8; 0x2800];
+        put(&mut v, 0, b"\x7fELF\x02\x01\x01");
+        put(&mut v, 16, &(if exec_type { 2u16 } else { 3 }).to_le_bytes());
+        put(&mut v, 18, &62u16.to_le_bytes());
+        put(&mut v, 0x20, &64u64.to_le_bytes());
+        put(&mut v, 0x28, &0x200u64.to_le_bytes()); // e_shoff: one empty header
+        put(&mut v, 0x36, &56u16.to_le_bytes());
+        put(&mut v, 0x38, &2u16.to_le_bytes());
+        put(&mut v, 0x3a, &64u16.to_le_bytes());
+        put(&mut v, 0x3c, &1u16.to_le_bytes());
+        // The one section is its own name table: one NUL at 0x300.
+        put(&mut v, 0x204, &3u32.to_le_bytes());
+        put(&mut v, 0x218, &0x300u64.to_le_bytes());
+        put(&mut v, 0x220, &1u64.to_le_bytes());
+        for (k, (flags, offset, vaddr, filesz, memsz)) in
+            [(5u32, 0u64, base, 0x2000u64, 0x2000u64), (6, 0x2000, base + 0x3000, 0x800, 0x1000)]
+                .into_iter()
+                .enumerate()
+        {
+            let at = 64 + k * 56;
+            put(&mut v, at, &PT_LOAD.to_le_bytes());
+            put(&mut v, at + 4, &flags.to_le_bytes());
+            put(&mut v, at + 8, &offset.to_le_bytes());
+            put(&mut v, at + 0x10, &vaddr.to_le_bytes());
+            put(&mut v, at + 0x20, &filesz.to_le_bytes());
+            put(&mut v, at + 0x28, &memsz.to_le_bytes());
+        }
+        let rel = |from_end: u64, to: u64| ((to as i64) - (from_end as i64)) as i32;
+        // jne to 0x1800; lea of the table at +0x3100; mov from .bss at +0x3900.
+        put(&mut v, 0x1000, &[0x0F, 0x85]);
+        put(&mut v, 0x1002, &rel(base + 0x1006, base + 0x1800).to_le_bytes());
+        put(&mut v, 0x1010, &[0x48, 0x8D, 0x05]);
+        put(&mut v, 0x1013, &rel(base + 0x1017, base + 0x3100).to_le_bytes());
+        put(&mut v, 0x1020, &[0x8B, 0x05]);
+        put(&mut v, 0x1022, &rel(base + 0x1026, base + 0x3900).to_le_bytes());
+        // mov edi, imm32: the address of data at +0x3200.
+        put(&mut v, 0x1030, &[0xBF]);
+        put(&mut v, 0x1031, &((base + 0x3200) as u32).to_le_bytes());
+        // The jump table: two entries into code, then one that is not.
+        put(&mut v, 0x2100, &rel(base + 0x3100, base + 0x1800).to_le_bytes());
+        put(&mut v, 0x2104, &rel(base + 0x3100, base + 0x1900).to_le_bytes());
+        put(&mut v, 0x2108, &0x7fff_0000i32.to_le_bytes());
+        // A pointer to code in data.
+        put(&mut v, 0x2300, &(base + 0x1800).to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn elf2_translates_conditional_jumps_jump_tables_bss_and_fixed_addresses() {
+        // Code before 0x1400 stays, the rest of it moved 16 bytes on, the data 32.
+        let moves = |len| Moves::from_controls([(0x1400, 16, 0), (0xC00, 16, 0), (0x800, 0, 0)], len);
+        for (base, exec_type) in [(0u64, false), (0x40_0000, true)] {
+            let r = two_loads(base, exec_type);
+            let m = moves(r.len());
+            let mut out = r.clone();
+            assert!(translate2(&r, &[], &m, &mut out));
+            let d = |v: &[u8], at: usize| i32_at(v, at) - i32_at(&r, at);
+            assert_eq!(d(&out, 0x1002), 16, "the conditional jump");
+            assert_eq!(d(&out, 0x1013), 32, "the lea of the table");
+            assert_eq!(d(&out, 0x1022), 32, "the load from .bss follows the data's last byte");
+            assert_eq!(d(&out, 0x2100), 16 - 32, "the table's entries");
+            assert_eq!(d(&out, 0x2104), 16 - 32);
+            assert_eq!(d(&out, 0x2108), 0, "the table ends at an entry that is not code");
+            let abs = |at: usize| u64_at(&out, at).unwrap() as i64 - u64_at(&r, at).unwrap() as i64;
+            if exec_type {
+                assert_eq!(d(&out, 0x1031), 32, "mov r32, imm32 of a data address");
+                assert_eq!(abs(0x2300), 16, "a code pointer in data");
+            } else {
+                assert_eq!(d(&out, 0x1031), 0, "a relocatable file's immediates are numbers");
+                assert_eq!(abs(0x2300), 0, "its data pointers have relocations (none here)");
+            }
+            // As the second member of a pack, the same: its own addresses, the pack's moves.
+            let pack = [vec![0x55u8; 0x100], r.clone()].concat();
+            let m = Moves::from_controls([(0x1500, 16, 0), (0xC00, 16, 0), (0x800, 0, 0)], pack.len());
+            let mut out = pack.clone();
+            assert!(translate2(&pack, &[0x100, r.len() as u64], &m, &mut out));
+            assert_eq!(i32_at(&out, 0x1102) - i32_at(&pack, 0x1102), 16);
+            assert_eq!(i32_at(&out, 0x2200) - i32_at(&pack, 0x2200), 16 - 32);
+            // Seen as one file, the pack is not ELF: nothing changes.
+            let mut whole = pack.clone();
+            assert!(!translate2(&pack, &[], &m, &mut whole));
+            assert_eq!(whole, pack);
         }
     }
 }

@@ -172,7 +172,10 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 d.window_log_max(limits.max_zstd_window_log)?;
                 Decode::Zstd(Box::new(d))
             }
-            (Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd | Encoding::BsdiffElfZstd, Some(prefix)) => {
+            (
+                Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd | Encoding::BsdiffElfZstd | Encoding::BsdiffElf2Zstd,
+                Some(prefix),
+            ) => {
                 let name = format!("{BLOB_PREFIX}{}", blob.sha256);
                 if entry.compressed > 1u64 << limits.max_zstd_window_log.min(62) {
                     return Err(integrity_io(Integrity::BadCompressedData {
@@ -183,13 +186,14 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 let mut patch = Vec::with_capacity(usize::try_from(entry.compressed).unwrap_or(0));
                 let mut take = take;
                 take.read_to_end(&mut patch)?;
-                let apply = match blob.encoding {
-                    Encoding::BsdiffX86Zstd => crate::bsdelta::decode_x86,
-                    Encoding::BsdiffElfZstd => crate::bsdelta::decode_elf,
-                    _ => crate::bsdelta::decode,
-                };
-                let content = apply(prefix, &patch, blob.size, limits.max_zstd_window_log)
-                    .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
+                let w = limits.max_zstd_window_log;
+                let content = match blob.encoding {
+                    Encoding::BsdiffX86Zstd => crate::bsdelta::decode_x86(prefix, &patch, blob.size, w),
+                    Encoding::BsdiffElfZstd => crate::bsdelta::decode_elf(prefix, &patch, blob.size, w),
+                    Encoding::BsdiffElf2Zstd => crate::bsdelta::decode_elf2(prefix, ref_sizes, &patch, blob.size, w),
+                    _ => crate::bsdelta::decode(prefix, &patch, blob.size, w),
+                }
+                .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
                 Decode::Memory(io::Cursor::new(content))
             }
             (Encoding::ZstdGz | Encoding::LzmaGz | Encoding::LzmaX86Gz | Encoding::PpmdGz, _)
@@ -222,6 +226,7 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 | Encoding::BsdiffZstd
                 | Encoding::BsdiffX86Zstd
                 | Encoding::BsdiffElfZstd
+                | Encoding::BsdiffElf2Zstd
                 | Encoding::ZstdDeltaGz,
                 None,
             ) => {

@@ -45,9 +45,14 @@ pub fn method_for(encoding: hotfix_schema::Encoding) -> u16 {
         E::Stored => METHOD_STORED,
         E::Lzma | E::LzmaX86 | E::LzmaGz | E::LzmaX86Gz => METHOD_LZMA,
         E::Ppmd | E::PpmdGz => METHOD_PPMD,
-        E::Zstd | E::ZstdDelta | E::BsdiffZstd | E::BsdiffX86Zstd | E::BsdiffElfZstd | E::ZstdGz | E::ZstdDeltaGz => {
-            METHOD_ZSTD
-        }
+        E::Zstd
+        | E::ZstdDelta
+        | E::BsdiffZstd
+        | E::BsdiffX86Zstd
+        | E::BsdiffElfZstd
+        | E::BsdiffElf2Zstd
+        | E::ZstdGz
+        | E::ZstdDeltaGz => METHOD_ZSTD,
     }
 }
 const FLAG_UTF8: u16 = 1 << 11;

@@ -283,6 +283,13 @@ pub enum Encoding {
     /// dynamic symbols and relocations pointed where the controls moved them too
     /// (FORMAT.md §4.4).
     BsdiffElfZstd,
+    /// As `bsdiff-zstd`, the differences taken against the reference translated as x86-64
+    /// ELF — every file of a reference pack on its own: branch, conditional-jump and
+    /// RIP-relative operands of its executable segments (targets through their virtual
+    /// addresses), the jump tables they name, the ELF tables of `bsdiff-elf-zstd`, and in
+    /// fixed-address executables the absolute addresses in code and data; and the extra
+    /// bytes compressed with the reference as their prefix (FORMAT.md §4.4).
+    BsdiffElf2Zstd,
     /// The entry is zip method 93: records of the gzip members stored inflated, then one
     /// Zstandard frame of the content with those members inflated; each is deflated again
     /// by zlib at its recorded level (FORMAT.md §4.4).
@@ -320,6 +327,7 @@ impl Encoding {
                 | Encoding::BsdiffZstd
                 | Encoding::BsdiffX86Zstd
                 | Encoding::BsdiffElfZstd
+                | Encoding::BsdiffElf2Zstd
                 | Encoding::ZstdDeltaGz
         )
     }

@@ -85,6 +85,12 @@ dir = "b"
 /// `pad` bytes inserted after function `at`. Two builds that differ in where the padding
 /// is have every operand that crosses it changed: what `bsdiff-x86-zstd` is for.
 pub fn x86_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
+    code_program(funcs, at, pad, false)
+}
+
+/// [`x86_program`], with `jcc` a conditional jump (`0F 85` rel32) to another function in
+/// place of every other call.
+fn code_program(funcs: usize, at: usize, pad: usize, jcc: bool) -> Vec<u8> {
     const HEADER: usize = 64;
     const BODY: usize = 96;
     let start = |f: usize| HEADER + f * BODY + if f > at { pad } else { 0 };
@@ -99,11 +105,17 @@ pub fn x86_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
         }
         let base = v.len();
         let mut k = 0;
-        while v.len() - base + 13 <= BODY {
+        while v.len() - base + if jcc { 15 } else { 13 } <= BODY {
             let callee = (f * 7 + k * 13 + 3) % funcs;
-            let end = v.len() + 5;
-            v.push(0xE8);
-            v.extend_from_slice(&((start(callee) as i64 - end as i64) as i32).to_le_bytes());
+            if jcc && k % 2 == 1 {
+                let end = v.len() + 6;
+                v.extend_from_slice(&[0x0F, 0x85]);
+                v.extend_from_slice(&((start(callee) as i64 - end as i64) as i32).to_le_bytes());
+            } else {
+                let end = v.len() + 5;
+                v.push(0xE8);
+                v.extend_from_slice(&((start(callee) as i64 - end as i64) as i32).to_le_bytes());
+            }
             let end = v.len() + 7;
             v.extend_from_slice(&[0x48, 0x8D, 0x05]);
             v.extend_from_slice(&((table as i64 + (k * 8) as i64 - end as i64) as i32).to_le_bytes());
@@ -123,8 +135,18 @@ pub fn x86_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
 /// and a `PT_LOAD` segment mapping the file at address 0. Two builds that differ in where
 /// the padding is have every table entry after it changed: what `bsdiff-elf-zstd` is for.
 pub fn elf_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
+    elf_with(funcs, at, pad, false)
+}
+
+/// [`elf_program`] whose segment is executable and whose code has conditional jumps too:
+/// the branches `bsdiff-elf2-zstd` translates and `bsdiff-elf-zstd` does not.
+pub fn elf2_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
+    elf_with(funcs, at, pad, true)
+}
+
+fn elf_with(funcs: usize, at: usize, pad: usize, jcc: bool) -> Vec<u8> {
     let start = |f: usize| (64 + f * 96 + if f > at { pad } else { 0 }) as i64;
-    let mut v = x86_program(funcs, at, pad);
+    let mut v = code_program(funcs, at, pad, jcc);
     v.resize(v.len().next_multiple_of(8), 0);
     let put = |v: &mut Vec<u8>, bytes: &[u8]| v.extend_from_slice(bytes);
     let hdr = v.len();
@@ -178,6 +200,9 @@ pub fn elf_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
     let total = phoff + 56;
     let mut ph = [0u8; 56];
     ph[0] = 1; // PT_LOAD, at offset and address 0
+    if jcc {
+        ph[4] = 5; // readable and executable
+    }
     ph[0x20..0x28].copy_from_slice(&(total as u64).to_le_bytes());
     put(&mut v, &ph);
     v[0x20..0x28].copy_from_slice(&(phoff as u64).to_le_bytes());
@@ -200,6 +225,12 @@ pub fn x86_update(dir: &Path) -> PathBuf {
 /// ([`elf_program`]); the spec is the same, at the same path.
 pub fn elf_update(dir: &Path) -> PathBuf {
     program_update(dir, elf_program)
+}
+
+/// [`x86_update`] with the program an [`elf2_program`]; the spec is the same, at the same
+/// path.
+pub fn elf2_update(dir: &Path) -> PathBuf {
+    program_update(dir, elf2_program)
 }
 
 fn program_update(dir: &Path, program: fn(usize, usize, usize) -> Vec<u8>) -> PathBuf {

@@ -467,6 +467,13 @@ fn a_shared_library_whose_code_moved_is_a_bsdiff_elf_delta_and_extracts_byte_for
 }
 
 #[test]
+fn an_executable_whose_jumps_moved_is_a_bsdiff_elf2_delta_and_extracts_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::elf2_update(t.path());
+    built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-elf2-zstd");
+}
+
+#[test]
 fn certificates_stored_decoded_extract_to_their_exact_bytes() {
     let t = tempfile::tempdir().unwrap();
     let spec = fixtures::pem_update(t.path());

@@ -26,10 +26,15 @@ fn damaged_x86_and_elf_patches_are_errors_not_panics() {
     let x86 = encode_both(&old, &new, 3, true).unwrap().1.unwrap();
     let (old_elf, new_elf) = (elf_program(300, 100, 0), elf_program(300, 50, 16));
     let elf = pkgtool::bsdelta::encode_elf(&old_elf, &new_elf, 3).unwrap().unwrap();
+    let (old_elf2, new_elf2) = (hotfix_tests::fixtures::elf2_program(300, 100, 0), elf2_program_next());
+    let elf2 = pkgtool::bsdelta::encode_elf2(&old_elf2, &[], &new_elf2, 3).unwrap().unwrap();
     type Apply = fn(&[u8], &[u8], u64, u32) -> Result<Vec<u8>, String>;
     let cases = [
         (&old[..], &new[..], &x86[..], decode_x86 as Apply),
         (&old_elf[..], &new_elf[..], &elf[..], pkgtool::bsdelta::decode_elf as Apply),
+        (&old_elf2[..], &new_elf2[..], &elf2[..], |r: &[u8], p: &[u8], s, w| {
+            pkgtool::bsdelta::decode_elf2(r, &[], p, s, w)
+        }),
     ];
     for (old, new, patch, apply) in cases {
         for i in 0..patch.len() {
@@ -43,6 +48,10 @@ fn damaged_x86_and_elf_patches_are_errors_not_panics() {
             let _ = apply(old, &patch[..cut], new.len() as u64, 27);
         }
     }
+}
+
+fn elf2_program_next() -> Vec<u8> {
+    hotfix_tests::fixtures::elf2_program(300, 50, 16)
 }
 
 /// A pack of small executables whose next builds' code moved: its next pack is compared
@@ -93,4 +102,44 @@ fn translated_elf_tables_make_a_moved_librarys_tables_cheap_and_round_trip() {
     assert_ne!(decode_x86(&old, &elf, new.len() as u64, 27).ok(), Some(new.clone()));
     // Not ELF (the x86 program alone): no ELF variant.
     assert!(encode_elf(&x86_program(300, 100, 0), &x86_program(300, 50, 16), 3).unwrap().is_none());
+}
+
+/// An executable whose code moved, with conditional jumps across the move: translated as
+/// ELF (its jumps too), the patch is smaller than `bsdiff-elf-zstd`'s, and only its own
+/// applier gets the content right.
+#[test]
+fn translated_conditional_jumps_make_an_elf2_patch_smaller_and_round_trip() {
+    use hotfix_tests::fixtures::elf2_program;
+    use pkgtool::bsdelta::{decode_elf, decode_elf2, encode_elf, encode_elf2};
+    let old = elf2_program(2000, 1000, 0);
+    let new = elf2_program(2000, 10, 48);
+    let elf = encode_elf(&old, &new, 19).unwrap().expect("an ELF reference");
+    let elf2 = encode_elf2(&old, &[], &new, 19).unwrap().expect("an ELF reference");
+    assert_eq!(decode_elf2(&old, &[], &elf2, new.len() as u64, 27).unwrap(), new);
+    assert_eq!(decode_elf(&old, &elf, new.len() as u64, 27).unwrap(), new);
+    assert!(elf2.len() * 2 < elf.len(), "elf2 {} elf {}", elf2.len(), elf.len());
+    assert_ne!(decode_elf(&old, &elf2, new.len() as u64, 27).ok(), Some(new.clone()));
+    // Not ELF: nothing to translate, no such entry.
+    assert!(encode_elf2(&x86_program(300, 100, 0), &[], &x86_program(300, 50, 16), 3).unwrap().is_none());
+}
+
+/// A pack of two executables: each member of the reference pack is translated on its own
+/// (the second's addresses are its own, not the pack's), so the patch is far smaller
+/// than one that sees only the first member.
+#[test]
+fn each_member_of_a_reference_pack_is_translated_on_its_own() {
+    use hotfix_tests::fixtures::elf2_program;
+    use pkgtool::bsdelta::{decode_elf2, encode_elf2};
+    let (a_old, b_old) = (elf2_program(700, 600, 0), elf2_program(900, 800, 0));
+    let (a_new, b_new) = (elf2_program(700, 5, 32), elf2_program(900, 7, 48));
+    let old = [a_old.clone(), b_old.clone()].concat();
+    let new = [a_new, b_new].concat();
+    let sizes = [a_old.len() as u64, b_old.len() as u64];
+    let both = encode_elf2(&old, &sizes, &new, 19).unwrap().unwrap();
+    let first = encode_elf2(&old, &[], &new, 19).unwrap().unwrap();
+    assert_eq!(decode_elf2(&old, &sizes, &both, new.len() as u64, 27).unwrap(), new);
+    assert_eq!(decode_elf2(&old, &[], &first, new.len() as u64, 27).unwrap(), new);
+    assert!(both.len() * 3 < first.len() * 2, "members {} first only {}", both.len(), first.len());
+    // Sizes that do not add up: the members that fit are translated, the rest is not.
+    let _ = decode_elf2(&old, &[sizes[0], sizes[1] + 1], &both, new.len() as u64, 27);
 }

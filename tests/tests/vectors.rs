@@ -438,6 +438,31 @@ fn generate() -> BTreeMap<String, Vector> {
         "a bsdiff-elf-zstd entry labelled bsdiff-x86-zstd: applied without translating the ELF tables, it is other bytes",
     );
 
+    // An executable's LDR build as `bsdiff-elf2-zstd`; and the same entry labelled
+    // `bsdiff-elf-zstd`: authentic, and the wrong content.
+    let e2dir = dir.join("elf2");
+    let elf2 = built(&fixtures::elf2_update(&e2dir), &key, None);
+    let e2raw = RawPackage::parse(&elf2);
+    let e2m = e2raw.manifest();
+    let at = e2m["blobs"].as_array().unwrap().iter().position(|b| b["encoding"] == "bsdiff-elf2-zstd");
+    let at = at.expect("the LDR build of an executable with conditional jumps is encoded as bsdiff-elf2-zstd");
+    add!(
+        "valid_bsdiff_elf2_blob",
+        elf2.clone(),
+        "ok",
+        "an executable's LDR build as a bsdiff-elf2-zstd delta (its jumps, calls and tables translated as ELF, the extra bytes against the reference)",
+    );
+    let mut relabelled = e2m.clone();
+    relabelled["blobs"][at]["encoding"] = "bsdiff-elf-zstd".into();
+    let mut r = e2raw.clone();
+    r.set_manifest(&relabelled);
+    deep_only!(
+        "blob_bsdiff_elf2_as_elf",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a bsdiff-elf2-zstd entry labelled bsdiff-elf-zstd: its extra frame needs the reference as prefix, and its conditional jumps are not translated",
+    );
+
     // Gzip files stored inflated: one blob each, and packed; then an entry whose record
     // names another deflate level (the member deflates to another length) and one whose
     // record claims a 2 GiB expansion (over the window limit).
