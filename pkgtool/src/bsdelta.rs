@@ -206,7 +206,8 @@ fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Res
         out.push((Encoding::BsdiffElfZstd, differences(&elf)?));
     }
     drop((translated, elf));
-    let elf2 = translate_elf2(reference, sizes, &moves);
+    let clipped = Moves::from_controls_clipped(controls.iter().copied(), reference.len());
+    let elf2 = translate_elf2(reference, sizes, &clipped);
     if elf2 != reference {
         out.push((Encoding::BsdiffElf2Zstd, differences(&elf2)?));
     }

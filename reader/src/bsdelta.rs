@@ -81,6 +81,18 @@ impl Moves {
         b.finish()
     }
 
+    /// The moves of `bsdiff-elf2-zstd`: as [`Moves::from_controls`], except that an add
+    /// overlapping an earlier-kept one keeps its part after that one, if that part is at
+    /// least [`MIN_MOVE`] bytes (dropping it whole lost, in one library, a 43 KB move that
+    /// overlapped the one before it by 112 bytes, and with it every string in `.rodata`).
+    pub fn from_controls_clipped(controls: impl IntoIterator<Item = (i64, i64, i64)>, ref_len: usize) -> Moves {
+        let mut b = MovesBuilder::new(ref_len);
+        for (add, copy, seek) in controls {
+            b.push(add, copy, seek);
+        }
+        b.finish_clipped()
+    }
+
     /// Where reference position `x` went, if a move covers it.
     pub fn map(&self, x: usize) -> Option<i64> {
         let i = self.blocks.partition_point(|b| b.0 <= x).checked_sub(1)?;
@@ -114,6 +126,18 @@ impl MovesBuilder {
         }
         self.old = self.old.saturating_add(add).saturating_add(seek);
         self.new = self.new.saturating_add(add).saturating_add(copy);
+    }
+
+    fn finish_clipped(mut self) -> Moves {
+        self.blocks.sort_by_key(|b| b.0);
+        let mut kept: Vec<(usize, usize, usize)> = Vec::with_capacity(self.blocks.len());
+        for (start, to, len) in self.blocks {
+            let cut = kept.last().map_or(0, |k| (k.0 + k.2).saturating_sub(start));
+            if len.saturating_sub(cut) >= MIN_MOVE {
+                kept.push((start + cut, to + cut, len - cut));
+            }
+        }
+        Moves { blocks: kept }
     }
 
     fn finish(mut self) -> Moves {
@@ -185,7 +209,7 @@ pub fn translate(reference: &[u8], moves: &Moves) -> Vec<u8> {
 }
 
 /// The moves of a control frame, checking counts and signs as [`decode`] does.
-fn read_moves(ctrl: &[u8], ref_len: usize, size: usize, window_log_max: u32) -> Result<Moves, String> {
+fn read_moves(ctrl: &[u8], ref_len: usize, size: usize, window_log_max: u32, clipped: bool) -> Result<Moves, String> {
     let zerr = |e: io::Error| format!("stream does not decode: {e}");
     let mut r = frame(ctrl, window_log_max).map_err(zerr)?;
     let mut moves = MovesBuilder::new(ref_len);
@@ -195,7 +219,7 @@ fn read_moves(ctrl: &[u8], ref_len: usize, size: usize, window_log_max: u32) -> 
     loop {
         let n = read_full(&mut r, &mut control).map_err(zerr)?;
         if n == 0 {
-            return Ok(moves.finish());
+            return Ok(if clipped { moves.finish_clipped() } else { moves.finish() });
         }
         if n != CONTROL_LEN {
             return Err("control stream ends inside a control".into());
@@ -244,7 +268,7 @@ fn decode_translated(
 ) -> Result<Vec<u8>, String> {
     let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, _, _) = split(data)?;
-    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max)?;
+    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, false)?;
     let translated = translation(reference, &moves);
     decode(&translated, data, size, window_log_max)
 }
@@ -262,7 +286,7 @@ pub fn decode_elf2(
 ) -> Result<Vec<u8>, String> {
     let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, _, _) = split(data)?;
-    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max)?;
+    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, true)?;
     let translated = translate_elf2(reference, sizes, &moves);
     apply(&translated, data, size, window_log_max, Some(reference))
 }
@@ -402,6 +426,20 @@ mod tests {
         assert_eq!(m.map(10), Some(10));
         let m = Moves::from_controls([(0, 16, 0), (64, 0, 0)], 100);
         assert_eq!(m.map(0), Some(16));
+    }
+
+    #[test]
+    fn clipped_moves_keep_the_part_of_an_overlapping_add_after_the_earlier_one() {
+        // add 40 at 0 → 0; copy 8; seek back 20 → add 80 at 20 → 48: its part from 40 on
+        // (60 bytes) is kept, where the unclipped moves drop it whole.
+        let controls = [(40, 8, -20), (80, 0, 0)];
+        assert_eq!(Moves::from_controls(controls, 1024).blocks, vec![(0, 0, 40)]);
+        let m = Moves::from_controls_clipped(controls, 1024);
+        assert_eq!(m.blocks, vec![(0, 0, 40), (40, 68, 60)]);
+        assert_eq!((m.map(39), m.map(40), m.map(99), m.map(100)), (Some(39), Some(68), Some(127), None));
+        // A part after the overlap shorter than MIN_MOVE is dropped; one inside is too.
+        let m = Moves::from_controls_clipped([(40, 8, -20), (50, 0, -45), (10, 0, 0)], 1024);
+        assert_eq!(m.blocks, vec![(0, 0, 40)]);
     }
 
     #[test]
