@@ -10,7 +10,7 @@
 use std::io::{self, Cursor, Read};
 
 pub use hotfix_reader::bsdelta::decode;
-use hotfix_reader::bsdelta::{HEADER_LEN, Moves, decode_int, translate, translate_elf2};
+use hotfix_reader::bsdelta::{HEADER_LEN, Moves, decode_int, translate, translate_elf2, varint_controls};
 pub use hotfix_reader::bsdelta::{decode_elf, decode_elf2, decode_x86};
 use hotfix_schema::Encoding;
 
@@ -97,11 +97,14 @@ pub fn encode_best(
     x86: bool,
 ) -> io::Result<(Encoding, Vec<u8>)> {
     let (streams, translated) = streams(reference, sizes, target, x86)?;
-    let extra = z(&streams.2, FAST_LEVEL)?.len();
+    let extra = z(&streams.2, FAST_LEVEL)?.len() + z(&streams.0, FAST_LEVEL)?.len();
     let mut best = (Encoding::BsdiffZstd, z(&streams.1, FAST_LEVEL)?.len() + extra, None);
     for (encoding, diff) in translated {
         let extra = match encoding {
-            Encoding::BsdiffElf2Zstd => z_prefix(&streams.2, reference, FAST_LEVEL)?.len(),
+            Encoding::BsdiffElf2Zstd => {
+                z_prefix(&streams.2, reference, FAST_LEVEL)?.len()
+                    + z(&varint_controls(controls(&streams.0)), FAST_LEVEL)?.len()
+            }
             _ => extra,
         };
         let n = z(&diff, FAST_LEVEL)?.len() + extra;
@@ -122,8 +125,14 @@ type Streams = (Vec<u8>, Vec<u8>, Vec<u8>);
 /// A difference stream against a translated reference, with the encoding it makes.
 type Translated = (Encoding, Vec<u8>);
 
-/// An entry of `streams` with `diff` as its difference stream, the extra frame compressed
-/// against `prefix` when there is one.
+/// The controls of a BSDIFF40 control stream.
+fn controls(ctrl: &[u8]) -> impl Iterator<Item = (i64, i64, i64)> + '_ {
+    ctrl.chunks_exact(24).map(|c| (decode_int(&c[0..8]), decode_int(&c[8..16]), decode_int(&c[16..24])))
+}
+
+/// An entry of `streams` with `diff` as its difference stream; with `prefix` (the
+/// reference of a `bsdiff-elf2-zstd` entry) the extra frame compressed against it and the
+/// controls written as LEB128 integers.
 fn entry(streams: &Streams, diff: &[u8], level: i32, prefix: Option<&[u8]>) -> io::Result<Vec<u8>> {
     let bad = || io::Error::other("a patch stream over 4 GiB");
     // Against the reference (level 19 indexes it in about 50 ms a MB: 47 ms for psql's
@@ -133,7 +142,11 @@ fn entry(streams: &Streams, diff: &[u8], level: i32, prefix: Option<&[u8]>) -> i
         Some(p) => Some(z_prefix(&streams.2, p, level)?).filter(|z| z.len() < plain.len()).unwrap_or(plain),
         None => plain,
     };
-    let (zc, zd) = (z(&streams.0, level)?, z(diff, level)?);
+    let zc = match prefix {
+        Some(_) => z(&varint_controls(controls(&streams.0)), level)?,
+        None => z(&streams.0, level)?,
+    };
+    let zd = z(diff, level)?;
     let mut out = Vec::with_capacity(HEADER_LEN + zc.len() + zd.len() + ze.len());
     out.extend_from_slice(&u32::try_from(zc.len()).map_err(|_| bad())?.to_le_bytes());
     out.extend_from_slice(&u32::try_from(zd.len()).map_err(|_| bad())?.to_le_bytes());
@@ -259,3 +272,4 @@ mod tests {
         }
     }
 }
+

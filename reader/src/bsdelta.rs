@@ -93,6 +93,14 @@ impl Moves {
         b.finish_clipped()
     }
 
+    /// Where reference position `x` went: as [`Moves::map`], else by the last move that
+    /// starts before it, if `x` is less than `reach` bytes past its end.
+    pub fn map_near(&self, x: usize, reach: usize) -> Option<i64> {
+        let i = self.blocks.partition_point(|b| b.0 <= x).checked_sub(1)?;
+        let (start, to, len) = self.blocks[i];
+        (x - start < len.saturating_add(reach)).then(|| to as i64 + (x - start) as i64)
+    }
+
     /// Where reference position `x` went, if a move covers it.
     pub fn map(&self, x: usize) -> Option<i64> {
         let i = self.blocks.partition_point(|b| b.0 <= x).checked_sub(1)?;
@@ -208,24 +216,93 @@ pub fn translate(reference: &[u8], moves: &Moves) -> Vec<u8> {
     out
 }
 
-/// The moves of a control frame, checking counts and signs as [`decode`] does.
-fn read_moves(ctrl: &[u8], ref_len: usize, size: usize, window_log_max: u32, clipped: bool) -> Result<Moves, String> {
+/// How a control frame spells its controls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Controls {
+    /// BSDIFF40's: three 8-byte sign-and-magnitude integers (`bsdiff-zstd`,
+    /// `bsdiff-x86-zstd`, `bsdiff-elf-zstd`; unclipped moves).
+    Fixed,
+    /// `bsdiff-elf2-zstd`'s: three LEB128 integers, `add` and `copy` unsigned, `seek`
+    /// zigzag-signed (a third smaller under zstd; clipped moves).
+    Varint,
+}
+
+/// The next control of `r`, `None` at the end of the stream; an error when the stream
+/// ends inside a control or an integer does not fit.
+fn next_control(r: &mut impl Read, how: Controls) -> Result<Option<(i64, i64, i64)>, String> {
     let zerr = |e: io::Error| format!("stream does not decode: {e}");
-    let mut r = frame(ctrl, window_log_max).map_err(zerr)?;
+    let early = || "control stream ends inside a control".to_string();
+    match how {
+        Controls::Fixed => {
+            let mut control = [0u8; CONTROL_LEN];
+            match read_full(r, &mut control).map_err(zerr)? {
+                0 => Ok(None),
+                CONTROL_LEN => {
+                    Ok(Some((decode_int(&control[0..8]), decode_int(&control[8..16]), decode_int(&control[16..24]))))
+                }
+                _ => Err(early()),
+            }
+        }
+        Controls::Varint => {
+            let mut byte = [0u8; 1];
+            let mut values = [0u64; 3];
+            for (k, value) in values.iter_mut().enumerate() {
+                let mut shift = 0u32;
+                loop {
+                    if read_full(r, &mut byte).map_err(zerr)? == 0 {
+                        return if k == 0 && shift == 0 { Ok(None) } else { Err(early()) };
+                    }
+                    let bits = u64::from(byte[0] & 0x7f);
+                    if shift == 63 && bits > 1 || shift > 63 {
+                        return Err("an integer in a control over 64 bits".into());
+                    }
+                    *value |= bits << shift;
+                    if byte[0] & 0x80 == 0 {
+                        break;
+                    }
+                    shift += 7;
+                }
+            }
+            let length = |v: u64| i64::try_from(v).map_err(|_| "negative length in a control".to_string());
+            let seek = (values[2] >> 1) as i64 ^ -((values[2] & 1) as i64);
+            Ok(Some((length(values[0])?, length(values[1])?, seek)))
+        }
+    }
+}
+
+/// Encodes controls as `bsdiff-elf2-zstd` spells them (see [`Controls::Varint`]).
+pub fn varint_controls(controls: impl IntoIterator<Item = (i64, i64, i64)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut put = |mut v: u64| {
+        while v >= 0x80 {
+            out.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    };
+    for (add, copy, seek) in controls {
+        put(add as u64);
+        put(copy as u64);
+        put(((seek << 1) ^ (seek >> 63)) as u64);
+    }
+    out
+}
+
+/// The moves of a control frame, checking counts and signs as [`decode`] does.
+fn read_moves(ctrl: &[u8], ref_len: usize, size: usize, window_log_max: u32, how: Controls) -> Result<Moves, String> {
+    let zerr = |e: io::Error| format!("stream does not decode: {e}");
+    let mut r = io::BufReader::new(frame(ctrl, window_log_max).map_err(zerr)?);
     let mut moves = MovesBuilder::new(ref_len);
-    let mut control = [0u8; CONTROL_LEN];
     let mut produced = 0usize;
     let mut controls_left = size.saturating_add(64);
     loop {
-        let n = read_full(&mut r, &mut control).map_err(zerr)?;
-        if n == 0 {
-            return Ok(if clipped { moves.finish_clipped() } else { moves.finish() });
-        }
-        if n != CONTROL_LEN {
-            return Err("control stream ends inside a control".into());
-        }
+        let Some((add, copy, seek)) = next_control(&mut r, how)? else {
+            return Ok(match how {
+                Controls::Varint => moves.finish_clipped(),
+                Controls::Fixed => moves.finish(),
+            });
+        };
         controls_left = controls_left.checked_sub(1).ok_or("more controls than the declared size allows")?;
-        let (add, copy, seek) = (decode_int(&control[0..8]), decode_int(&control[8..16]), decode_int(&control[16..24]));
         let (Ok(a), Ok(c)) = (usize::try_from(add), usize::try_from(copy)) else {
             return Err("negative length in a control".into());
         };
@@ -268,7 +345,7 @@ fn decode_translated(
 ) -> Result<Vec<u8>, String> {
     let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, _, _) = split(data)?;
-    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, false)?;
+    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, Controls::Fixed)?;
     let translated = translation(reference, &moves);
     decode(&translated, data, size, window_log_max)
 }
@@ -286,7 +363,7 @@ pub fn decode_elf2(
 ) -> Result<Vec<u8>, String> {
     let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, _, _) = split(data)?;
-    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, true)?;
+    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, Controls::Varint)?;
     let translated = translate_elf2(reference, sizes, &moves);
     apply(&translated, data, size, window_log_max, Some(reference))
 }
@@ -321,44 +398,34 @@ pub fn decode(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> 
     apply(reference, data, size, window_log_max, None)
 }
 
-/// [`decode`], the extra frame decoded with `extra_prefix` as its reference prefix when
-/// there is one.
+/// [`decode`]; with `elf2_reference` (the untranslated reference of a `bsdiff-elf2-zstd`
+/// entry) the extra frame is decoded with it as prefix and the controls are LEB128.
 fn apply(
     reference: &[u8],
     data: &[u8],
     size: u64,
     window_log_max: u32,
-    extra_prefix: Option<&[u8]>,
+    elf2_reference: Option<&[u8]>,
 ) -> Result<Vec<u8>, String> {
     let size = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, diff, extra) = split(data)?;
     let zerr = |e: io::Error| format!("stream does not decode: {e}");
-    let mut ctrl = frame(ctrl, window_log_max).map_err(zerr)?;
+    let mut ctrl = io::BufReader::new(frame(ctrl, window_log_max).map_err(zerr)?);
     let mut diff = frame(diff, window_log_max).map_err(zerr)?;
-    let mut extra: Box<dyn Read> = match extra_prefix {
+    let mut extra: Box<dyn Read> = match elf2_reference {
         Some(prefix) => Box::new(frame_with_prefix(extra, prefix, window_log_max).map_err(zerr)?),
         None => Box::new(frame(extra, window_log_max).map_err(zerr)?),
     };
 
     let mut out: Vec<u8> = Vec::with_capacity(size.min(1 << 27));
     let mut old_pos: i64 = 0;
-    let mut control = [0u8; CONTROL_LEN];
     let mut chunk = vec![0u8; 64 << 10];
     // Each useful control produces at least one byte; a few empty ones are tolerated.
     let mut controls_left = size.saturating_add(64);
-    loop {
-        // End of the control stream: every stream must be used up.
-        let n = read_full(&mut ctrl, &mut control).map_err(zerr)?;
-        if n == 0 {
-            break;
-        }
-        if n != CONTROL_LEN {
-            return Err("control stream ends inside a control".into());
-        }
+    let how = if elf2_reference.is_some() { Controls::Varint } else { Controls::Fixed };
+    // Up to the end of the control stream; then every stream must be used up.
+    while let Some((add, copy, seek)) = next_control(&mut ctrl, how)? {
         controls_left = controls_left.checked_sub(1).ok_or("more controls than the declared size allows")?;
-        let add = decode_int(&control[0..8]);
-        let copy = decode_int(&control[8..16]);
-        let seek = decode_int(&control[16..24]);
         let (Ok(add), Ok(copy)) = (usize::try_from(add), usize::try_from(copy)) else {
             return Err("negative length in a control".into());
         };
@@ -440,6 +507,10 @@ mod tests {
         // A part after the overlap shorter than MIN_MOVE is dropped; one inside is too.
         let m = Moves::from_controls_clipped([(40, 8, -20), (50, 0, -45), (10, 0, 0)], 1024);
         assert_eq!(m.blocks, vec![(0, 0, 40)]);
+        // Near a move: positions up to `reach` bytes past its end move with it.
+        let m = Moves::from_controls_clipped(controls, 1024);
+        assert_eq!((m.map(100), m.map_near(100, 0), m.map_near(100, 8)), (None, None, Some(128)));
+        assert_eq!((m.map_near(107, 8), m.map_near(108, 8)), (Some(135), None));
     }
 
     #[test]
