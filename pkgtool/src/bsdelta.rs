@@ -253,6 +253,31 @@ mod tests {
         assert_eq!(decode(&old, &patch, new.len() as u64, 27).unwrap(), new);
     }
 
+    /// An elf2 entry's extra bytes that the reference holds cost next to nothing: they are
+    /// compressed against it, and its controls are LEB128. The plain applier (24-byte
+    /// controls, no prefix) cannot read it.
+    #[test]
+    fn elf2_extra_bytes_are_compressed_against_the_reference() {
+        let mut x = 7u32;
+        let reference: Vec<u8> = (0..65_536)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 16) as u8
+            })
+            .collect();
+        let target = [&reference[..32_768], &reference[40_000..48_192]].concat();
+        let int = |v: i64| -> [u8; 8] { (v.unsigned_abs() | if v < 0 { 1 << 63 } else { 0 }).to_le_bytes() };
+        let ctrl = [int(32_768), int(8192), int(0)].concat();
+        let streams = (ctrl, vec![0u8; 32_768], target[32_768..].to_vec());
+        let with = entry(&streams, &streams.1, 19, Some(&reference)).unwrap();
+        let without = entry(&streams, &streams.1, 19, None).unwrap();
+        assert!(with.len() < 300 && without.len() > 8192, "with {} without {}", with.len(), without.len());
+        assert_eq!(decode_elf2(&reference, &[], &with, target.len() as u64, 27).unwrap(), target);
+        assert!(decode(&reference, &with, target.len() as u64, 27).is_err());
+        // The other way round: 24-byte controls read as LEB128 make other controls.
+        assert_ne!(decode_elf2(&reference, &[], &without, target.len() as u64, 27).ok(), Some(target));
+    }
+
     #[test]
     fn a_patch_that_claims_more_than_the_declared_size_is_refused() {
         let old = build(10_000, 2);

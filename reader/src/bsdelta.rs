@@ -263,7 +263,7 @@ fn next_control(r: &mut impl Read, how: Controls) -> Result<Option<(i64, i64, i6
                     shift += 7;
                 }
             }
-            let length = |v: u64| i64::try_from(v).map_err(|_| "negative length in a control".to_string());
+            let length = |v: u64| i64::try_from(v).map_err(|_| "a length in a control of 2^63 or more".to_string());
             let seek = (values[2] >> 1) as i64 ^ -((values[2] & 1) as i64);
             Ok(Some((length(values[0])?, length(values[1])?, seek)))
         }
@@ -511,6 +511,25 @@ mod tests {
         let m = Moves::from_controls_clipped(controls, 1024);
         assert_eq!((m.map(100), m.map_near(100, 0), m.map_near(100, 8)), (None, None, Some(128)));
         assert_eq!((m.map_near(107, 8), m.map_near(108, 8)), (Some(135), None));
+    }
+
+    #[test]
+    fn leb128_controls_round_trip_and_bad_ones_are_errors() {
+        let controls = [(0, 0, 0), (5, 300, -1), (i64::MAX, 1, i64::MIN), (1 << 40, 0, 1 << 50)];
+        let bytes = varint_controls(controls);
+        let mut r = &bytes[..];
+        for c in controls {
+            assert_eq!(next_control(&mut r, Controls::Varint).unwrap(), Some(c));
+        }
+        assert_eq!(next_control(&mut r, Controls::Varint).unwrap(), None);
+        // Ends inside a control, or inside an integer.
+        assert!(next_control(&mut &bytes[..2], Controls::Varint).unwrap_err().contains("inside a control"));
+        assert!(next_control(&mut &[0x80u8][..], Controls::Varint).unwrap_err().contains("inside a control"));
+        // An integer of more than 64 bits; a length of 2^63 or more.
+        let long = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0];
+        assert!(next_control(&mut &long[..], Controls::Varint).unwrap_err().contains("64 bits"));
+        let huge = [0x80u8, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 0];
+        assert!(next_control(&mut &huge[..], Controls::Varint).unwrap_err().contains("2^63"));
     }
 
     #[test]
