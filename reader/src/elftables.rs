@@ -289,6 +289,20 @@ pub fn translate2(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8]
     any
 }
 
+/// The code loads (`exec`) or the other loads, in header order, without those whose file
+/// bytes overlap an earlier one's: a hostile file whose 16 loads all map it whole would
+/// otherwise have it scanned 16 times.
+fn scanned(loads: &[Load], exec: bool) -> Vec<Load> {
+    let mut out: Vec<Load> = Vec::new();
+    for l in loads.iter().filter(|l| l.exec == exec) {
+        let overlaps = |k: &Load| l.offset < k.offset + k.filesz && k.offset < l.offset + l.filesz;
+        if !out.iter().any(overlaps) {
+            out.push(*l);
+        }
+    }
+    out
+}
+
 /// The code rules of one member: x86 operands in its executable loads (calls, jumps,
 /// conditional jumps, RIP-relative operands; under `ET_EXEC` also `mov r32, imm32`
 /// addresses), the jump tables their `lea`s name, and under `ET_EXEC` the 8-byte
@@ -303,7 +317,7 @@ fn code(m: &Member<'_>, out: &mut [u8]) {
         v.checked_add_signed(m.shift(layout.anchor_of(v)?)? - m.abs_base?)
     };
     let mut bases: Vec<(usize, u64)> = Vec::new();
-    for l in layout.loads.iter().filter(|l| l.exec) {
+    for l in scanned(&layout.loads, true) {
         let (start, end) = (l.offset, l.offset + l.filesz);
         let mut i = start;
         while i + 5 <= end {
@@ -375,7 +389,7 @@ fn code(m: &Member<'_>, out: &mut [u8]) {
     // Fixed-address executables: pointers in data (function tables, strings) are plain
     // 8-byte addresses, with no relocation to name them.
     if layout.exec_type {
-        for l in layout.loads.iter().filter(|l| !l.exec) {
+        for l in scanned(&layout.loads, false) {
             let first = l.offset + (8 - (l.vaddr % 8) as usize) % 8;
             let end = l.offset + l.filesz;
             let mut at = first;
