@@ -265,8 +265,12 @@ const MIN_ABSOLUTE: u64 = 0x10000;
 /// The `bsdiff-elf2-zstd` translation of `reference` into `out` (a copy of it): each
 /// member (`sizes`, those of the reference pack's members; empty for one file) that parses
 /// as x86-64 ELF gets its code rules, then the [`translate`] table rules; see FORMAT.md
-/// §4.4. Returns whether any member parsed.
+/// §4.4. Returns whether any member parsed (nothing is done when `out` is not as long as
+/// `reference`).
 pub fn translate2(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8]) -> bool {
+    if out.len() != reference.len() {
+        return false;
+    }
     let whole = [reference.len() as u64];
     let sizes = if sizes.is_empty() { &whole[..] } else { sizes };
     let mut base = 0usize;
