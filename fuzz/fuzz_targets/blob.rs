@@ -10,7 +10,7 @@ use hotfix_schema::{Blob, Digest, Encoding, Limits};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest as _, Sha256};
 
-const ENCODINGS: [Encoding; 14] = [
+const ENCODINGS: [Encoding; 15] = [
     Encoding::Stored,
     Encoding::Zstd,
     Encoding::Lzma,
