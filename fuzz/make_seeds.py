@@ -106,9 +106,22 @@ def main():
     c, d, e = zst(ctrl), zst(bytes(0x3000)), zst(b"\x90" * 16)
     patch = struct.pack("<II", len(c), len(d)) + c + d + e
     put("bsdiff", "elf_tables", struct.pack("<HI", len(elf), 0x3010 | 1 << 30) + elf + patch)
-    # The same as bsdiff-elf2-zstd, the reference a pack of two halves (an extra frame
-    # made without the prefix decodes the same with it).
-    put("bsdiff", "elf2_pack", struct.pack("<HI", len(elf), 0x3010 | 1 << 29) + elf + patch)
+    # The same as bsdiff-elf2-zstd, the reference a pack of two halves whose first is an
+    # ELF file with an executable load holding a conditional jump, a lea of a jump table
+    # in a read-only load after it, and a call (the extra frame made without the prefix decodes the same with
+    # it; these controls are 24-byte records, read as LEB128 they make other controls).
+    elf2 = bytearray(elf)
+    elf2[64 + 4:64 + 8] = struct.pack("<I", 5)
+    elf2[64 + 0x20:64 + 0x28] = struct.pack("<Q", 0x1600)
+    # A second, read-only load after the code: the jump table's.
+    elf2[0x38:0x3A] = struct.pack("<H", 2)
+    elf2[120:176] = struct.pack("<IIQQQQQQ", 1, 4, 0x1600, 0x1600, 0x1600, 0x200, 0x200, 8)
+    elf2[0x1000:0x1006] = bytes([0x0F, 0x85]) + struct.pack("<i", 0x1400 - 0x1006)
+    elf2[0x1006:0x100D] = bytes([0x48, 0x8D, 0x05]) + struct.pack("<i", 0x1700 - 0x100D)
+    elf2[0x100D:0x1012] = bytes([0xE8]) + struct.pack("<i", 0x1200 - 0x1012)
+    elf2[0x1700:0x1708] = struct.pack("<ii", 0x1400 - 0x1700, 0x1410 - 0x1700)
+    elf2 = bytes(elf2)
+    put("bsdiff", "elf2_pack", struct.pack("<HI", len(elf2), 0x3010 | 1 << 29) + elf2 + patch)
 
     # PPMd (selector 11): the header (order 6, 1 MiB, restart), then the stream with its
     # end marker; pyppmd is 7-Zip's coder, as the reader's is.
