@@ -473,6 +473,34 @@ fn an_executable_whose_jumps_moved_is_a_bsdiff_elf2_delta_and_extracts_byte_for_
     built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-elf2-zstd");
 }
 
+/// Four shared objects packed: the LDR pack is one bsdiff-elf2-zstd delta against the
+/// GDR pack, each member translated on its own; and it extracts byte for byte, packed
+/// or not.
+#[test]
+fn a_pack_of_shared_objects_whose_jumps_moved_is_a_bsdiff_elf2_delta_and_extracts_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    for (branch, at, pad) in [("gdr", 700, 0), ("ldr", 20, 48)] {
+        for i in 0..4 {
+            let path = t.path().join(format!("x86/{branch}/lib/mod{i}.so"));
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, fixtures::elf2_program(800 + i * 7, at + i, pad)).unwrap();
+        }
+    }
+    let spec = fixtures::x86_update(t.path());
+    built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-elf2-zstd");
+    let out = pkgtool(["inspect", s(&t.path().join("packed.pkg")), "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let packs: Vec<&str> = j["manifest"]["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b.get("members").is_some())
+        .map(|b| b["encoding"].as_str().unwrap())
+        .collect();
+    assert_eq!(packs.len(), 2, "{packs:?}");
+    assert_eq!(packs[1], "bsdiff-elf2-zstd", "{packs:?}");
+}
+
 #[test]
 fn certificates_stored_decoded_extract_to_their_exact_bytes() {
     let t = tempfile::tempdir().unwrap();
