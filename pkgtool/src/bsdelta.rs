@@ -35,19 +35,10 @@ const PREFIX_MIN: usize = 1024;
 /// blob and its reference fit it, FORMAT.md §4.2 rule 8).
 const MAX_WINDOW_LOG: u32 = 27;
 
-/// `data` as one Zstandard frame with `prefix` as its reference prefix, the window
-/// covering both.
+/// `data` as one Zstandard frame with `prefix` as its reference prefix (as `zstd-delta`
+/// compresses), the window covering both.
 fn z_prefix(data: &[u8], prefix: &[u8], level: i32) -> io::Result<Vec<u8>> {
-    use std::io::Write;
-    let total = (data.len() + prefix.len()).max(2);
-    let window_log = (usize::BITS - (total - 1).leading_zeros()).clamp(10, MAX_WINDOW_LOG);
-    let mut enc = zstd::stream::write::Encoder::with_ref_prefix(Vec::with_capacity(data.len() / 2), level, prefix)?;
-    enc.include_checksum(false)?;
-    enc.include_contentsize(true)?;
-    enc.set_pledged_src_size(Some(data.len() as u64))?;
-    enc.window_log(window_log)?;
-    enc.write_all(data)?;
-    enc.finish()
+    crate::encode::compress_delta(data, prefix, level, MAX_WINDOW_LOG)
 }
 
 /// Encodes `target` against `reference` (`bsdiff-zstd`).

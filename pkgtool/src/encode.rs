@@ -438,7 +438,7 @@ fn compress(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
 
 /// `zstd --patch-from`: the reference is the prefix, the window covers both, long-distance
 /// matching finds the shared parts.
-fn compress_delta(data: &[u8], reference: &[u8], level: i32, max_window_log: u32) -> io::Result<Vec<u8>> {
+pub(crate) fn compress_delta(data: &[u8], reference: &[u8], level: i32, max_window_log: u32) -> io::Result<Vec<u8>> {
     let total = (data.len() + reference.len()).max(2);
     let window_log = (usize::BITS - (total - 1).leading_zeros()).clamp(10, max_window_log);
     let mut enc = zstd::stream::write::Encoder::with_ref_prefix(Vec::with_capacity(data.len() / 4), level, reference)?;

@@ -227,6 +227,18 @@ pub fn elf_update(dir: &Path) -> PathBuf {
     program_update(dir, elf_program)
 }
 
+/// Four modules, `x86/{gdr,ldr}/lib/mod{i}.so`, each a `program` whose LDR build has 48
+/// bytes inserted early on; with [`x86_update`] after it, the update packs them.
+pub fn modules(dir: &Path, program: fn(usize, usize, usize) -> Vec<u8>) {
+    for (branch, at, pad) in [("gdr", 700, 0), ("ldr", 20, 48)] {
+        for i in 0..4 {
+            let path = dir.join(format!("x86/{branch}/lib/mod{i}.so"));
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(&path, program(800 + i * 7, at + i, pad)).expect("write");
+        }
+    }
+}
+
 /// [`x86_update`] with the program an [`elf2_program`]; the spec is the same, at the same
 /// path.
 pub fn elf2_update(dir: &Path) -> PathBuf {

@@ -479,13 +479,7 @@ fn an_executable_whose_jumps_moved_is_a_bsdiff_elf2_delta_and_extracts_byte_for_
 #[test]
 fn a_pack_of_shared_objects_whose_jumps_moved_is_a_bsdiff_elf2_delta_and_extracts_byte_for_byte() {
     let t = tempfile::tempdir().unwrap();
-    for (branch, at, pad) in [("gdr", 700, 0), ("ldr", 20, 48)] {
-        for i in 0..4 {
-            let path = t.path().join(format!("x86/{branch}/lib/mod{i}.so"));
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, fixtures::elf2_program(800 + i * 7, at + i, pad)).unwrap();
-        }
-    }
+    fixtures::modules(t.path(), fixtures::elf2_program);
     let spec = fixtures::x86_update(t.path());
     built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-elf2-zstd");
     let out = pkgtool(["inspect", s(&t.path().join("packed.pkg")), "--json"]);

@@ -61,13 +61,7 @@ fn elf2_program_next() -> Vec<u8> {
 fn a_pack_of_executables_whose_code_moved_is_a_bsdiff_x86_delta() {
     use std::fs;
     let t = tempfile::tempdir().unwrap();
-    for (branch, at, pad) in [("gdr", 700, 0), ("ldr", 20, 48)] {
-        for i in 0..4 {
-            let path = t.path().join(format!("x86/{branch}/lib/mod{i}.so"));
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, x86_program(800 + i * 7, at + i, pad)).unwrap();
-        }
-    }
+    hotfix_tests::fixtures::modules(t.path(), x86_program);
     let spec = hotfix_tests::fixtures::x86_update(t.path());
     let (_, _, key) = hotfix_tests::fixtures::key_pair(t.path(), "vendor", 7);
     let pkg = t.path().join("mods.pkg");
