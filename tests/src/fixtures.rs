@@ -239,6 +239,16 @@ pub fn modules(dir: &Path, program: fn(usize, usize, usize) -> Vec<u8>) {
     }
 }
 
+/// The encodings of a manifest's packs (blobs with `members`), in order.
+pub fn pack_encodings(manifest: &serde_json::Value) -> Vec<String> {
+    let blobs = manifest["blobs"].as_array().map(Vec::as_slice).unwrap_or_default();
+    blobs
+        .iter()
+        .filter(|b| b.get("members").is_some())
+        .map(|b| b["encoding"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// [`x86_update`] with the program an [`elf2_program`]; the spec is the same, at the same
 /// path.
 pub fn elf2_update(dir: &Path) -> PathBuf {

@@ -484,13 +484,7 @@ fn a_pack_of_shared_objects_whose_jumps_moved_is_a_bsdiff_elf2_delta_and_extract
     built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-elf2-zstd");
     let out = pkgtool(["inspect", s(&t.path().join("packed.pkg")), "--json"]);
     let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let packs: Vec<&str> = j["manifest"]["blobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| b.get("members").is_some())
-        .map(|b| b["encoding"].as_str().unwrap())
-        .collect();
+    let packs = fixtures::pack_encodings(&j["manifest"]);
     assert_eq!(packs.len(), 2, "{packs:?}");
     assert_eq!(packs[1], "bsdiff-elf2-zstd", "{packs:?}");
 }

@@ -68,13 +68,7 @@ fn a_pack_of_executables_whose_code_moved_is_a_bsdiff_x86_delta() {
     pkgtool::build::build(&spec, &key, &pkg, &Default::default()).unwrap();
     let raw = hotfix_tests::craft::RawPackage::parse(&fs::read(&pkg).unwrap());
     let m = raw.manifest();
-    let packs: Vec<&str> = m["blobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| b.get("members").is_some())
-        .map(|b| b["encoding"].as_str().unwrap())
-        .collect();
+    let packs = hotfix_tests::fixtures::pack_encodings(&m);
     assert_eq!(packs.len(), 2, "{m}");
     assert_eq!(packs[1], "bsdiff-x86-zstd", "{packs:?}");
 }
