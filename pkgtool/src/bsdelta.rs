@@ -92,12 +92,12 @@ pub fn encode_best(
     x86: bool,
 ) -> io::Result<(Encoding, Vec<u8>)> {
     let (streams, translated) = streams(reference, sizes, target, x86)?;
-    let extra = z(&streams.2, FAST_LEVEL)?.len() + z(&streams.0, FAST_LEVEL)?.len();
+    let extra = extra_frame(&streams.2, None, FAST_LEVEL)?.len() + z(&streams.0, FAST_LEVEL)?.len();
     let mut best = (Encoding::BsdiffZstd, z(&streams.1, FAST_LEVEL)?.len() + extra, None);
     for (encoding, diff) in translated {
         let extra = match encoding {
             Encoding::BsdiffElf2Zstd => {
-                z_prefix(&streams.2, reference, FAST_LEVEL)?.len()
+                extra_frame(&streams.2, Some(reference), FAST_LEVEL)?.len()
                     + z(&varint_controls(controls(&streams.0)), FAST_LEVEL)?.len()
             }
             _ => extra,
@@ -125,22 +125,27 @@ fn controls(ctrl: &[u8]) -> impl Iterator<Item = (i64, i64, i64)> + '_ {
     ctrl.chunks_exact(24).map(|c| (decode_int(&c[0..8]), decode_int(&c[8..16]), decode_int(&c[16..24])))
 }
 
+/// The extra frame: against `prefix` (a `bsdiff-elf2-zstd` entry's reference) where there
+/// are extra bytes enough for it to pay — level 19 indexes the reference in about 50 ms a
+/// MB (47 ms for psql's 800 KB), which a few bytes do not repay. A frame without the prefix
+/// decodes the same with it, so the smaller is kept. The writer's comparison of candidates
+/// and the entry it writes both come through here.
+fn extra_frame(extra: &[u8], prefix: Option<&[u8]>, level: i32) -> io::Result<Vec<u8>> {
+    let plain = z(extra, level)?;
+    Ok(match prefix {
+        Some(p) if extra.len() >= PREFIX_MIN => {
+            Some(z_prefix(extra, p, level)?).filter(|z| z.len() < plain.len()).unwrap_or(plain)
+        }
+        _ => plain,
+    })
+}
+
 /// An entry of `streams` with `diff` as its difference stream; with `prefix` (the
 /// reference of a `bsdiff-elf2-zstd` entry) the extra frame compressed against it and the
 /// controls written as LEB128 integers.
 fn entry(streams: &Streams, diff: &[u8], level: i32, prefix: Option<&[u8]>) -> io::Result<Vec<u8>> {
     let bad = || io::Error::other("a patch stream over 4 GiB");
-    // Against the reference, where there are extra bytes enough for it to pay: level 19
-    // indexes the reference in about 50 ms a MB (47 ms for psql's 800 KB), which a few
-    // bytes do not repay. A frame without the prefix decodes the same with
-    // it, so the smaller is kept.
-    let plain = z(&streams.2, level)?;
-    let ze = match prefix {
-        Some(p) if streams.2.len() >= PREFIX_MIN => {
-            Some(z_prefix(&streams.2, p, level)?).filter(|z| z.len() < plain.len()).unwrap_or(plain)
-        }
-        _ => plain,
-    };
+    let ze = extra_frame(&streams.2, prefix, level)?;
     let zc = match prefix {
         Some(_) => z(&varint_controls(controls(&streams.0)), level)?,
         None => z(&streams.0, level)?,

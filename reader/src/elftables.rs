@@ -648,6 +648,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn elf2_scans_file_bytes_two_code_loads_share_once_the_first_wins() {
+        let base = 0x40_0000u64;
+        let r = two_loads(base, true);
+        let moves = Moves::from_controls([(0x1400, 16, 0), (0xC00, 16, 0), (0x800, 0, 0)], r.len());
+        let mut once = r.clone();
+        translate2(&r, &[], &moves, &mut once);
+        // A third load, executable, mapping the conditional jump's bytes again at an address
+        // where its target would fall in the data (shift 32, not 16): not scanned.
+        let mut three = r.clone();
+        put(&mut three, 0x38, &3u16.to_le_bytes());
+        let at = 64 + 2 * 56;
+        put(&mut three, at, &PT_LOAD.to_le_bytes());
+        put(&mut three, at + 4, &5u32.to_le_bytes());
+        put(&mut three, at + 8, &0x1000u64.to_le_bytes());
+        put(&mut three, at + 0x10, &(base + 0x3000).to_le_bytes());
+        put(&mut three, at + 0x20, &0x10u64.to_le_bytes());
+        put(&mut three, at + 0x28, &0x10u64.to_le_bytes());
+        let mut out = three.clone();
+        translate2(&three, &[], &moves, &mut out);
+        assert_eq!(i32_at(&out, 0x1002) - i32_at(&r, 0x1002), 16, "the first code load's reading stands");
+        assert_eq!(out[0x1000..0x2000], once[0x1000..0x2000]);
+    }
+
     /// An x86-64 ELF file of two loads: code (readable, executable) at offset 0, address
     /// `base`, 0x2000 bytes; data at offset 0x2000, address `base` + 0x3000, 0x800 bytes in
     /// the file and 0x1000 in memory (`.bss` after it). No sections but the name table.
