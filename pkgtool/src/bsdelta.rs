@@ -27,6 +27,11 @@ fn z(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
     c.compress(data)
 }
 
+/// An ELF target whose first match leaves at least this many extra bytes is matched
+/// again against the translated reference (python3.11's 715 KB of extra bytes: 532 KB,
+/// its entry 647 → 577 KB, for a second match of 0.5 s; dig's none: nothing to gain).
+const REMATCH_MIN: usize = 1024;
+
 /// The extra bytes are compressed against the reference where there are at least this
 /// many (`_decimal.so`'s 7.7 KB: 1 KB smaller for it; `dig`'s 4 bytes: nothing to gain).
 const PREFIX_MIN: usize = 1024;
@@ -49,10 +54,10 @@ pub fn encode(reference: &[u8], target: &[u8], level: i32) -> io::Result<Vec<u8>
 /// Encodes `target` against `reference` as `bsdiff-zstd` and, with `x86`, also as
 /// `bsdiff-x86-zstd` (one match for both: the translation changes only the differences).
 pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
-    let (streams, translated) = streams(reference, &[], target, x86)?;
-    let plain = entry(&streams, &streams.1, level, None)?;
-    let x86 = match translated.into_iter().find(|(e, _)| *e == Encoding::BsdiffX86Zstd) {
-        Some((_, diff)) => Some(entry(&streams, &diff, level, None)?),
+    let (streams, candidates) = streams(reference, &[], target, x86)?;
+    let plain = entry(&streams.0, &streams.1, &streams.2, level, None)?;
+    let x86 = match candidates.iter().find(|c| c.encoding == Encoding::BsdiffX86Zstd) {
+        Some(c) => Some(c.entry(&streams, level, reference)?),
         None => None,
     };
     Ok((plain, x86))
@@ -61,29 +66,47 @@ pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io
 /// The `bsdiff-elf-zstd` entry of `target` against `reference`, if the reference is an
 /// x86-64 ELF file whose tables the translation changes.
 pub fn encode_elf(reference: &[u8], target: &[u8], level: i32) -> io::Result<Option<Vec<u8>>> {
-    let (streams, translated) = streams(reference, &[], target, true)?;
-    match translated.into_iter().find(|(e, _)| *e == Encoding::BsdiffElfZstd) {
-        Some((_, diff)) => Ok(Some(entry(&streams, &diff, level, None)?)),
+    let (streams, candidates) = streams(reference, &[], target, true)?;
+    match candidates.iter().find(|c| c.encoding == Encoding::BsdiffElfZstd) {
+        Some(c) => Ok(Some(c.entry(&streams, level, reference)?)),
         None => Ok(None),
     }
 }
 
-/// The `bsdiff-elf2-zstd` entry of `target` against `reference` (`sizes`: the reference
-/// pack's member sizes, empty for one file), if a member of the reference is x86-64 ELF.
+/// The smallest `bsdiff-elf2-zstd` entry of `target` against `reference` (`sizes`: the
+/// reference pack's member sizes, empty for one file), if a member of the reference is
+/// x86-64 ELF: from the first match, or from the second against the translated reference
+/// where the first left extra bytes enough.
 pub fn encode_elf2(reference: &[u8], sizes: &[u64], target: &[u8], level: i32) -> io::Result<Option<Vec<u8>>> {
-    let (streams, translated) = streams(reference, sizes, target, true)?;
-    match translated.into_iter().find(|(e, _)| *e == Encoding::BsdiffElf2Zstd) {
-        Some((_, diff)) => Ok(Some(entry(&streams, &diff, level, Some(reference))?)),
-        None => Ok(None),
+    encode_elf2_matched(reference, sizes, target, level, true)
+}
+
+/// [`encode_elf2`], with `again` false the first match's entry alone (what a second match
+/// gains is measured against it).
+pub fn encode_elf2_matched(
+    reference: &[u8],
+    sizes: &[u64],
+    target: &[u8],
+    level: i32,
+    again: bool,
+) -> io::Result<Option<Vec<u8>>> {
+    let (streams, candidates) = streams(reference, sizes, target, true)?;
+    let mut best: Option<(usize, &Candidate)> = None;
+    for c in candidates.iter().filter(|c| c.encoding == Encoding::BsdiffElf2Zstd && (again || c.own.is_none())) {
+        let n = c.fast_size(&streams, reference)?;
+        if best.is_none_or(|b| n < b.0) {
+            best = Some((n, c));
+        }
     }
+    best.map(|(_, c)| c.entry(&streams, level, reference)).transpose()
 }
 
 /// The smallest bsdiff entry of `target` against `reference` (`sizes`: the reference
 /// pack's member sizes, empty for one file), with its encoding: `bsdiff-zstd`, or with
 /// `x86` also `bsdiff-x86-zstd` and, for an x86-64 ELF reference (or pack member),
-/// `bsdiff-elf-zstd` and `bsdiff-elf2-zstd`. The difference and extra streams are
-/// compared at a fast level, and only the smallest is compressed at `level` (a difference
-/// stream is as long as the target).
+/// `bsdiff-elf-zstd` and `bsdiff-elf2-zstd`. The candidates are compared at a fast level,
+/// and only the smallest is compressed at `level` (a difference stream is as long as the
+/// target).
 pub fn encode_best(
     reference: &[u8],
     sizes: &[u64],
@@ -91,25 +114,62 @@ pub fn encode_best(
     level: i32,
     x86: bool,
 ) -> io::Result<(Encoding, Vec<u8>)> {
-    let (streams, translated) = streams(reference, sizes, target, x86)?;
-    let extra = extra_frame(&streams.2, None, FAST_LEVEL)?.len() + z(&streams.0, FAST_LEVEL)?.len();
-    let mut best = (Encoding::BsdiffZstd, z(&streams.1, FAST_LEVEL)?.len() + extra, None);
-    for (encoding, diff) in translated {
-        let extra = match encoding {
-            Encoding::BsdiffElf2Zstd => {
-                extra_frame(&streams.2, Some(reference), FAST_LEVEL)?.len()
-                    + z(&varint_controls(controls(&streams.0)), FAST_LEVEL)?.len()
-            }
-            _ => extra,
-        };
-        let n = z(&diff, FAST_LEVEL)?.len() + extra;
-        if n < best.1 {
-            best = (encoding, n, Some(diff));
+    let (streams, candidates) = streams(reference, sizes, target, x86)?;
+    let plain = z(&streams.0, FAST_LEVEL)?.len()
+        + z(&streams.1, FAST_LEVEL)?.len()
+        + extra_frame(&streams.2, None, FAST_LEVEL)?.len();
+    let mut best: (usize, Option<&Candidate>) = (plain, None);
+    for c in &candidates {
+        let n = c.fast_size(&streams, reference)?;
+        if n < best.0 {
+            best = (n, Some(c));
         }
     }
-    let diff = best.2.as_deref().unwrap_or(&streams.1);
-    let prefix = (best.0 == Encoding::BsdiffElf2Zstd).then_some(reference);
-    Ok((best.0, entry(&streams, diff, level, prefix)?))
+    match best.1 {
+        Some(c) => Ok((c.encoding, c.entry(&streams, level, reference)?)),
+        None => Ok((Encoding::BsdiffZstd, entry(&streams.0, &streams.1, &streams.2, level, None)?)),
+    }
+}
+
+/// An entry other than `bsdiff-zstd` the match can make: its encoding, its difference
+/// stream against the translated reference and, where it was matched again, its own
+/// controls and extra bytes (else the match's).
+struct Candidate {
+    encoding: Encoding,
+    diff: Vec<u8>,
+    own: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Candidate {
+    /// Its controls and extra bytes.
+    fn parts<'a>(&'a self, streams: &'a Streams) -> (&'a [u8], &'a [u8]) {
+        match &self.own {
+            Some((ctrl, extra)) => (ctrl, extra),
+            None => (&streams.0, &streams.2),
+        }
+    }
+
+    /// What elf2 entries do differently: the reference as the extra frame's prefix.
+    fn prefix<'a>(&self, reference: &'a [u8]) -> Option<&'a [u8]> {
+        (self.encoding == Encoding::BsdiffElf2Zstd).then_some(reference)
+    }
+
+    /// Its size with every frame at the fast level.
+    fn fast_size(&self, streams: &Streams, reference: &[u8]) -> io::Result<usize> {
+        let (ctrl, extra) = self.parts(streams);
+        let prefix = self.prefix(reference);
+        let ctrl = match prefix {
+            Some(_) => z(&varint_controls(controls(ctrl)), FAST_LEVEL)?.len(),
+            None => z(ctrl, FAST_LEVEL)?.len(),
+        };
+        Ok(ctrl + z(&self.diff, FAST_LEVEL)?.len() + extra_frame(extra, prefix, FAST_LEVEL)?.len())
+    }
+
+    /// Its entry, every frame at `level`.
+    fn entry(&self, streams: &Streams, level: i32, reference: &[u8]) -> io::Result<Vec<u8>> {
+        let (ctrl, extra) = self.parts(streams);
+        entry(ctrl, &self.diff, extra, level, self.prefix(reference))
+    }
 }
 
 /// The level the two difference streams are compared at.
@@ -117,8 +177,6 @@ const FAST_LEVEL: i32 = 3;
 
 /// A patch's three streams, uncompressed: controls, differences, extra bytes.
 type Streams = (Vec<u8>, Vec<u8>, Vec<u8>);
-/// A difference stream against a translated reference, with the encoding it makes.
-type Translated = (Encoding, Vec<u8>);
 
 /// The controls of a BSDIFF40 control stream.
 fn controls(ctrl: &[u8]) -> impl Iterator<Item = (i64, i64, i64)> + '_ {
@@ -143,12 +201,12 @@ fn extra_frame(extra: &[u8], prefix: Option<&[u8]>, level: i32) -> io::Result<Ve
 /// An entry of `streams` with `diff` as its difference stream; with `prefix` (the
 /// reference of a `bsdiff-elf2-zstd` entry) the extra frame compressed against it and the
 /// controls written as LEB128 integers.
-fn entry(streams: &Streams, diff: &[u8], level: i32, prefix: Option<&[u8]>) -> io::Result<Vec<u8>> {
+fn entry(ctrl: &[u8], diff: &[u8], extra: &[u8], level: i32, prefix: Option<&[u8]>) -> io::Result<Vec<u8>> {
     let bad = || io::Error::other("a patch stream over 4 GiB");
-    let ze = extra_frame(&streams.2, prefix, level)?;
+    let ze = extra_frame(extra, prefix, level)?;
     let zc = match prefix {
-        Some(_) => z(&varint_controls(controls(&streams.0)), level)?,
-        None => z(&streams.0, level)?,
+        Some(_) => z(&varint_controls(controls(ctrl)), level)?,
+        None => z(ctrl, level)?,
     };
     let zd = z(diff, level)?;
     let mut out = Vec::with_capacity(HEADER_LEN + zc.len() + zd.len() + ze.len());
@@ -165,7 +223,50 @@ fn entry(streams: &Streams, diff: &[u8], level: i32, prefix: Option<&[u8]>) -> i
 /// operands (`bsdiff-x86-zstd`), and its ELF tables too where that changes anything
 /// (`bsdiff-elf-zstd`), and against the reference translated as ELF where a member of it
 /// is (`bsdiff-elf2-zstd`).
-fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Result<(Streams, Vec<Translated>)> {
+fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Result<(Streams, Vec<Candidate>)> {
+    let (ctrl, diff, extra) = matched(reference, target)?;
+    if !x86 {
+        return Ok(((ctrl, diff, extra), Vec::new()));
+    }
+    let controls: Vec<(i64, i64, i64)> = controls(&ctrl).collect();
+    let moves = Moves::from_controls(controls.iter().copied(), reference.len());
+    let translated = translate(reference, &moves);
+    let mut elf = translated.clone();
+    hotfix_reader::elftables::translate(reference, &moves, &mut elf);
+    let candidate = |encoding, diff| Candidate { encoding, diff, own: None };
+    let mut out = vec![candidate(Encoding::BsdiffX86Zstd, differences(&controls, &translated, target, diff.len())?)];
+    if elf != translated {
+        out.push(candidate(Encoding::BsdiffElfZstd, differences(&controls, &elf, target, diff.len())?));
+    }
+    drop((translated, elf));
+    let clipped = Moves::from_controls_clipped(controls.iter().copied(), reference.len());
+    let elf2 = translate_elf2(reference, sizes, &clipped);
+    if elf2 != reference {
+        out.push(candidate(Encoding::BsdiffElf2Zstd, differences(&controls, &elf2, target, diff.len())?));
+        if extra.len() >= REMATCH_MIN {
+            // Matched again, against the reference as translated: its operands already
+            // say what the target's do, so matches run through them. The applier derives
+            // its translation from the new controls, so the differences are taken against
+            // that (it differs from `elf2` only where the moves did).
+            let (ctrl2, _, extra2) = matched(&elf2, target)?;
+            let controls2: Vec<(i64, i64, i64)> = self::controls(&ctrl2).collect();
+            let clipped2 = Moves::from_controls_clipped(controls2.iter().copied(), reference.len());
+            let against = translate_elf2(reference, sizes, &clipped2);
+            let len =
+                controls2.iter().try_fold(0usize, |n, c| usize::try_from(c.0).ok().and_then(|a| n.checked_add(a)));
+            let len = len.ok_or_else(|| io::Error::other("unexpected bsdiff output"))?;
+            out.push(Candidate {
+                encoding: Encoding::BsdiffElf2Zstd,
+                diff: differences(&controls2, &against, target, len)?,
+                own: Some((ctrl2, extra2)),
+            });
+        }
+    }
+    Ok(((ctrl, diff, extra), out))
+}
+
+/// bsdiff's match of `target` against `reference`: its three streams, uncompressed.
+fn matched(reference: &[u8], target: &[u8]) -> io::Result<Streams> {
     let mut patch = Vec::new();
     qbsdiff::Bsdiff::new(reference, target).compression_level(1).compare(Cursor::new(&mut patch))?;
     let bad = || io::Error::other("unexpected bsdiff output");
@@ -176,50 +277,32 @@ fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Res
     let (csize, dsize) = (len(8)?, len(16)?);
     let ctrl_end = 32usize.checked_add(csize).ok_or_else(bad)?;
     let diff_end = ctrl_end.checked_add(dsize).ok_or_else(bad)?;
-    let (ctrl, diff, extra) = (
+    Ok((
         bz(patch.get(32..ctrl_end).ok_or_else(bad)?)?,
         bz(patch.get(ctrl_end..diff_end).ok_or_else(bad)?)?,
         bz(patch.get(diff_end..).ok_or_else(bad)?)?,
-    );
-    if !x86 {
-        return Ok(((ctrl, diff, extra), Vec::new()));
-    }
-    let controls: Vec<(i64, i64, i64)> =
-        ctrl.chunks_exact(24).map(|c| (decode_int(&c[0..8]), decode_int(&c[8..16]), decode_int(&c[16..24]))).collect();
-    let moves = Moves::from_controls(controls.iter().copied(), reference.len());
-    let translated = translate(reference, &moves);
-    let mut elf = translated.clone();
-    hotfix_reader::elftables::translate(reference, &moves, &mut elf);
-    // The differences again, against each translated reference, under the same controls.
-    let differences = |translated: &[u8]| -> io::Result<Vec<u8>> {
-        let mut diff2 = Vec::with_capacity(diff.len());
-        let (mut old, mut new) = (0i64, 0usize);
-        for &(add, copy, seek) in &controls {
-            let add = usize::try_from(add).map_err(|_| bad())?;
-            let copy = usize::try_from(copy).map_err(|_| bad())?;
-            for k in 0..add {
-                let r = usize::try_from(old + k as i64).ok().and_then(|p| translated.get(p)).copied().unwrap_or(0);
-                diff2.push(target.get(new + k).ok_or_else(bad)?.wrapping_sub(r));
-            }
-            old += add as i64 + seek;
-            new += add + copy;
+    ))
+}
+
+/// The difference stream of `target` against `translated` under `controls` (`len` bytes).
+fn differences(controls: &[(i64, i64, i64)], translated: &[u8], target: &[u8], len: usize) -> io::Result<Vec<u8>> {
+    let bad = || io::Error::other("unexpected bsdiff output");
+    let mut diff2 = Vec::with_capacity(len);
+    let (mut old, mut new) = (0i64, 0usize);
+    for &(add, copy, seek) in controls {
+        let add = usize::try_from(add).map_err(|_| bad())?;
+        let copy = usize::try_from(copy).map_err(|_| bad())?;
+        for k in 0..add {
+            let r = usize::try_from(old + k as i64).ok().and_then(|p| translated.get(p)).copied().unwrap_or(0);
+            diff2.push(target.get(new + k).ok_or_else(bad)?.wrapping_sub(r));
         }
-        if diff2.len() != diff.len() {
-            return Err(bad());
-        }
-        Ok(diff2)
-    };
-    let mut out = vec![(Encoding::BsdiffX86Zstd, differences(&translated)?)];
-    if elf != translated {
-        out.push((Encoding::BsdiffElfZstd, differences(&elf)?));
+        old += add as i64 + seek;
+        new += add + copy;
     }
-    drop((translated, elf));
-    let clipped = Moves::from_controls_clipped(controls.iter().copied(), reference.len());
-    let elf2 = translate_elf2(reference, sizes, &clipped);
-    if elf2 != reference {
-        out.push((Encoding::BsdiffElf2Zstd, differences(&elf2)?));
+    if diff2.len() != len {
+        return Err(bad());
     }
-    Ok(((ctrl, diff, extra), out))
+    Ok(diff2)
 }
 
 #[cfg(test)]
@@ -265,8 +348,8 @@ mod tests {
         let int = |v: i64| -> [u8; 8] { (v.unsigned_abs() | if v < 0 { 1 << 63 } else { 0 }).to_le_bytes() };
         let ctrl = [int(32_768), int(8192), int(0)].concat();
         let streams = (ctrl, vec![0u8; 32_768], target[32_768..].to_vec());
-        let with = entry(&streams, &streams.1, 19, Some(&reference)).unwrap();
-        let without = entry(&streams, &streams.1, 19, None).unwrap();
+        let with = entry(&streams.0, &streams.1, &streams.2, 19, Some(&reference)).unwrap();
+        let without = entry(&streams.0, &streams.1, &streams.2, 19, None).unwrap();
         assert!(with.len() < 300 && without.len() > 8192, "with {} without {}", with.len(), without.len());
         assert_eq!(decode_elf2(&reference, &[], &with, target.len() as u64, 27).unwrap(), target);
         assert!(decode(&reference, &with, target.len() as u64, 27).is_err());

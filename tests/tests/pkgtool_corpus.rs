@@ -79,3 +79,24 @@ fn a_real_security_update_pair_is_stored_as_a_delta_and_round_trips() {
         assert!(diff.status.success(), "{branch}: {}", String::from_utf8_lossy(&diff.stdout));
     }
 }
+
+/// libcrypto 3.0.20 → 3.0.22: matched a second time against the reference as translated
+/// (its call and jump operands already saying what the new build's say), the
+/// `bsdiff-elf2-zstd` entry is far smaller than the first match's (135 → 83 KB when
+/// written), and it still decodes to the new build byte for byte.
+#[test]
+fn a_second_match_against_the_translated_reference_shrinks_a_real_elf_patch() {
+    use pkgtool::bsdelta::{decode_elf2, encode_elf2_matched};
+    let Some((old, new)) = pair() else { return };
+    let t = tempfile::tempdir().unwrap();
+    unpack(&old, &t.path().join("gdr"));
+    unpack(&new, &t.path().join("ldr"));
+    let lib = "usr/lib/x86_64-linux-gnu/libcrypto.so.3";
+    let (old, new) =
+        (fs::read(t.path().join("gdr").join(lib)).unwrap(), fs::read(t.path().join("ldr").join(lib)).unwrap());
+    let once = encode_elf2_matched(&old, &[], &new, 19, false).unwrap().expect("an ELF reference");
+    let again = encode_elf2_matched(&old, &[], &new, 19, true).unwrap().expect("an ELF reference");
+    assert!(again.len() * 4 < once.len() * 3, "matched again {} once {}", again.len(), once.len());
+    assert_eq!(decode_elf2(&old, &[], &again, new.len() as u64, 27).unwrap(), new);
+    assert_eq!(decode_elf2(&old, &[], &once, new.len() as u64, 27).unwrap(), new);
+}
