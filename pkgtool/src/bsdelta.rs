@@ -10,8 +10,12 @@
 use std::io::{self, Cursor, Read};
 
 pub use hotfix_reader::bsdelta::decode;
-use hotfix_reader::bsdelta::{HEADER_LEN, Moves, decode_int, translate, translate_elf2, varint_controls};
-pub use hotfix_reader::bsdelta::{decode_elf, decode_elf2, decode_x86};
+use hotfix_reader::bsdelta::{
+    HEADER_LEN, Learner, Moves, absolute_branches, absolute_prefix, decode_int, translate, translate_elf3,
+    varint_controls,
+};
+pub use hotfix_reader::bsdelta::{decode_elf, decode_elf2, decode_elf3, decode_x86};
+use hotfix_reader::elftables::Site;
 use hotfix_schema::Encoding;
 
 fn bz(data: &[u8]) -> io::Result<Vec<u8>> {
@@ -31,6 +35,13 @@ fn z(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
 /// again against the translated reference (python3.11's 715 KB of extra bytes: 532 KB,
 /// its entry 647 → 577 KB, for a second match of 0.5 s; dig's none: nothing to gain).
 const REMATCH_MIN: usize = 1024;
+
+/// The second match (against the translated reference) starts matches only from exact
+/// matches longer than this (bsdiff's own is 12): there, true matches run long, and a
+/// short one saves fewer bytes than its control costs (python3.11's elf3 entry 9 KB
+/// smaller than at 12, postgresql's and libperl's a few hundred bytes; bind9-libs' 300
+/// bytes larger).
+const SECOND_SEED: usize = 16;
 
 /// The extra bytes are compressed against the reference where there are at least this
 /// many (`_decimal.so`'s 7.7 KB: 1 KB smaller for it; `dig`'s 4 bytes: nothing to gain).
@@ -92,7 +103,7 @@ pub fn encode_elf2_matched(
 ) -> io::Result<Option<Vec<u8>>> {
     let (streams, candidates) = streams(reference, sizes, target, true)?;
     let mut best: Option<(usize, &Candidate)> = None;
-    for c in candidates.iter().filter(|c| c.encoding == Encoding::BsdiffElf2Zstd && (again || c.own.is_none())) {
+    for c in candidates.iter().filter(|c| c.encoding == Encoding::BsdiffElf2Zstd && (again || c.ctrl.is_none())) {
         let n = c.fast_size(&streams, reference)?;
         if best.is_none_or(|b| n < b.0) {
             best = Some((n, c));
@@ -132,26 +143,31 @@ pub fn encode_best(
 }
 
 /// An entry other than `bsdiff-zstd` the match can make: its encoding, its difference
-/// stream against the translated reference and, where it was matched again, its own
-/// controls and extra bytes (else the match's).
+/// stream against the translated reference, and its own controls (where it was matched
+/// again), extra bytes (matched again, or transformed) and extra frame prefix (elf3), else
+/// the match's and the reference.
 struct Candidate {
     encoding: Encoding,
     diff: Vec<u8>,
-    own: Option<(Vec<u8>, Vec<u8>)>,
+    ctrl: Option<Vec<u8>>,
+    extra: Option<Vec<u8>>,
+    prefix: Option<Vec<u8>>,
 }
 
 impl Candidate {
     /// Its controls and extra bytes.
     fn parts<'a>(&'a self, streams: &'a Streams) -> (&'a [u8], &'a [u8]) {
-        match &self.own {
-            Some((ctrl, extra)) => (ctrl, extra),
-            None => (&streams.0, &streams.2),
-        }
+        (self.ctrl.as_deref().unwrap_or(&streams.0), self.extra.as_deref().unwrap_or(&streams.2))
     }
 
-    /// What elf2 entries do differently: the reference as the extra frame's prefix.
-    fn prefix<'a>(&self, reference: &'a [u8]) -> Option<&'a [u8]> {
-        (self.encoding == Encoding::BsdiffElf2Zstd).then_some(reference)
+    /// What elf2 and elf3 entries do differently: a prefix for the extra frame (and
+    /// LEB128 controls).
+    fn prefix<'a>(&'a self, reference: &'a [u8]) -> Option<&'a [u8]> {
+        match self.encoding {
+            Encoding::BsdiffElf2Zstd => Some(reference),
+            Encoding::BsdiffElf3Zstd => self.prefix.as_deref(),
+            _ => None,
+        }
     }
 
     /// Its size with every frame at the fast level.
@@ -224,7 +240,7 @@ fn entry(ctrl: &[u8], diff: &[u8], extra: &[u8], level: i32, prefix: Option<&[u8
 /// (`bsdiff-elf-zstd`), and against the reference translated as ELF where a member of it
 /// is (`bsdiff-elf2-zstd`).
 fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Result<(Streams, Vec<Candidate>)> {
-    let (ctrl, diff, extra) = matched(reference, target)?;
+    let (ctrl, diff, extra) = matched(reference, target, qbsdiff::bsdiff::SMALL_MATCH)?;
     if !x86 {
         return Ok(((ctrl, diff, extra), Vec::new()));
     }
@@ -233,42 +249,111 @@ fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Res
     let translated = translate(reference, &moves);
     let mut elf = translated.clone();
     hotfix_reader::elftables::translate(reference, &moves, &mut elf);
-    let candidate = |encoding, diff| Candidate { encoding, diff, own: None };
+    let candidate = |encoding, diff| Candidate { encoding, diff, ctrl: None, extra: None, prefix: None };
     let mut out = vec![candidate(Encoding::BsdiffX86Zstd, differences(&controls, &translated, target, diff.len())?)];
     if elf != translated {
         out.push(candidate(Encoding::BsdiffElfZstd, differences(&controls, &elf, target, diff.len())?));
     }
     drop((translated, elf));
     let clipped = Moves::from_controls_clipped(controls.iter().copied(), reference.len());
-    let elf2 = translate_elf2(reference, sizes, &clipped);
+    let mut sites = Vec::new();
+    let elf2 = translate_elf3(reference, sizes, &clipped, &mut sites);
     if elf2 != reference {
-        out.push(candidate(Encoding::BsdiffElf2Zstd, differences(&controls, &elf2, target, diff.len())?));
+        out.extend(elf_candidates(&controls, &clipped, &elf2, &sites, target, None)?);
         if extra.len() >= REMATCH_MIN {
             // Matched again, against the reference as translated: its operands already
             // say what the target's do, so matches run through them. The applier derives
             // its translation from the new controls, so the differences are taken against
             // that (it differs from `elf2` only where the moves did).
-            let (ctrl2, _, extra2) = matched(&elf2, target)?;
+            let (ctrl2, _, extra2) = matched(&elf2, target, SECOND_SEED)?;
             let controls2: Vec<(i64, i64, i64)> = self::controls(&ctrl2).collect();
             let clipped2 = Moves::from_controls_clipped(controls2.iter().copied(), reference.len());
-            let against = translate_elf2(reference, sizes, &clipped2);
-            let len =
-                controls2.iter().try_fold(0usize, |n, c| usize::try_from(c.0).ok().and_then(|a| n.checked_add(a)));
-            let len = len.ok_or_else(|| io::Error::other("unexpected bsdiff output"))?;
-            out.push(Candidate {
-                encoding: Encoding::BsdiffElf2Zstd,
-                diff: differences(&controls2, &against, target, len)?,
-                own: Some((ctrl2, extra2)),
-            });
+            let against = translate_elf3(reference, sizes, &clipped2, &mut sites);
+            out.extend(elf_candidates(&controls2, &clipped2, &against, &sites, target, Some((ctrl2, extra2)))?);
         }
     }
     Ok(((ctrl, diff, extra), out))
 }
 
-/// bsdiff's match of `target` against `reference`: its three streams, uncompressed.
-fn matched(reference: &[u8], target: &[u8]) -> io::Result<Streams> {
+/// The `bsdiff-elf2-zstd` and `bsdiff-elf3-zstd` candidates of one match (`own`: its
+/// controls and extra bytes, if not the first match's), `translated` being the reference
+/// as both translate it under `controls` (whose moves are `moves`), `sites` its sites.
+fn elf_candidates(
+    controls: &[(i64, i64, i64)],
+    moves: &Moves,
+    translated: &[u8],
+    sites: &[Site],
+    target: &[u8],
+    own: Option<(Vec<u8>, Vec<u8>)>,
+) -> io::Result<[Candidate; 2]> {
+    let bad = || io::Error::other("unexpected bsdiff output");
+    let len = controls.iter().try_fold(0usize, |n, c| usize::try_from(c.0).ok().and_then(|a| n.checked_add(a)));
+    let diff = differences(controls, translated, target, len.ok_or_else(bad)?)?;
+    let learned = learned_differences(controls, diff.clone(), sites, target)?;
+    // The extra bytes with their branches absolute, run by run.
+    let mut extra = Vec::new();
+    let mut new = 0usize;
+    for &(add, copy, _) in controls {
+        let start = new.checked_add(usize::try_from(add).map_err(|_| bad())?).ok_or_else(bad)?;
+        new = start.checked_add(usize::try_from(copy).map_err(|_| bad())?).ok_or_else(bad)?;
+        let at = extra.len();
+        extra.extend_from_slice(target.get(start..new).ok_or_else(bad)?);
+        absolute_branches(&mut extra[at..], start, true);
+    }
+    let (ctrl, own_extra) = match own {
+        Some((c, e)) => (Some(c), Some(e)),
+        None => (None, None),
+    };
+    Ok([
+        Candidate { encoding: Encoding::BsdiffElf2Zstd, diff, ctrl: ctrl.clone(), extra: own_extra, prefix: None },
+        Candidate {
+            encoding: Encoding::BsdiffElf3Zstd,
+            diff: learned,
+            ctrl,
+            extra: Some(extra),
+            prefix: Some(absolute_prefix(translated, moves)),
+        },
+    ])
+}
+
+/// `bsdiff-elf3-zstd`'s differences: `diff` (against the translation) with each site the
+/// [`Learner`] predicts taken against its prediction instead, learning from the target as
+/// the applier will from its output.
+fn learned_differences(
+    controls: &[(i64, i64, i64)],
+    mut diff: Vec<u8>,
+    sites: &[Site],
+    target: &[u8],
+) -> io::Result<Vec<u8>> {
+    let bad = || io::Error::other("unexpected bsdiff output");
+    let mut learner = Learner::new(sites);
+    let (mut old, mut new, mut at) = (0i64, 0usize, 0usize);
+    for &(add, copy, seek) in controls {
+        let add = usize::try_from(add).map_err(|_| bad())?;
+        let copy = usize::try_from(copy).map_err(|_| bad())?;
+        let run_diff = diff.get_mut(at..at + add).ok_or_else(bad)?;
+        let run_target = target.get(new..new + add).ok_or_else(bad)?;
+        learner.run(old, new, add, |offset, predicted| {
+            let t = [run_target[offset], run_target[offset + 1], run_target[offset + 2], run_target[offset + 3]];
+            if let Some(p) = predicted {
+                for i in 0..4 {
+                    run_diff[offset + i] = t[i].wrapping_sub(p[i]);
+                }
+            }
+            t
+        });
+        at += add;
+        old += add as i64 + seek;
+        new += add + copy;
+    }
+    Ok(diff)
+}
+
+/// bsdiff's match of `target` against `reference`: its three streams, uncompressed (`seed`:
+/// exact matches this long or shorter do not start a match).
+fn matched(reference: &[u8], target: &[u8], seed: usize) -> io::Result<Streams> {
     let mut patch = Vec::new();
-    qbsdiff::Bsdiff::new(reference, target).compression_level(1).compare(Cursor::new(&mut patch))?;
+    qbsdiff::Bsdiff::new(reference, target).small_match(seed).compression_level(1).compare(Cursor::new(&mut patch))?;
     let bad = || io::Error::other("unexpected bsdiff output");
     if patch.len() < 32 || &patch[..8] != b"BSDIFF40" {
         return Err(bad());

@@ -365,7 +365,158 @@ pub fn decode_elf2(
     let (ctrl, _, _) = split(data)?;
     let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, Controls::Varint)?;
     let translated = translate_elf2(reference, sizes, &moves);
-    apply(&translated, data, size, window_log_max, Some(reference))
+    apply(&translated, data, size, window_log_max, Some(reference), None)
+}
+
+/// Applies an encoded `bsdiff-elf3-zstd` patch: as [`decode_elf2`], and each relative
+/// value the translation knows ([`crate::elftables::Site`]) is predicted, where an earlier
+/// value with the same target has been decoded, from what that one said ([`Learner`]).
+pub fn decode_elf3(
+    reference: &[u8],
+    sizes: &[u64],
+    data: &[u8],
+    size: u64,
+    window_log_max: u32,
+) -> Result<Vec<u8>, String> {
+    let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
+    let (ctrl, _, _) = split(data)?;
+    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, Controls::Varint)?;
+    let mut sites = Vec::new();
+    let translated = translate_elf3(reference, sizes, &moves, &mut sites);
+    let prefix = absolute_prefix(&translated, &moves);
+    let mut learner = Learner::new(&sites);
+    apply(&translated, data, size, window_log_max, Some(&prefix), Some(&mut learner))
+}
+
+/// Calls the relative operands of `code` with the offset of each: found by scanning bytes
+/// as [`translate`] does — `E8`/`E9` (call, jmp), `0F 80`–`0F 8F` (conditional jumps),
+/// and the RIP-relative operands of [`RIP_OPS`] (or `FF`) and `0F` [`RIP_OPS_0F`] — each
+/// operand skipped once found. The scan reads opcode and ModR/M bytes, never an
+/// operand's, so it finds the same operands after [`absolute_branches`] as before.
+fn relative_operands(code: &[u8], mut visit: impl FnMut(usize)) {
+    let mut i = 0;
+    while i + 5 <= code.len() {
+        let rip = |at: usize| code.get(at).is_some_and(|m| m & 0xC7 == 0x05);
+        let op = code[i];
+        let jcc = op == 0x0F && i + 6 <= code.len() && (0x80..0x90).contains(&code[i + 1]);
+        let field = if op == 0xE8 || op == 0xE9 {
+            i + 1
+        } else if jcc || ((op == 0xFF || RIP_OPS.contains(&op)) && i + 6 <= code.len() && rip(i + 1)) {
+            i + 2
+        } else if op == 0x0F && i + 7 <= code.len() && RIP_OPS_0F.contains(&code[i + 1]) && rip(i + 2) {
+            i + 3
+        } else {
+            i += 1;
+            continue;
+        };
+        visit(field);
+        i = field + 4;
+    }
+}
+
+/// `bsdiff-elf3-zstd`'s extra bytes, one copy run at output position `at`: each relative
+/// operand ([`relative_operands`]; `to_absolute`) made the address of its target, as the output counts
+/// addresses (`at` + its offset + 4 + the operand), or (not `to_absolute`) made relative
+/// again. Calls to one function then read alike wherever they are, and alike to the
+/// reference's in [`absolute_prefix`].
+pub fn absolute_branches(run: &mut [u8], at: usize, to_absolute: bool) {
+    let mut fields = Vec::new();
+    relative_operands(run, |f| fields.push(f));
+    for f in fields {
+        let end = (at as u64).wrapping_add(f as u64 + 4) as u32;
+        let v = u32::from_le_bytes([run[f], run[f + 1], run[f + 2], run[f + 3]]);
+        let v2 = if to_absolute { v.wrapping_add(end) } else { v.wrapping_sub(end) };
+        run[f..f + 4].copy_from_slice(&v2.to_le_bytes());
+    }
+}
+
+/// The prefix `bsdiff-elf3-zstd`'s extra bytes are compressed against: the translated
+/// reference with each relative operand whose place a move carried (or ended less than
+/// [`crate::elftables::REACH`] before) made absolute as [`absolute_branches`] does, at the
+/// place the move carried it to.
+pub fn absolute_prefix(translated: &[u8], moves: &Moves) -> Vec<u8> {
+    let mut out = translated.to_vec();
+    relative_operands(translated, |f| {
+        if let Some(q) = moves.map_near(f, crate::elftables::REACH).and_then(|q| u64::try_from(q).ok()) {
+            let end = q.wrapping_add(4) as u32;
+            let v = u32::from_le_bytes([out[f], out[f + 1], out[f + 2], out[f + 3]]);
+            out[f..f + 4].copy_from_slice(&v.wrapping_add(end).to_le_bytes());
+        }
+    });
+    out
+}
+
+/// The reference as `bsdiff-elf3-zstd` translates it (as `bsdiff-elf2-zstd` does), and its
+/// sites in `sites`.
+pub fn translate_elf3(
+    reference: &[u8],
+    sizes: &[u64],
+    moves: &Moves,
+    sites: &mut Vec<crate::elftables::Site>,
+) -> Vec<u8> {
+    let mut out = reference.to_vec();
+    crate::elftables::translate3(reference, sizes, moves, &mut out, sites);
+    out
+}
+
+/// What `bsdiff-elf3-zstd` learns as it goes: for each target, how far it moved, as the
+/// last decoded relative value naming it said. A function the translation could not place
+/// (its code changed, bsdiff matched it nowhere) is called from many places; the first
+/// call pays in differences, the others are predicted. Both sides run it over the same
+/// bytes in the same order: the encoder over the target, the applier over what it has just
+/// decoded.
+pub struct Learner<'a> {
+    sites: &'a [crate::elftables::Site],
+    moved: std::collections::HashMap<u64, i64>,
+}
+
+impl<'a> Learner<'a> {
+    /// A learner over `sites` (in reference order), having learned nothing.
+    pub fn new(sites: &'a [crate::elftables::Site]) -> Self {
+        Learner { sites, moved: std::collections::HashMap::new() }
+    }
+
+    /// Goes over an add run that took `len` bytes from reference position `old` to output
+    /// position `new`, site by site (each wholly inside it): `visit` gets the site's offset
+    /// in the run and its predicted value if its target has been learned, and returns the
+    /// value the output has there, which is learned.
+    pub fn run(&mut self, old: i64, new: usize, len: usize, mut visit: impl FnMut(usize, Option<[u8; 4]>) -> [u8; 4]) {
+        let (Ok(start), Ok(new)) = (usize::try_from(old), i64::try_from(new)) else { return };
+        let Some(end) = start.checked_add(len) else { return };
+        let first = self.sites.partition_point(|s| (s.at as usize) < start);
+        for site in &self.sites[first..] {
+            let at = site.at as usize;
+            if at.checked_add(4).is_none_or(|e| e > end) {
+                break;
+            }
+            let offset = at - start;
+            // How far the value's base moved: with the run, if the run holds it, else as
+            // the moves say.
+            let base = site.base as usize;
+            let place = if site.base == crate::elftables::ABSOLUTE {
+                0
+            } else if (start..end).contains(&base) {
+                match new.checked_add((base - start) as i64).and_then(|q| q.checked_sub(base as i64)) {
+                    Some(p) => p,
+                    None => continue,
+                }
+            } else if site.base_moved != crate::elftables::NOWHERE {
+                i64::from(site.base_moved)
+            } else {
+                continue;
+            };
+            let predicted = self
+                .moved
+                .get(&site.key)
+                .and_then(|m| i64::from(site.value).checked_add(*m)?.checked_sub(place))
+                .and_then(|v| i32::try_from(v).ok())
+                .map(i32::to_le_bytes);
+            let value = i32::from_le_bytes(visit(offset, predicted));
+            if let Some(m) = i64::from(value).checked_sub(i64::from(site.value)).and_then(|d| d.checked_add(place)) {
+                self.moved.insert(site.key, m);
+            }
+        }
+    }
 }
 
 /// The reference as `bsdiff-elf2-zstd` translates it: [`crate::elftables::translate2`] on
@@ -395,17 +546,20 @@ fn split(data: &[u8]) -> Result<Frames<'_>, String> {
 /// Applies an encoded patch to `reference`, producing exactly `size` bytes or an error that
 /// says what is wrong. Nothing is produced beyond `size`.
 pub fn decode(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> Result<Vec<u8>, String> {
-    apply(reference, data, size, window_log_max, None)
+    apply(reference, data, size, window_log_max, None, None)
 }
 
 /// [`decode`]; with `elf2_reference` (the untranslated reference of a `bsdiff-elf2-zstd`
-/// entry) the extra frame is decoded with it as prefix and the controls are LEB128.
+/// entry) the extra frame is decoded with it as prefix and the controls are LEB128; with
+/// `learner` (`bsdiff-elf3-zstd`) each add run's sites are predicted from it and each
+/// copy run's branches are made relative again ([`absolute_branches`]).
 fn apply(
     reference: &[u8],
     data: &[u8],
     size: u64,
     window_log_max: u32,
     elf2_reference: Option<&[u8]>,
+    mut learner: Option<&mut Learner<'_>>,
 ) -> Result<Vec<u8>, String> {
     let size = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, diff, extra) = split(data)?;
@@ -432,6 +586,7 @@ fn apply(
         if add.checked_add(copy).and_then(|n| n.checked_add(out.len())).is_none_or(|end| end > size) {
             return Err(format!("controls produce more than the declared {size} bytes"));
         }
+        let (run_old, run_new) = (old_pos, out.len());
         let mut left = add;
         while left > 0 {
             let k = left.min(chunk.len());
@@ -445,12 +600,31 @@ fn apply(
             old_pos = old_pos.checked_add(k as i64).ok_or("reference position overflows")?;
             left -= k;
         }
-        let mut left = copy;
+        if let Some(l) = learner.as_deref_mut() {
+            // The run holds translation + difference; a learned site holds its prediction
+            // + difference instead.
+            let run = &mut out[run_new..];
+            l.run(run_old, run_new, add, |offset, predicted| {
+                let field = &mut run[offset..offset + 4];
+                if let Some(p) = predicted {
+                    let at = usize::try_from(run_old).unwrap_or(0) + offset;
+                    for (i, b) in field.iter_mut().enumerate() {
+                        let t = reference.get(at + i).copied().unwrap_or(0);
+                        *b = b.wrapping_sub(t).wrapping_add(p[i]);
+                    }
+                }
+                [field[0], field[1], field[2], field[3]]
+            });
+        }
+        let (mut left, run_new) = (copy, out.len());
         while left > 0 {
             let k = left.min(chunk.len());
             read_exact_or(&mut extra, &mut chunk[..k], "extra")?;
             out.extend_from_slice(&chunk[..k]);
             left -= k;
+        }
+        if learner.is_some() {
+            absolute_branches(&mut out[run_new..], run_new, false);
         }
         old_pos = old_pos.checked_add(seek).ok_or("reference position overflows")?;
     }
@@ -551,5 +725,75 @@ mod tests {
         // Nothing moved: nothing changes.
         assert_eq!(translate(&r, &Moves { blocks: vec![(0, 0, 200)] }), r);
         assert_eq!(translate(&r, &Moves::default()), r);
+    }
+
+    /// Absolute and back is the same bytes, whatever the bytes; a call's operand made
+    /// absolute is its target as the output counts addresses.
+    #[test]
+    fn relative_operands_made_absolute_and_relative_again_are_the_same_bytes() {
+        let mut x = 99u32;
+        let bytes: Vec<u8> = (0..70_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                // Many opcodes: E8, E9, 0F 8x, 8B 05 and 0F 10 05 turn up often.
+                [0xE8, 0xE9, 0x0F, 0x85, 0x8B, 0x05, 0x10, (x >> 16) as u8][(x >> 24) as usize % 8]
+            })
+            .collect();
+        for at in [0usize, 7, 0xFFFF_FFF0] {
+            let mut run = bytes.clone();
+            absolute_branches(&mut run, at, true);
+            assert_ne!(run, bytes);
+            absolute_branches(&mut run, at, false);
+            assert_eq!(run, bytes);
+        }
+        let mut call = vec![0x90, 0xE8, 0x10, 0, 0, 0, 0x90];
+        absolute_branches(&mut call, 0x1000, true);
+        assert_eq!(&call[2..6], &(0x1000u32 + 6 + 0x10).to_le_bytes());
+        // The prefix: the same call in the reference at 0x200, moved to 0x1000, reads alike.
+        let mut reference = vec![0u8; 0x400];
+        reference[0x200..0x207].copy_from_slice(&[0x90, 0xE8, 0x10, 0, 0, 0, 0x90]);
+        let moves = Moves::from_controls([(0x200, 0xE00, 0), (0x200, 0, 0)], 0x400);
+        let prefix = absolute_prefix(&reference, &moves);
+        assert_eq!(&prefix[0x202..0x206], &call[2..6]);
+    }
+
+    /// The learner predicts an operand from the last one decoded with the same target,
+    /// wherever it is, and nothing for a target not seen yet.
+    #[test]
+    fn a_learned_target_predicts_later_operands_that_name_it() {
+        use crate::elftables::{ABSOLUTE, NOWHERE, Site};
+        // Two calls to one function (at 0x1000) from 0x100 and 0x200, one to another; and an
+        // absolute pointer to the first.
+        let sites = [
+            Site { at: 0x100, value: 0x1000 - 0x104, key: 0x1000, base: 0x100, base_moved: NOWHERE },
+            Site { at: 0x180, value: 0x3000 - 0x184, key: 0x3000, base: 0x180, base_moved: NOWHERE },
+            Site { at: 0x200, value: 0x1000 - 0x204, key: 0x1000, base: 0x200, base_moved: NOWHERE },
+            Site { at: 0x280, value: 0x1000, key: 0x1000, base: ABSOLUTE, base_moved: NOWHERE },
+        ];
+        let mut learner = Learner::new(&sites);
+        let mut seen = Vec::new();
+        // The function moved 0x40 on; the calls' runs 8 bytes on (one run from 0x100).
+        learner.run(0x100, 0x108, 0x200, |offset, predicted| {
+            seen.push((offset, predicted.map(i32::from_le_bytes)));
+            let site = sites.iter().find(|s| s.at as usize == 0x100 + offset).unwrap();
+            let value = if site.base == ABSOLUTE {
+                0x1040
+            } else {
+                site.value + if site.key == 0x1000 { 0x40 - 8 } else { -8 }
+            };
+            value.to_le_bytes()
+        });
+        assert_eq!(
+            seen,
+            vec![(0, None), (0x80, None), (0x100, Some(0x1000 - 0x204 + 0x40 - 8)), (0x180, Some(0x1040))],
+            "the first call pays; the second and the pointer are predicted"
+        );
+        // A run that holds a site only in part: not visited.
+        let mut visited = false;
+        Learner::new(&sites).run(0x102, 0, 0x10, |_, _| {
+            visited = true;
+            [0; 4]
+        });
+        assert!(!visited);
     }
 }

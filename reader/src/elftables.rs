@@ -183,12 +183,72 @@ struct Member<'a> {
     /// How far past the end of a move a position still moves with it: 0 for
     /// `bsdiff-elf-zstd`, [`REACH`] for `bsdiff-elf2-zstd`.
     reach: usize,
+    /// Which member of the reference this is (the high byte of its sites' keys).
+    index: u64,
+}
+
+/// A 4-byte relative value in the reference whose target `bsdiff-elf3-zstd` learns: where
+/// it is in the reference, its value there, and its target (a virtual address, the
+/// member's index in the high byte). A later value with the same target is predicted from
+/// what the first decoded one said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// Offset of the value in the reference.
+    pub at: u32,
+    /// The value there.
+    pub value: i32,
+    /// Its target's virtual address (low 56 bits), the member's index (high byte).
+    pub key: u64,
+    /// Offset in the reference of the place the value is relative to (for a branch, the
+    /// end of its instruction; for a table, its start).
+    pub base: u32,
+    /// How far the moves carried the base ([`NOWHERE`] if no move did).
+    pub base_moved: i32,
+}
+
+/// [`Site::base_moved`] of a base no move carried.
+pub const NOWHERE: i32 = i32::MIN;
+/// [`Site::base`] of an absolute value (an address below 2^31 in a fixed-address
+/// executable: the low four bytes of a pointer, or a `mov r32, imm32`).
+pub const ABSOLUTE: u32 = u32::MAX;
+
+/// Most sites recorded for one reference: 24 bytes each, with a learned value per target
+/// (python3.11's 6.8 MB has 190,000).
+pub const MAX_SITES: usize = 1 << 21;
+
+/// Where [`translate3`] records sites, and how many more it may.
+struct Sites<'a> {
+    out: &'a mut Vec<Site>,
+}
+
+impl Sites<'_> {
+    fn push(&mut self, m: &Member<'_>, f: usize, value: i32, target: u64, base_off: usize) {
+        let global = |x: usize| m.base.checked_add(x).and_then(|a| u32::try_from(a).ok());
+        let (Some(at), Some(base)) = (global(f), global(base_off)) else { return };
+        let base_moved = m.shift(base_off).and_then(|s| i32::try_from(s).ok()).filter(|&s| s != NOWHERE);
+        if self.out.len() < MAX_SITES {
+            let key = (target & (u64::MAX >> 8)) | (m.index << 56);
+            self.out.push(Site { at, value, key, base, base_moved: base_moved.unwrap_or(NOWHERE) });
+        }
+    }
+
+    /// An absolute address `v` at `f`, if it is below 2^31.
+    fn push_absolute(&mut self, m: &Member<'_>, f: usize, v: u64) {
+        let (Some(at), Ok(value)) = (m.base.checked_add(f).and_then(|a| u32::try_from(a).ok()), i32::try_from(v))
+        else {
+            return;
+        };
+        if self.out.len() < MAX_SITES {
+            let key = (v & (u64::MAX >> 8)) | (m.index << 56);
+            self.out.push(Site { at, value, key, base: ABSOLUTE, base_moved: NOWHERE });
+        }
+    }
 }
 
 /// How far past the end of a move `bsdiff-elf2-zstd` takes a position to have moved with
 /// it: a function whose code changed is often where the code before it put it, and the
 /// calls and jumps to it then are predicted (python3.11's patch 12 KB smaller).
-const REACH: usize = 1024;
+pub const REACH: usize = 1024;
 
 impl Member<'_> {
     /// How far the moves carried the member's offset `x`.
@@ -221,18 +281,29 @@ impl Member<'_> {
 /// documentation. Leaves `out` as it is when the reference does not parse as x86-64 ELF.
 pub fn translate(reference: &[u8], moves: &Moves, out: &mut [u8]) {
     let Some(layout) = Layout::parse(reference) else { return };
-    tables(&Member { r: reference, base: 0, moves, layout, abs_base: Some(0), reach: 0 }, out);
+    tables(&Member { r: reference, base: 0, moves, layout, abs_base: Some(0), reach: 0, index: 0 }, out, None);
 }
 
 /// The table rules (`.eh_frame_hdr`, `.eh_frame`, `.dynsym`, `.rela.dyn`) of one member,
 /// `out` being the member's bytes of the translated reference.
-fn tables(m: &Member<'_>, out: &mut [u8]) {
+fn tables(m: &Member<'_>, out: &mut [u8], mut sites: Option<&mut Sites<'_>>) {
     let (r, layout) = (m.r, &m.layout);
     if let Some(h) = layout.section(b".eh_frame_hdr") {
+        // Not sites: the table is sorted anew, and its values are relative to its start
+        // (python3.11's patch 800 bytes larger with them).
         eh_frame_hdr(r, h, out, &mut |out, f, base, base_off| m.rel32(out, f, base, base_off));
     }
+    // Each FDE's start is a site.
+    let mut rel32 = |out: &mut [u8], f: usize, base: u64, base_off: usize| {
+        if let Some(s) = sites.as_deref_mut()
+            && let Some(v) = r.get(f..f.checked_add(4)?).and_then(|b| b.try_into().ok()).map(i32::from_le_bytes)
+        {
+            s.push(m, f, v, base.wrapping_add_signed(i64::from(v)), base_off);
+        }
+        m.rel32(out, f, base, base_off)
+    };
     if let Some(e) = layout.section(b".eh_frame") {
-        eh_frame(r, e, out, &mut |out, f, base, base_off| m.rel32(out, f, base, base_off));
+        eh_frame(r, e, out, &mut rel32);
     }
     // Symbol values (st_value at +8 of 24-byte entries; undefined ones are 0 and stay).
     if let Some(s) = layout.section(b".dynsym") {
@@ -268,6 +339,21 @@ const MIN_ABSOLUTE: u64 = 0x10000;
 /// §4.4. Returns whether any member parsed (nothing is done when `out` is not as long as
 /// `reference`).
 pub fn translate2(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8]) -> bool {
+    members(reference, sizes, moves, out, None)
+}
+
+/// [`translate2`] for `bsdiff-elf3-zstd`: also records, in reference order, the relative
+/// values whose targets the applier learns (calls, jumps, conditional jumps and
+/// RIP-relative operands in code, FDE starts; at most [`MAX_SITES`]).
+pub fn translate3(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8], sites: &mut Vec<Site>) -> bool {
+    sites.clear();
+    let any = members(reference, sizes, moves, out, Some(&mut Sites { out: sites }));
+    sites.sort_unstable_by_key(|s| s.at);
+    sites.dedup_by_key(|s| s.at);
+    any
+}
+
+fn members(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8], mut sites: Option<&mut Sites<'_>>) -> bool {
     if out.len() != reference.len() {
         return false;
     }
@@ -275,7 +361,7 @@ pub fn translate2(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8]
     let sizes = if sizes.is_empty() { &whole[..] } else { sizes };
     let mut base = 0usize;
     let mut any = false;
-    for &size in sizes {
+    for (index, &size) in sizes.iter().enumerate() {
         let Some(end) = usize::try_from(size).ok().and_then(|s| base.checked_add(s)).filter(|&e| e <= reference.len())
         else {
             break;
@@ -283,9 +369,9 @@ pub fn translate2(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8]
         let r = &reference[base..end];
         if let Some(layout) = Layout::parse(r) {
             let abs_base = moves.map_near(base, REACH).and_then(|to| Some(to - i64::try_from(base).ok()?));
-            let m = Member { r, base, moves, layout, abs_base, reach: REACH };
-            code(&m, &mut out[base..end]);
-            tables(&m, &mut out[base..end]);
+            let m = Member { r, base, moves, layout, abs_base, reach: REACH, index: index as u64 & 0xff };
+            code(&m, &mut out[base..end], sites.as_deref_mut());
+            tables(&m, &mut out[base..end], sites.as_deref_mut());
             any = true;
         }
         base = end;
@@ -311,7 +397,7 @@ fn scanned(loads: &[Load], exec: bool) -> Vec<Load> {
 /// conditional jumps, RIP-relative operands; under `ET_EXEC` also `mov r32, imm32`
 /// addresses), the jump tables their `lea`s name, and under `ET_EXEC` the 8-byte
 /// addresses in its other loads.
-fn code(m: &Member<'_>, out: &mut [u8]) {
+fn code(m: &Member<'_>, out: &mut [u8], mut sites: Option<&mut Sites<'_>>) {
     let (r, layout) = (m.r, &m.layout);
     // An address `v`, absolute: its new value, if every term is defined.
     let absolute = |v: u64| -> Option<u64> {
@@ -331,6 +417,9 @@ fn code(m: &Member<'_>, out: &mut [u8]) {
                 if v >= MIN_ABSOLUTE && layout.anchor_of(v).is_some() {
                     if let Some(v2) = absolute(v).and_then(|v2| u32::try_from(v2).ok()) {
                         out[i + 1..i + 5].copy_from_slice(&v2.to_le_bytes());
+                    }
+                    if let Some(s) = sites.as_deref_mut() {
+                        s.push_absolute(m, i + 1, v);
                     }
                     i += 5;
                     continue;
@@ -359,6 +448,9 @@ fn code(m: &Member<'_>, out: &mut [u8]) {
             if op == 0x8D && field == i + 2 && in_file && !layout.is_code(anchor) {
                 bases.push((anchor, target));
             }
+            if let Some(s) = sites.as_deref_mut() {
+                s.push(m, field, d, target, field);
+            }
             if let (Some(a), Some(f)) = (m.shift(anchor), m.shift(field))
                 && let Ok(d2) = i32::try_from(i64::from(d) + a - f)
             {
@@ -383,6 +475,9 @@ fn code(m: &Member<'_>, out: &mut [u8]) {
             else {
                 break;
             };
+            if let Some(s) = sites.as_deref_mut() {
+                s.push(m, at, v, address.wrapping_add_signed(i64::from(v)), b);
+            }
             if let Some(st) = m.shift(t)
                 && let Ok(v2) = i32::try_from(i64::from(v) + st - sb)
             {
@@ -398,8 +493,16 @@ fn code(m: &Member<'_>, out: &mut [u8]) {
             let end = l.offset + l.filesz;
             let mut at = first;
             while at + 8 <= end {
-                if let Some(v2) = u64_at(r, at).and_then(absolute) {
-                    out[at..at + 8].copy_from_slice(&v2.to_le_bytes());
+                if let Some(v) = u64_at(r, at) {
+                    if let Some(v2) = absolute(v) {
+                        out[at..at + 8].copy_from_slice(&v2.to_le_bytes());
+                    }
+                    if v >= MIN_ABSOLUTE
+                        && layout.anchor_of(v).is_some()
+                        && let Some(s) = sites.as_deref_mut()
+                    {
+                        s.push_absolute(m, at, v);
+                    }
                 }
                 at += 8;
             }
@@ -759,5 +862,39 @@ mod tests {
             assert!(!translate2(&pack, &[], &m, &mut whole));
             assert_eq!(whole, pack);
         }
+    }
+
+    /// `bsdiff-elf3-zstd`'s sites: the code's relative operands (relative to their own
+    /// place), the jump table's entries (to the table's), FDE starts, and in a
+    /// fixed-address file its absolute addresses; not `.eh_frame_hdr`'s sorted table.
+    #[test]
+    fn elf3_records_the_sites_it_learns_from_and_translates_as_elf2() {
+        let moves = |len| Moves::from_controls([(0x1400, 16, 0), (0xC00, 16, 0), (0x800, 0, 0)], len);
+        for (base, exec_type) in [(0u64, false), (0x40_0000, true)] {
+            let r = two_loads(base, exec_type);
+            let m = moves(r.len());
+            let (mut two, mut three, mut sites) = (r.clone(), r.clone(), Vec::new());
+            translate2(&r, &[], &m, &mut two);
+            assert!(translate3(&r, &[], &m, &mut three, &mut sites));
+            assert_eq!(two, three, "the same translation");
+            assert!(sites.windows(2).all(|w| w[0].at < w[1].at), "in reference order, once each");
+            let at = |a: usize| sites.iter().find(|s| s.at as usize == a).copied();
+            let jump = at(0x1002).expect("the conditional jump");
+            assert_eq!((jump.value, jump.base), (i32_at(&r, 0x1002), 0x1002));
+            assert_eq!(jump.key & (u64::MAX >> 8), base + 0x1006 + i32_at(&r, 0x1002) as u64, "its target");
+            let entry = at(0x2100).expect("a jump table entry");
+            assert_eq!(entry.base, 0x2100, "relative to the table");
+            assert_eq!(entry.base_moved, 32, "which moved with the data");
+            assert!(at(0x1022).is_some(), "the load from .bss");
+            assert_eq!(at(0x1031).map(|s| s.base), exec_type.then_some(ABSOLUTE), "mov r32, imm32");
+            assert_eq!(at(0x2300).map(|s| s.base), exec_type.then_some(ABSOLUTE), "a pointer in data");
+        }
+        // The unwind tables: the FDE's start is a site, the sorted table's entries are not.
+        let r = elf();
+        let (mut out, mut sites) = (r.clone(), Vec::new());
+        translate3(&r, &[], &Moves::from_controls([(0x800, 16, 0), (0x2800, 0, 0)], r.len()), &mut out, &mut sites);
+        let fde = sites.iter().find(|s| s.at == 0x320).expect("the FDE's start");
+        assert_eq!((fde.key, fde.base), (0x1000, 0x320));
+        assert!(!sites.iter().any(|s| (0x200..0x214).contains(&s.at)), "{sites:x?}");
     }
 }

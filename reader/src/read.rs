@@ -173,7 +173,11 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 Decode::Zstd(Box::new(d))
             }
             (
-                Encoding::BsdiffZstd | Encoding::BsdiffX86Zstd | Encoding::BsdiffElfZstd | Encoding::BsdiffElf2Zstd,
+                Encoding::BsdiffZstd
+                | Encoding::BsdiffX86Zstd
+                | Encoding::BsdiffElfZstd
+                | Encoding::BsdiffElf2Zstd
+                | Encoding::BsdiffElf3Zstd,
                 Some(prefix),
             ) => {
                 let name = format!("{BLOB_PREFIX}{}", blob.sha256);
@@ -191,6 +195,7 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                     Encoding::BsdiffX86Zstd => crate::bsdelta::decode_x86(prefix, &patch, blob.size, w),
                     Encoding::BsdiffElfZstd => crate::bsdelta::decode_elf(prefix, &patch, blob.size, w),
                     Encoding::BsdiffElf2Zstd => crate::bsdelta::decode_elf2(prefix, ref_sizes, &patch, blob.size, w),
+                    Encoding::BsdiffElf3Zstd => crate::bsdelta::decode_elf3(prefix, ref_sizes, &patch, blob.size, w),
                     _ => crate::bsdelta::decode(prefix, &patch, blob.size, w),
                 }
                 .map_err(|why| integrity_io(Integrity::BadCompressedData { entry: name, why }))?;
@@ -227,6 +232,7 @@ impl<'p, R: BufRead> BlobReader<'p, R> {
                 | Encoding::BsdiffX86Zstd
                 | Encoding::BsdiffElfZstd
                 | Encoding::BsdiffElf2Zstd
+                | Encoding::BsdiffElf3Zstd
                 | Encoding::ZstdDeltaGz,
                 None,
             ) => {

@@ -51,6 +51,7 @@ pub fn method_for(encoding: hotfix_schema::Encoding) -> u16 {
         | E::BsdiffX86Zstd
         | E::BsdiffElfZstd
         | E::BsdiffElf2Zstd
+        | E::BsdiffElf3Zstd
         | E::ZstdGz
         | E::ZstdDeltaGz => METHOD_ZSTD,
     }

@@ -290,6 +290,11 @@ pub enum Encoding {
     /// fixed-address executables the absolute addresses in code and data; and the extra
     /// bytes compressed with the reference as their prefix (FORMAT.md §4.4).
     BsdiffElf2Zstd,
+    /// As `bsdiff-elf2-zstd`, and each relative operand the translation reads (calls,
+    /// jumps, conditional jumps, RIP-relative operands, FDE starts) is predicted, where an
+    /// earlier one with the same target has been decoded, from how far that one said the
+    /// target moved (FORMAT.md §4.4).
+    BsdiffElf3Zstd,
     /// The entry is zip method 93: records of the gzip members stored inflated, then one
     /// Zstandard frame of the content with those members inflated; each is deflated again
     /// by zlib at its recorded level (FORMAT.md §4.4).
@@ -328,6 +333,7 @@ impl Encoding {
                 | Encoding::BsdiffX86Zstd
                 | Encoding::BsdiffElfZstd
                 | Encoding::BsdiffElf2Zstd
+                | Encoding::BsdiffElf3Zstd
                 | Encoding::ZstdDeltaGz
         )
     }

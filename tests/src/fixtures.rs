@@ -85,15 +85,25 @@ dir = "b"
 /// `pad` bytes inserted after function `at`. Two builds that differ in where the padding
 /// is have every operand that crosses it changed: what `bsdiff-x86-zstd` is for.
 pub fn x86_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
-    code_program(funcs, at, pad, false)
+    code_program(funcs, at, pad, false, 0)
+}
+
+/// Where function `f` of a [`code_program`] starts: after a 64-byte header, 96 bytes a
+/// function, `pad` more after function `at`; in a build with padding, the `hot` last
+/// functions (rewritten, all alike) in another order.
+fn function_start(f: usize, funcs: usize, at: usize, pad: usize, hot: usize) -> usize {
+    let slot =
+        if hot > 0 && pad > 0 && f > at && f + hot >= funcs { funcs - hot + (f + hot - funcs) * 5 % hot } else { f };
+    64 + slot * 96 + if slot > at { pad } else { 0 }
 }
 
 /// [`x86_program`], with `jcc` a conditional jump (`0F 85` rel32) to another function in
-/// place of every other call.
-fn code_program(funcs: usize, at: usize, pad: usize, jcc: bool) -> Vec<u8> {
+/// place of every other call; with `hot` > 0 every call and jump goes to one of the last
+/// `hot` functions, whose code, in a build with padding before them, is other code.
+fn code_program(funcs: usize, at: usize, pad: usize, jcc: bool, hot: usize) -> Vec<u8> {
     const HEADER: usize = 64;
     const BODY: usize = 96;
-    let start = |f: usize| HEADER + f * BODY + if f > at { pad } else { 0 };
+    let start = |f: usize| function_start(f, funcs, at, pad, hot);
     let table = start(funcs) + 64;
     let mut v = vec![0u8; HEADER];
     v[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
@@ -106,7 +116,8 @@ fn code_program(funcs: usize, at: usize, pad: usize, jcc: bool) -> Vec<u8> {
         let base = v.len();
         let mut k = 0;
         while v.len() - base + if jcc { 15 } else { 13 } <= BODY {
-            let callee = (f * 7 + k * 13 + 3) % funcs;
+            let callee =
+                if hot > 0 { funcs.saturating_sub(1 + (f * 7 + k * 13) % hot) } else { (f * 7 + k * 13 + 3) % funcs };
             if jcc && k % 2 == 1 {
                 let end = v.len() + 6;
                 v.extend_from_slice(&[0x0F, 0x85]);
@@ -123,6 +134,13 @@ fn code_program(funcs: usize, at: usize, pad: usize, jcc: bool) -> Vec<u8> {
             k += 1;
         }
         v.resize(base + BODY, 0xCC);
+        if hot > 0 && pad > 0 && f > at && f + hot >= funcs {
+            // Rewritten (two-byte no-ops): no match for bsdiff, so no move says where the
+            // function went.
+            for (i, b) in v[base..].iter_mut().enumerate() {
+                *b = if i % 2 == 0 { 0x66 } else { 0x90 };
+            }
+        }
     }
     v.resize(table, 0);
     v.extend((0..4096u32).map(|i| (i * 31 % 256) as u8));
@@ -135,18 +153,25 @@ fn code_program(funcs: usize, at: usize, pad: usize, jcc: bool) -> Vec<u8> {
 /// and a `PT_LOAD` segment mapping the file at address 0. Two builds that differ in where
 /// the padding is have every table entry after it changed: what `bsdiff-elf-zstd` is for.
 pub fn elf_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
-    elf_with(funcs, at, pad, false)
+    elf_with(funcs, at, pad, false, 0)
 }
 
 /// [`elf_program`] whose segment is executable and whose code has conditional jumps too:
 /// the branches `bsdiff-elf2-zstd` translates and `bsdiff-elf-zstd` does not.
 pub fn elf2_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
-    elf_with(funcs, at, pad, true)
+    elf_with(funcs, at, pad, true, 0)
 }
 
-fn elf_with(funcs: usize, at: usize, pad: usize, jcc: bool) -> Vec<u8> {
-    let start = |f: usize| (64 + f * 96 + if f > at { pad } else { 0 }) as i64;
-    let mut v = code_program(funcs, at, pad, jcc);
+/// [`elf2_program`] whose calls and jumps all go to its last 12 functions, which a build
+/// with padding before them (`at` = `funcs` − 13) rewrites: the moves cannot say where
+/// they went, the first call to each can, and `bsdiff-elf3-zstd` learns it from there.
+pub fn elf3_program(funcs: usize, at: usize, pad: usize) -> Vec<u8> {
+    elf_with(funcs, at, pad, true, 12)
+}
+
+fn elf_with(funcs: usize, at: usize, pad: usize, jcc: bool, hot: usize) -> Vec<u8> {
+    let start = |f: usize| function_start(f, funcs, at, pad, hot) as i64;
+    let mut v = code_program(funcs, at, pad, jcc, hot);
     v.resize(v.len().next_multiple_of(8), 0);
     let put = |v: &mut Vec<u8>, bytes: &[u8]| v.extend_from_slice(bytes);
     let hdr = v.len();
@@ -255,11 +280,22 @@ pub fn elf2_update(dir: &Path) -> PathBuf {
     program_update(dir, elf2_program)
 }
 
+/// [`x86_update`] with the program an [`elf3_program`] of 1000 functions, its last 12
+/// rewritten and reordered after padding in the LDR build; the spec is the same, at the
+/// same path.
+pub fn elf3_update(dir: &Path) -> PathBuf {
+    program_builds(dir, |gdr| if gdr { elf3_program(1000, 1000, 0) } else { elf3_program(1000, 987, 37) })
+}
+
 fn program_update(dir: &Path, program: fn(usize, usize, usize) -> Vec<u8>) -> PathBuf {
-    for (branch, at, pad) in [("gdr", 1000, 0), ("ldr", 10, 48)] {
+    program_builds(dir, |gdr| if gdr { program(1000, 1000, 0) } else { program(1000, 10, 48) })
+}
+
+fn program_builds(dir: &Path, program: impl Fn(bool) -> Vec<u8>) -> PathBuf {
+    for branch in ["gdr", "ldr"] {
         let path = dir.join(format!("x86/{branch}/bin/app"));
         fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(&path, program(1000, at, pad)).expect("write");
+        fs::write(&path, program(branch == "gdr")).expect("write");
     }
     let spec = r#"[package]
 id = "KB7"

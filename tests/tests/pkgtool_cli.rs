@@ -473,6 +473,16 @@ fn an_executable_whose_jumps_moved_is_a_bsdiff_elf2_delta_and_extracts_byte_for_
     built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-elf2-zstd");
 }
 
+/// An executable whose called functions were rewritten where no move places them: the
+/// first call to each says where it went, the others are predicted from it
+/// (`bsdiff-elf3-zstd`), and it extracts byte for byte.
+#[test]
+fn an_executable_whose_called_functions_were_rewritten_is_a_bsdiff_elf3_delta_and_extracts_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = fixtures::elf3_update(t.path());
+    built_with_encoding_extracts_byte_for_byte(t.path(), &spec, "x86", "app", "bsdiff-elf3-zstd");
+}
+
 /// Four shared objects packed: the LDR pack is one bsdiff-elf2-zstd delta against the
 /// GDR pack, each member translated on its own; and it extracts byte for byte, packed
 /// or not.

@@ -62,7 +62,8 @@ fn a_real_security_update_pair_is_stored_as_a_delta_and_round_trips() {
         .clone();
     let blob = j["manifest"]["blobs"].as_array().unwrap().iter().find(|b| b["sha256"] == ldr_crypto).unwrap().clone();
     let encoding = blob["encoding"].as_str().unwrap();
-    let deltas = ["bsdiff-zstd", "bsdiff-x86-zstd", "bsdiff-elf-zstd", "bsdiff-elf2-zstd", "zstd-delta"];
+    let deltas =
+        ["bsdiff-zstd", "bsdiff-x86-zstd", "bsdiff-elf-zstd", "bsdiff-elf2-zstd", "bsdiff-elf3-zstd", "zstd-delta"];
     assert!(deltas.contains(&encoding), "{blob}");
     let mut zip = zip::ZipArchive::new(fs::File::open(&pkg).unwrap()).unwrap();
     let stored = zip.by_name(&format!("blobs/{}", ldr_crypto.as_str().unwrap())).unwrap().compressed_size();
@@ -83,10 +84,11 @@ fn a_real_security_update_pair_is_stored_as_a_delta_and_round_trips() {
 /// libcrypto 3.0.20 → 3.0.22: matched a second time against the reference as translated
 /// (its call and jump operands already saying what the new build's say), the
 /// `bsdiff-elf2-zstd` entry is far smaller than the first match's (135 → 83 KB when
-/// written), and it still decodes to the new build byte for byte.
+/// written), and it still decodes to the new build byte for byte; `bsdiff-elf3-zstd`,
+/// which the writer takes, is smaller again.
 #[test]
 fn a_second_match_against_the_translated_reference_shrinks_a_real_elf_patch() {
-    use pkgtool::bsdelta::{decode_elf2, encode_elf2_matched};
+    use pkgtool::bsdelta::{decode_elf2, decode_elf3, encode_best, encode_elf2_matched};
     let Some((old, new)) = pair() else { return };
     let t = tempfile::tempdir().unwrap();
     unpack(&old, &t.path().join("gdr"));
@@ -99,4 +101,9 @@ fn a_second_match_against_the_translated_reference_shrinks_a_real_elf_patch() {
     assert!(again.len() * 4 < once.len() * 3, "matched again {} once {}", again.len(), once.len());
     assert_eq!(decode_elf2(&old, &[], &again, new.len() as u64, 27).unwrap(), new);
     assert_eq!(decode_elf2(&old, &[], &once, new.len() as u64, 27).unwrap(), new);
+    // Learned targets and absolute branches in the extra bytes: smaller still.
+    let (encoding, best) = encode_best(&old, &[], &new, 19, true).unwrap();
+    assert_eq!(encoding, hotfix_schema::Encoding::BsdiffElf3Zstd);
+    assert!(best.len() * 20 < again.len() * 19, "elf3 {} elf2 {}", best.len(), again.len());
+    assert_eq!(decode_elf3(&old, &[], &best, new.len() as u64, 27).unwrap(), new);
 }

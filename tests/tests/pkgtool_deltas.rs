@@ -131,3 +131,45 @@ fn each_member_of_a_reference_pack_is_translated_on_its_own() {
     // Sizes that do not add up: the members that fit are translated, the rest is not.
     let _ = decode_elf2(&old, &[sizes[0], sizes[1] + 1], &both, new.len() as u64, 27);
 }
+
+/// Calls to functions the build rewrote where no move places them: `bsdiff-elf2-zstd`
+/// pays for every one, `bsdiff-elf3-zstd` for the first to each (and its extra bytes'
+/// branches are absolute); only its own applier gets the content right.
+#[test]
+fn learned_call_targets_make_an_elf3_patch_smaller_than_elf2_and_round_trip() {
+    use hotfix_tests::fixtures::elf3_program;
+    use pkgtool::bsdelta::{decode_elf2, decode_elf3, encode_best, encode_elf2};
+    let old = elf3_program(300, 300, 0);
+    let new = elf3_program(300, 287, 37);
+    let (encoding, elf3) = encode_best(&old, &[], &new, 19, true).unwrap();
+    assert_eq!(encoding, hotfix_schema::Encoding::BsdiffElf3Zstd);
+    let elf2 = encode_elf2(&old, &[], &new, 19).unwrap().expect("an ELF reference");
+    assert!(elf3.len() * 3 < elf2.len() * 2, "elf3 {} elf2 {}", elf3.len(), elf2.len());
+    assert_eq!(decode_elf3(&old, &[], &elf3, new.len() as u64, 27).unwrap(), new);
+    assert_ne!(decode_elf2(&old, &[], &elf3, new.len() as u64, 27).ok(), Some(new.clone()));
+    assert_ne!(decode_elf3(&old, &[], &elf2, new.len() as u64, 27).ok(), Some(new.clone()));
+}
+
+/// A damaged elf3 patch (any byte flipped, any length cut) is an error or other bytes of
+/// the declared size, never a panic.
+#[test]
+fn damaged_elf3_patches_are_errors_not_panics() {
+    use hotfix_tests::fixtures::elf3_program;
+    use pkgtool::bsdelta::{decode_elf3, encode_best};
+    let old = elf3_program(40, 40, 0);
+    let new = elf3_program(40, 27, 21);
+    let (_, patch) = encode_best(&old, &[], &new, 3, true).unwrap();
+    assert_eq!(decode_elf3(&old, &[], &patch, new.len() as u64, 27).unwrap(), new);
+    for i in 0..patch.len() {
+        for flip in [0x01, 0x80, 0xff] {
+            let mut p = patch.clone();
+            p[i] ^= flip;
+            if let Ok(out) = decode_elf3(&old, &[], &p, new.len() as u64, 27) {
+                assert_eq!(out.len(), new.len());
+            }
+        }
+    }
+    for cut in 0..patch.len() {
+        assert!(decode_elf3(&old, &[], &patch[..cut], new.len() as u64, 27).is_err());
+    }
+}
