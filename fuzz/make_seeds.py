@@ -122,6 +122,20 @@ def main():
     elf2[0x1700:0x1708] = struct.pack("<ii", 0x1400 - 0x1700, 0x1410 - 0x1700)
     elf2 = bytes(elf2)
     put("bsdiff", "elf2_pack", struct.pack("<HI", len(elf2), 0x3010 | 1 << 29) + elf2 + patch)
+    # The same reference for bsdiff-elf3-zstd (selector bit 28), with LEB128 controls
+    # that make the declared size: its sites (the jump, the lea, the call, the table's
+    # entries) are learned and predicted, the extra bytes' call made relative again.
+    def leb(v):
+        out = bytearray()
+        while v >= 0x80:
+            out.append(v & 0x7F | 0x80)
+            v >>= 7
+        out.append(v)
+        return bytes(out)
+    ctrl3 = leb(0x800) + leb(16) + leb(0) + leb(0x2800) + leb(0) + leb(0)
+    c3, e3 = zst(ctrl3), zst(bytes([0xE8]) + struct.pack("<i", 0x40) + b"\x90" * 11)
+    patch3 = struct.pack("<II", len(c3), len(d)) + c3 + d + e3
+    put("bsdiff", "elf3_pack", struct.pack("<HI", len(elf2), 0x3010 | 1 << 28) + elf2 + patch3)
 
     # PPMd (selector 11): the header (order 6, 1 MiB, restart), then the stream with its
     # end marker; pyppmd is 7-Zip's coder, as the reader's is.

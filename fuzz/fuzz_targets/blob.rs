@@ -1,5 +1,5 @@
 //! The blob decoders behind the reader (stored, zstd, LZMA, LZMA+x86, PPMd, zstd-delta,
-//! bsdiff-zstd, bsdiff-x86-zstd, bsdiff-elf-zstd, bsdiff-elf2-zstd, and the five `-gz` encodings) through the same checking reader `verify` uses. Input: an encoding
+//! bsdiff-zstd, bsdiff-x86-zstd, bsdiff-elf-zstd, bsdiff-elf2-zstd, bsdiff-elf3-zstd, and the five `-gz` encodings) through the same checking reader `verify` uses. Input: an encoding
 //! selector, a 16-bit reference length, a 32-bit declared size, a CRC-32, the reference,
 //! then the entry's bytes. The declared hash is that of the entry bytes with the selector
 //! 0 (stored), so a stored blob can pass. Properties: no panic; nothing accepted yields
@@ -10,7 +10,7 @@ use hotfix_schema::{Blob, Digest, Encoding, Limits};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest as _, Sha256};
 
-const ENCODINGS: [Encoding; 15] = [
+const ENCODINGS: [Encoding; 16] = [
     Encoding::Stored,
     Encoding::Zstd,
     Encoding::Lzma,
@@ -26,6 +26,7 @@ const ENCODINGS: [Encoding; 15] = [
     Encoding::PpmdGz,
     Encoding::BsdiffElfZstd,
     Encoding::BsdiffElf2Zstd,
+    Encoding::BsdiffElf3Zstd,
 ];
 
 fuzz_target!(|data: &[u8]| {

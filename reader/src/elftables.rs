@@ -348,7 +348,9 @@ pub fn translate2(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8]
 pub fn translate3(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8], sites: &mut Vec<Site>) -> bool {
     sites.clear();
     let any = members(reference, sizes, moves, out, Some(&mut Sites { out: sites }));
-    sites.sort_unstable_by_key(|s| s.at);
+    // Stable: of two sites at one offset (a jump table entry that rule 3 reads too), the
+    // first recorded is kept.
+    sites.sort_by_key(|s| s.at);
     sites.dedup_by_key(|s| s.at);
     any
 }

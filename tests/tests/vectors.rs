@@ -463,6 +463,32 @@ fn generate() -> BTreeMap<String, Vector> {
         "a bsdiff-elf2-zstd entry labelled bsdiff-elf-zstd: its extra frame needs the reference as prefix, and its conditional jumps are not translated",
     );
 
+    // An executable whose called functions were rewritten, its LDR build as
+    // `bsdiff-elf3-zstd`; and the same entry labelled `bsdiff-elf2-zstd`: authentic, and
+    // the wrong content (no learned targets, the extra bytes' operands left absolute).
+    let e3dir = dir.join("elf3");
+    let elf3 = built(&fixtures::elf3_update(&e3dir), &key, None);
+    let e3raw = RawPackage::parse(&elf3);
+    let e3m = e3raw.manifest();
+    let at = e3m["blobs"].as_array().unwrap().iter().position(|b| b["encoding"] == "bsdiff-elf3-zstd");
+    let at = at.expect("the LDR build of an executable whose called functions moved unseen is bsdiff-elf3-zstd");
+    add!(
+        "valid_bsdiff_elf3_blob",
+        elf3.clone(),
+        "ok",
+        "an executable's LDR build as a bsdiff-elf3-zstd delta (calls predicted from the first decoded call to the same function, the extra bytes' operands absolute)",
+    );
+    let mut relabelled = e3m.clone();
+    relabelled["blobs"][at]["encoding"] = "bsdiff-elf2-zstd".into();
+    let mut r = e3raw.clone();
+    r.set_manifest(&relabelled);
+    deep_only!(
+        "blob_bsdiff_elf3_as_elf2",
+        r.write(&key, |_| {}),
+        "bad-compressed-data",
+        "a bsdiff-elf3-zstd entry labelled bsdiff-elf2-zstd: without the learned targets and with the extra bytes' operands absolute, it is other bytes",
+    );
+
     // Gzip files stored inflated: one blob each, and packed; then an entry whose record
     // names another deflate level (the member deflates to another length) and one whose
     // record claims a 2 GiB expansion (over the window limit).
