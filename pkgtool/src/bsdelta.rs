@@ -5,13 +5,17 @@
 //! reference with its relative operands translated by the controls' moves
 //! ([`hotfix_reader::bsdelta::translate`]), and for x86-64 ELF files a
 //! `bsdiff-elf2-zstd` patch: the differences against the reference translated as ELF
-//! ([`hotfix_reader::elftables::translate2`]), the extra bytes against the reference.
+//! ([`hotfix_reader::elftables::translate2`]), the extra bytes against the reference; and
+//! a `bsdiff-elf3-zstd` patch: the same with each relative value predicted from the last
+//! one decoded with its target ([`hotfix_reader::bsdelta::Learner`]) and the extra bytes'
+//! operands absolute. Where the first match leaves many extra bytes, ELF targets are
+//! matched a second time, against the translated reference.
 
 use std::io::{self, Cursor, Read};
 
 pub use hotfix_reader::bsdelta::decode;
 use hotfix_reader::bsdelta::{
-    HEADER_LEN, Learner, Moves, absolute_branches, absolute_prefix, decode_int, translate, translate_elf3,
+    HEADER_LEN, Learner, Moves, absolute_operands, absolute_prefix, decode_int, translate, translate_elf3,
     varint_controls,
 };
 pub use hotfix_reader::bsdelta::{decode_elf, decode_elf2, decode_elf3, decode_x86};
@@ -199,7 +203,8 @@ fn controls(ctrl: &[u8]) -> impl Iterator<Item = (i64, i64, i64)> + '_ {
     ctrl.chunks_exact(24).map(|c| (decode_int(&c[0..8]), decode_int(&c[8..16]), decode_int(&c[16..24])))
 }
 
-/// The extra frame: against `prefix` (a `bsdiff-elf2-zstd` entry's reference) where there
+/// The extra frame: against `prefix` (a `bsdiff-elf2-zstd` entry's reference, a
+/// `bsdiff-elf3-zstd` entry's reference with its operands absolute) where there
 /// are extra bytes enough for it to pay — level 19 indexes the reference in about 50 ms a
 /// MB (47 ms for psql's 800 KB), which a few bytes do not repay. A frame without the prefix
 /// decodes the same with it, so the smaller is kept. The writer's comparison of candidates
@@ -214,9 +219,8 @@ fn extra_frame(extra: &[u8], prefix: Option<&[u8]>, level: i32) -> io::Result<Ve
     })
 }
 
-/// An entry of `streams` with `diff` as its difference stream; with `prefix` (the
-/// reference of a `bsdiff-elf2-zstd` entry) the extra frame compressed against it and the
-/// controls written as LEB128 integers.
+/// An entry of these streams; with `prefix` (an elf2 or elf3 entry's) the extra frame
+/// compressed against it and the controls written as LEB128 integers.
 fn entry(ctrl: &[u8], diff: &[u8], extra: &[u8], level: i32, prefix: Option<&[u8]>) -> io::Result<Vec<u8>> {
     let bad = || io::Error::other("a patch stream over 4 GiB");
     let ze = extra_frame(extra, prefix, level)?;
@@ -238,7 +242,8 @@ fn entry(ctrl: &[u8], diff: &[u8], extra: &[u8], level: i32, prefix: Option<&[u8
 /// differences again against the reference translated by the controls' moves — its x86
 /// operands (`bsdiff-x86-zstd`), and its ELF tables too where that changes anything
 /// (`bsdiff-elf-zstd`), and against the reference translated as ELF where a member of it
-/// is (`bsdiff-elf2-zstd`).
+/// is (`bsdiff-elf2-zstd`, `bsdiff-elf3-zstd`; from a second match too, where the first
+/// left [`REMATCH_MIN`] extra bytes).
 fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Result<(Streams, Vec<Candidate>)> {
     let (ctrl, diff, extra) = matched(reference, target, qbsdiff::bsdiff::SMALL_MATCH)?;
     if !x86 {
@@ -290,7 +295,7 @@ fn elf_candidates(
     let len = controls.iter().try_fold(0usize, |n, c| usize::try_from(c.0).ok().and_then(|a| n.checked_add(a)));
     let diff = differences(controls, translated, target, len.ok_or_else(bad)?)?;
     let learned = learned_differences(controls, diff.clone(), sites, target)?;
-    // The extra bytes with their branches absolute, run by run.
+    // The extra bytes with their relative operands absolute, run by run.
     let mut extra = Vec::new();
     let mut new = 0usize;
     for &(add, copy, _) in controls {
@@ -298,7 +303,7 @@ fn elf_candidates(
         new = start.checked_add(usize::try_from(copy).map_err(|_| bad())?).ok_or_else(bad)?;
         let at = extra.len();
         extra.extend_from_slice(target.get(start..new).ok_or_else(bad)?);
-        absolute_branches(&mut extra[at..], start, true);
+        absolute_operands(&mut extra[at..], start, true);
     }
     let (ctrl, own_extra) = match own {
         Some((c, e)) => (Some(c), Some(e)),

@@ -16,6 +16,11 @@
 //! reference went ([`Moves`]); rewriting the reference's operands to point where their
 //! targets went makes those differences zero. The decoder derives the same moves from the
 //! same controls, so nothing is sent for them.
+//!
+//! `bsdiff-elf2-zstd` and `bsdiff-elf3-zstd` translate the reference as ELF
+//! ([`crate::elftables`]); `bsdiff-elf3-zstd` also learns, as it decodes, where each
+//! target the moves could not place went ([`Learner`]), and keeps its extra bytes'
+//! operands absolute ([`absolute_operands`]).
 
 use std::io::{self, Read};
 
@@ -392,7 +397,7 @@ pub fn decode_elf3(
 /// as [`translate`] does — `E8`/`E9` (call, jmp), `0F 80`–`0F 8F` (conditional jumps),
 /// and the RIP-relative operands of [`RIP_OPS`] (or `FF`) and `0F` [`RIP_OPS_0F`] — each
 /// operand skipped once found. The scan reads opcode and ModR/M bytes, never an
-/// operand's, so it finds the same operands after [`absolute_branches`] as before.
+/// operand's, so it finds the same operands after [`absolute_operands`] as before.
 fn relative_operands(code: &[u8], mut visit: impl FnMut(usize)) {
     let mut i = 0;
     while i + 5 <= code.len() {
@@ -415,11 +420,11 @@ fn relative_operands(code: &[u8], mut visit: impl FnMut(usize)) {
 }
 
 /// `bsdiff-elf3-zstd`'s extra bytes, one copy run at output position `at`: each relative
-/// operand ([`relative_operands`]; `to_absolute`) made the address of its target, as the output counts
-/// addresses (`at` + its offset + 4 + the operand), or (not `to_absolute`) made relative
-/// again. Calls to one function then read alike wherever they are, and alike to the
-/// reference's in [`absolute_prefix`].
-pub fn absolute_branches(run: &mut [u8], at: usize, to_absolute: bool) {
+/// operand ([`relative_operands`]) made (`to_absolute`) the address of its target as the
+/// output counts addresses (`at` + its offset + 4 + the operand), or made relative again.
+/// Calls to one function then read alike wherever they are, and alike to the reference's
+/// in [`absolute_prefix`].
+pub fn absolute_operands(run: &mut [u8], at: usize, to_absolute: bool) {
     let mut fields = Vec::new();
     relative_operands(run, |f| fields.push(f));
     for f in fields {
@@ -432,7 +437,7 @@ pub fn absolute_branches(run: &mut [u8], at: usize, to_absolute: bool) {
 
 /// The prefix `bsdiff-elf3-zstd`'s extra bytes are compressed against: the translated
 /// reference with each relative operand whose place a move carried (or ended less than
-/// [`crate::elftables::REACH`] before) made absolute as [`absolute_branches`] does, at the
+/// [`crate::elftables::REACH`] before) made absolute as [`absolute_operands`] does, at the
 /// place the move carried it to.
 pub fn absolute_prefix(translated: &[u8], moves: &Moves) -> Vec<u8> {
     let mut out = translated.to_vec();
@@ -552,7 +557,7 @@ pub fn decode(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> 
 /// [`decode`]; with `elf2_reference` (the untranslated reference of a `bsdiff-elf2-zstd`
 /// entry) the extra frame is decoded with it as prefix and the controls are LEB128; with
 /// `learner` (`bsdiff-elf3-zstd`) each add run's sites are predicted from it and each
-/// copy run's branches are made relative again ([`absolute_branches`]).
+/// copy run's operands are made relative again ([`absolute_operands`]).
 fn apply(
     reference: &[u8],
     data: &[u8],
@@ -624,7 +629,7 @@ fn apply(
             left -= k;
         }
         if learner.is_some() {
-            absolute_branches(&mut out[run_new..], run_new, false);
+            absolute_operands(&mut out[run_new..], run_new, false);
         }
         old_pos = old_pos.checked_add(seek).ok_or("reference position overflows")?;
     }
@@ -741,13 +746,13 @@ mod tests {
             .collect();
         for at in [0usize, 7, 0xFFFF_FFF0] {
             let mut run = bytes.clone();
-            absolute_branches(&mut run, at, true);
+            absolute_operands(&mut run, at, true);
             assert_ne!(run, bytes);
-            absolute_branches(&mut run, at, false);
+            absolute_operands(&mut run, at, false);
             assert_eq!(run, bytes);
         }
         let mut call = vec![0x90, 0xE8, 0x10, 0, 0, 0, 0x90];
-        absolute_branches(&mut call, 0x1000, true);
+        absolute_operands(&mut call, 0x1000, true);
         assert_eq!(&call[2..6], &(0x1000u32 + 6 + 0x10).to_le_bytes());
         // The prefix: the same call in the reference at 0x200, moved to 0x1000, reads alike.
         let mut reference = vec![0u8; 0x400];

@@ -15,6 +15,10 @@
 //! segments; a value moves by how far the moves carried its target's offset (less how far
 //! they carried its base, for a relative one). A value in a segment laid out anew is off
 //! by that segment's skew, which costs compression, never correctness.
+//!
+//! [`translate2`] is `bsdiff-elf2-zstd`'s translation (code, jump tables, fixed
+//! addresses, then these tables, member by member); [`translate3`] is the same and also
+//! records the values `bsdiff-elf3-zstd` learns from ([`Site`]).
 
 use crate::bsdelta::Moves;
 
