@@ -15,8 +15,8 @@ use std::io::{self, Cursor, Read};
 
 pub use hotfix_reader::bsdelta::decode;
 use hotfix_reader::bsdelta::{
-    HEADER_LEN, Learner, Moves, absolute_operands, absolute_prefix, decode_int, translate, translate_elf3,
-    varint_controls,
+    HEADER_LEN, Learner, Moves, absolute_operands, absolute_prefix, decode_int, translate, translate_elf2,
+    translate_elf3, varint_controls,
 };
 pub use hotfix_reader::bsdelta::{decode_elf, decode_elf2, decode_elf3, decode_x86};
 use hotfix_reader::elftables::Site;
@@ -261,10 +261,9 @@ fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Res
     }
     drop((translated, elf));
     let clipped = Moves::from_controls_clipped(controls.iter().copied(), reference.len());
-    let mut sites = Vec::new();
-    let elf2 = translate_elf3(reference, sizes, &clipped, &mut sites);
+    let elf2 = translate_elf2(reference, sizes, &clipped);
     if elf2 != reference {
-        out.extend(elf_candidates(&controls, &clipped, &elf2, &sites, target, None)?);
+        out.extend(elf_candidates(&controls, &clipped, reference, sizes, &elf2, target, None)?);
         if extra.len() >= REMATCH_MIN {
             // Matched again, against the reference as translated: its operands already
             // say what the target's do, so matches run through them. The applier derives
@@ -273,28 +272,40 @@ fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Res
             let (ctrl2, _, extra2) = matched(&elf2, target, SECOND_SEED)?;
             let controls2: Vec<(i64, i64, i64)> = self::controls(&ctrl2).collect();
             let clipped2 = Moves::from_controls_clipped(controls2.iter().copied(), reference.len());
-            let against = translate_elf3(reference, sizes, &clipped2, &mut sites);
-            out.extend(elf_candidates(&controls2, &clipped2, &against, &sites, target, Some((ctrl2, extra2)))?);
+            let against = translate_elf2(reference, sizes, &clipped2);
+            out.extend(elf_candidates(
+                &controls2,
+                &clipped2,
+                reference,
+                sizes,
+                &against,
+                target,
+                Some((ctrl2, extra2)),
+            )?);
         }
     }
     Ok(((ctrl, diff, extra), out))
 }
 
 /// The `bsdiff-elf2-zstd` and `bsdiff-elf3-zstd` candidates of one match (`own`: its
-/// controls and extra bytes, if not the first match's), `translated` being the reference
-/// as both translate it under `controls` (whose moves are `moves`), `sites` its sites.
+/// controls and extra bytes, if not the first match's), `elf2` being the reference as
+/// `bsdiff-elf2-zstd` translates it under `controls` (whose moves are `moves`).
 fn elf_candidates(
     controls: &[(i64, i64, i64)],
     moves: &Moves,
-    translated: &[u8],
-    sites: &[Site],
+    reference: &[u8],
+    sizes: &[u64],
+    elf2: &[u8],
     target: &[u8],
     own: Option<(Vec<u8>, Vec<u8>)>,
 ) -> io::Result<[Candidate; 2]> {
     let bad = || io::Error::other("unexpected bsdiff output");
     let len = controls.iter().try_fold(0usize, |n, c| usize::try_from(c.0).ok().and_then(|a| n.checked_add(a)));
-    let diff = differences(controls, translated, target, len.ok_or_else(bad)?)?;
-    let learned = learned_differences(controls, diff.clone(), sites, target)?;
+    let len = len.ok_or_else(bad)?;
+    let diff = differences(controls, elf2, target, len)?;
+    let mut sites = Vec::new();
+    let elf3 = translate_elf3(reference, sizes, moves, &mut sites);
+    let learned = learned_differences(controls, differences(controls, &elf3, target, len)?, &sites, target)?;
     // The extra bytes with their relative operands absolute, run by run.
     let mut extra = Vec::new();
     let mut new = 0usize;
@@ -316,7 +327,7 @@ fn elf_candidates(
             diff: learned,
             ctrl,
             extra: Some(extra),
-            prefix: Some(absolute_prefix(translated, moves)),
+            prefix: Some(absolute_prefix(&elf3, moves)),
         },
     ])
 }

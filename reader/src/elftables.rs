@@ -297,6 +297,7 @@ fn tables(m: &Member<'_>, out: &mut [u8], mut sites: Option<&mut Sites<'_>>) {
         // (python3.11's patch 800 bytes larger with them).
         eh_frame_hdr(r, h, out, &mut |out, f, base, base_off| m.rel32(out, f, base, base_off));
     }
+    let elf3 = sites.is_some();
     // Each FDE's start is a site.
     let mut rel32 = |out: &mut [u8], f: usize, base: u64, base_off: usize| {
         if let Some(s) = sites.as_deref_mut()
@@ -306,8 +307,18 @@ fn tables(m: &Member<'_>, out: &mut [u8], mut sites: Option<&mut Sites<'_>>) {
         }
         m.rel32(out, f, base, base_off)
     };
+    // elf3: an FDE's CIE pointer (how far back its CIE is) follows the moves too; with
+    // one CIE for thousands of FDEs, every FDE after a change of size differs in it.
+    let mut cie_pointer = |out: &mut [u8], f: usize, cie: usize| {
+        if elf3 {
+            let id = i64::from(u32_at(r, f)?);
+            let v = u32::try_from(id + m.shift(f)? - m.shift(cie)?).ok().filter(|&v| v != 0)?;
+            out.get_mut(f..f + 4)?.copy_from_slice(&v.to_le_bytes());
+        }
+        Some(())
+    };
     if let Some(e) = layout.section(b".eh_frame") {
-        eh_frame(r, e, out, &mut rel32);
+        eh_frame(r, e, out, &mut rel32, &mut cie_pointer);
     }
     // Symbol values (st_value at +8 of 24-byte entries; undefined ones are 0 and stay).
     if let Some(s) = layout.section(b".dynsym") {
@@ -542,7 +553,13 @@ fn eh_frame_hdr(
 
 /// `.eh_frame`: CIEs and FDEs; each FDE's first field (its function's start), in the
 /// encoding its CIE's augmentation names, is translated when that is pc-relative `sdata4`.
-fn eh_frame(r: &[u8], e: Section, out: &mut [u8], rel32: &mut impl FnMut(&mut [u8], usize, u64, usize) -> Option<()>) {
+fn eh_frame(
+    r: &[u8],
+    e: Section,
+    out: &mut [u8],
+    rel32: &mut impl FnMut(&mut [u8], usize, u64, usize) -> Option<()>,
+    cie_pointer: &mut impl FnMut(&mut [u8], usize, usize) -> Option<()>,
+) {
     let end = e.offset + e.size;
     // By offset: a hostile section of millions of CIEs must not make each FDE a search.
     let mut cies: std::collections::HashMap<usize, u8> = std::collections::HashMap::new();
@@ -558,10 +575,13 @@ fn eh_frame(r: &[u8], e: Section, out: &mut [u8], rel32: &mut impl FnMut(&mut [u
         if id == 0 {
             cies.insert(at, fde_encoding(r.get(at + 8..next).unwrap_or_default()));
         } else if let Some(cie) = (at + 4).checked_sub(id as usize)
-            && cies.get(&cie) == Some(&PCREL_SDATA4)
+            && let Some(&encoding) = cies.get(&cie)
         {
-            let f = at + 8;
-            rel32(out, f, e.addr.wrapping_add((f - e.offset) as u64), f);
+            cie_pointer(out, at + 4, cie);
+            if encoding == PCREL_SDATA4 {
+                let f = at + 8;
+                rel32(out, f, e.addr.wrapping_add((f - e.offset) as u64), f);
+            }
         }
         at = next;
     }
@@ -872,7 +892,8 @@ mod tests {
 
     /// `bsdiff-elf3-zstd`'s sites: the code's relative operands (relative to their own
     /// place), the jump table's entries (to the table's), FDE starts, and in a
-    /// fixed-address file its absolute addresses; not `.eh_frame_hdr`'s sorted table.
+    /// fixed-address file its absolute addresses; not `.eh_frame_hdr`'s sorted table. Its
+    /// translation is elf2's, and FDEs' CIE pointers too.
     #[test]
     fn elf3_records_the_sites_it_learns_from_and_translates_as_elf2() {
         let moves = |len| Moves::from_controls([(0x1400, 16, 0), (0xC00, 16, 0), (0x800, 0, 0)], len);
@@ -882,7 +903,7 @@ mod tests {
             let (mut two, mut three, mut sites) = (r.clone(), r.clone(), Vec::new());
             translate2(&r, &[], &m, &mut two);
             assert!(translate3(&r, &[], &m, &mut three, &mut sites));
-            assert_eq!(two, three, "the same translation");
+            assert_eq!(two, three, "the same translation (no FDE here)");
             assert!(sites.windows(2).all(|w| w[0].at < w[1].at), "in reference order, once each");
             let at = |a: usize| sites.iter().find(|s| s.at as usize == a).copied();
             let jump = at(0x1002).expect("the conditional jump");
@@ -902,5 +923,12 @@ mod tests {
         let fde = sites.iter().find(|s| s.at == 0x320).expect("the FDE's start");
         assert_eq!((fde.key, fde.base), (0x1000, 0x320));
         assert!(!sites.iter().any(|s| (0x200..0x214).contains(&s.at)), "{sites:x?}");
+        // Eight bytes inserted between the CIE (0x300) and its FDE (0x318): the FDE's CIE
+        // pointer is 8 more for elf3, as it was for elf2.
+        let m = Moves::from_controls([(0x310, 8, 0), (0x2CF0, 0, 0)], r.len());
+        let (mut two, mut three) = (r.clone(), r.clone());
+        translate2(&r, &[], &m, &mut two);
+        translate3(&r, &[], &m, &mut three, &mut sites);
+        assert_eq!((i32_at(&two, 0x31c), i32_at(&three, 0x31c)), (0x1c, 0x1c + 8));
     }
 }
