@@ -22,6 +22,8 @@ pub use hotfix_reader::bsdelta::{decode_elf, decode_elf2, decode_elf3, decode_x8
 use hotfix_reader::elftables::Site;
 use hotfix_schema::Encoding;
 
+use crate::encode::both;
+
 fn bz(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     bzip2::read::BzDecoder::new(data).read_to_end(&mut out)?;
@@ -69,7 +71,7 @@ pub fn encode(reference: &[u8], target: &[u8], level: i32) -> io::Result<Vec<u8>
 /// Encodes `target` against `reference` as `bsdiff-zstd` and, with `x86`, also as
 /// `bsdiff-x86-zstd` (one match for both: the translation changes only the differences).
 pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
-    let (streams, candidates) = streams(reference, &[], target, x86)?;
+    let (streams, candidates) = streams(reference, &[], target, x86, false)?;
     let plain = entry(&streams.0, &streams.1, &streams.2, level, None)?;
     let x86 = match candidates.iter().find(|c| c.encoding == Encoding::BsdiffX86Zstd) {
         Some(c) => Some(c.entry(&streams, level, reference)?),
@@ -81,7 +83,7 @@ pub fn encode_both(reference: &[u8], target: &[u8], level: i32, x86: bool) -> io
 /// The `bsdiff-elf-zstd` entry of `target` against `reference`, if the reference is an
 /// x86-64 ELF file whose tables the translation changes.
 pub fn encode_elf(reference: &[u8], target: &[u8], level: i32) -> io::Result<Option<Vec<u8>>> {
-    let (streams, candidates) = streams(reference, &[], target, true)?;
+    let (streams, candidates) = streams(reference, &[], target, true, false)?;
     match candidates.iter().find(|c| c.encoding == Encoding::BsdiffElfZstd) {
         Some(c) => Ok(Some(c.entry(&streams, level, reference)?)),
         None => Ok(None),
@@ -96,7 +98,7 @@ pub fn encode_elf2(reference: &[u8], sizes: &[u64], target: &[u8], level: i32) -
     encode_elf2_matched(reference, sizes, target, level, true)
 }
 
-/// [`encode_elf2`], with `again` false the first match's entry alone (what a second match
+/// [`encode_elf2`], with `again` false from the first match alone (what a second match
 /// gains is measured against it).
 pub fn encode_elf2_matched(
     reference: &[u8],
@@ -105,9 +107,9 @@ pub fn encode_elf2_matched(
     level: i32,
     again: bool,
 ) -> io::Result<Option<Vec<u8>>> {
-    let (streams, candidates) = streams(reference, sizes, target, true)?;
+    let (streams, candidates) = streams(reference, sizes, target, true, again)?;
     let mut best: Option<(usize, &Candidate)> = None;
-    for c in candidates.iter().filter(|c| c.encoding == Encoding::BsdiffElf2Zstd && (again || c.ctrl.is_none())) {
+    for c in candidates.iter().filter(|c| c.encoding == Encoding::BsdiffElf2Zstd) {
         let n = c.fast_size(&streams, reference)?;
         if best.is_none_or(|b| n < b.0) {
             best = Some((n, c));
@@ -129,7 +131,7 @@ pub fn encode_best(
     level: i32,
     x86: bool,
 ) -> io::Result<(Encoding, Vec<u8>)> {
-    let (streams, candidates) = streams(reference, sizes, target, x86)?;
+    let (streams, candidates) = streams(reference, sizes, target, x86, true)?;
     let plain = z(&streams.0, FAST_LEVEL)?.len()
         + z(&streams.1, FAST_LEVEL)?.len()
         + extra_frame(&streams.2, None, FAST_LEVEL)?.len();
@@ -207,28 +209,44 @@ fn controls(ctrl: &[u8]) -> impl Iterator<Item = (i64, i64, i64)> + '_ {
 /// `bsdiff-elf3-zstd` entry's reference with its operands absolute) where there
 /// are extra bytes enough for it to pay — level 19 indexes the reference in about 50 ms a
 /// MB (47 ms for psql's 800 KB), which a few bytes do not repay. A frame without the prefix
-/// decodes the same with it, so the smaller is kept. The writer's comparison of candidates
-/// and the entry it writes both come through here.
+/// decodes the same with it, so the one that is smaller at the fast level is made. The
+/// writer's comparison of candidates and the entry it writes both come through here.
 fn extra_frame(extra: &[u8], prefix: Option<&[u8]>, level: i32) -> io::Result<Vec<u8>> {
-    let plain = z(extra, level)?;
-    Ok(match prefix {
+    let prefix = match prefix {
         Some(p) if extra.len() >= PREFIX_MIN => {
-            Some(z_prefix(extra, p, level)?).filter(|z| z.len() < plain.len()).unwrap_or(plain)
+            // Which is smaller is decided at the fast level: at level 19, indexing the
+            // reference is most of the time, and one frame is made.
+            let (with, plain) = both(|| z_prefix(extra, p, FAST_LEVEL), || z(extra, FAST_LEVEL));
+            let (with, plain) = (with?, plain?);
+            if level <= FAST_LEVEL {
+                return Ok(if with.len() < plain.len() { with } else { plain });
+            }
+            Some(p).filter(|_| with.len() < plain.len())
         }
-        _ => plain,
-    })
+        _ => None,
+    };
+    match prefix {
+        Some(p) => z_prefix(extra, p, level),
+        None => z(extra, level),
+    }
 }
 
 /// An entry of these streams; with `prefix` (an elf2 or elf3 entry's) the extra frame
 /// compressed against it and the controls written as LEB128 integers.
 fn entry(ctrl: &[u8], diff: &[u8], extra: &[u8], level: i32, prefix: Option<&[u8]>) -> io::Result<Vec<u8>> {
     let bad = || io::Error::other("a patch stream over 4 GiB");
-    let ze = extra_frame(extra, prefix, level)?;
-    let zc = match prefix {
-        Some(_) => z(&varint_controls(controls(ctrl)), level)?,
-        None => z(ctrl, level)?,
-    };
-    let zd = z(diff, level)?;
+    // The extra frame beside the other two (a large reference makes it the slowest).
+    let (ze, zcd) = both(
+        || extra_frame(extra, prefix, level),
+        || -> io::Result<(Vec<u8>, Vec<u8>)> {
+            let zc = match prefix {
+                Some(_) => z(&varint_controls(controls(ctrl)), level)?,
+                None => z(ctrl, level)?,
+            };
+            Ok((zc, z(diff, level)?))
+        },
+    );
+    let (ze, (zc, zd)) = (ze?, zcd?);
     let mut out = Vec::with_capacity(HEADER_LEN + zc.len() + zd.len() + ze.len());
     out.extend_from_slice(&u32::try_from(zc.len()).map_err(|_| bad())?.to_le_bytes());
     out.extend_from_slice(&u32::try_from(zd.len()).map_err(|_| bad())?.to_le_bytes());
@@ -242,9 +260,15 @@ fn entry(ctrl: &[u8], diff: &[u8], extra: &[u8], level: i32, prefix: Option<&[u8
 /// differences again against the reference translated by the controls' moves — its x86
 /// operands (`bsdiff-x86-zstd`), and its ELF tables too where that changes anything
 /// (`bsdiff-elf-zstd`), and against the reference translated as ELF where a member of it
-/// is (`bsdiff-elf2-zstd`, `bsdiff-elf3-zstd`; from a second match too, where the first
-/// left [`REMATCH_MIN`] extra bytes).
-fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Result<(Streams, Vec<Candidate>)> {
+/// is (`bsdiff-elf2-zstd`, `bsdiff-elf3-zstd`; with `again`, from a second match too
+/// where the first left [`REMATCH_MIN`] extra bytes).
+fn streams(
+    reference: &[u8],
+    sizes: &[u64],
+    target: &[u8],
+    x86: bool,
+    again: bool,
+) -> io::Result<(Streams, Vec<Candidate>)> {
     let (ctrl, diff, extra) = matched(reference, target, qbsdiff::bsdiff::SMALL_MATCH)?;
     if !x86 {
         return Ok(((ctrl, diff, extra), Vec::new()));
@@ -264,12 +288,13 @@ fn streams(reference: &[u8], sizes: &[u64], target: &[u8], x86: bool) -> io::Res
     let elf2 = translate_elf2(reference, sizes, &clipped);
     if elf2 != reference {
         out.extend(elf_candidates(&controls, &clipped, reference, sizes, &elf2, target, None)?);
-        if extra.len() >= REMATCH_MIN {
+        if again && extra.len() >= REMATCH_MIN {
             // Matched again, against the reference as translated: its operands already
             // say what the target's do, so matches run through them. The applier derives
             // its translation from the new controls, so the differences are taken against
             // that (it differs from `elf2` only where the moves did).
             let (ctrl2, _, extra2) = matched(&elf2, target, SECOND_SEED)?;
+            drop(elf2);
             let controls2: Vec<(i64, i64, i64)> = self::controls(&ctrl2).collect();
             let clipped2 = Moves::from_controls_clipped(controls2.iter().copied(), reference.len());
             let against = translate_elf2(reference, sizes, &clipped2);

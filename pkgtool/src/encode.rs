@@ -608,7 +608,7 @@ fn encode_plain(
 /// are encoded on a pool of threads too; this keeps the last blob from running alone on
 /// one core while the other idles (what a package of two large blobs spends most of its
 /// time on). The results are the same whichever finishes first.
-fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+pub(crate) fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     std::thread::scope(|scope| {
         let other = scope.spawn(b);
         let first = a();
