@@ -328,8 +328,8 @@ fn elf_candidates(
     let len = controls.iter().try_fold(0usize, |n, c| usize::try_from(c.0).ok().and_then(|a| n.checked_add(a)));
     let len = len.ok_or_else(bad)?;
     let diff = differences(controls, elf2, target, len)?;
-    let mut sites = Vec::new();
-    let elf3 = translate_elf3(reference, sizes, moves, &mut sites);
+    let (mut sites, mut code) = (Vec::new(), Vec::new());
+    let elf3 = translate_elf3(reference, sizes, moves, &mut sites, &mut code);
     let learned = learned_differences(controls, differences(controls, &elf3, target, len)?, &sites, target)?;
     // The extra bytes with their relative operands absolute, run by run.
     let mut extra = Vec::new();
@@ -352,7 +352,7 @@ fn elf_candidates(
             diff: learned,
             ctrl,
             extra: Some(extra),
-            prefix: Some(absolute_prefix(&elf3, moves)),
+            prefix: Some(absolute_prefix(&elf3, &code, moves)),
         },
     ])
 }

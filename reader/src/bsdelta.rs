@@ -386,9 +386,9 @@ pub fn decode_elf3(
     let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
     let (ctrl, _, _) = split(data)?;
     let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, Controls::Varint)?;
-    let mut sites = Vec::new();
-    let translated = translate_elf3(reference, sizes, &moves, &mut sites);
-    let prefix = absolute_prefix(&translated, &moves);
+    let (mut sites, mut code) = (Vec::new(), Vec::new());
+    let translated = translate_elf3(reference, sizes, &moves, &mut sites, &mut code);
+    let prefix = absolute_prefix(&translated, &code, &moves);
     let mut learner = Learner::new(&sites);
     apply(&translated, data, size, window_log_max, Some(&prefix), Some(&mut learner))
 }
@@ -436,31 +436,45 @@ pub fn absolute_operands(run: &mut [u8], at: usize, to_absolute: bool) {
 }
 
 /// The prefix `bsdiff-elf3-zstd`'s extra bytes are compressed against: the translated
-/// reference with each relative operand whose place a move carried (or ended less than
-/// [`crate::elftables::REACH`] before) made absolute as [`absolute_operands`] does, at the
-/// place the move carried it to.
-pub fn absolute_prefix(translated: &[u8], moves: &Moves) -> Vec<u8> {
-    let mut out = translated.to_vec();
-    relative_operands(translated, |f| {
-        if let Some(q) = moves.map_near(f, crate::elftables::REACH).and_then(|q| u64::try_from(q).ok()) {
+/// reference's code (`code`, ranges of it in order, as [`translate_elf3`] gives them),
+/// each range scanned for relative operands on its own and each operand whose place a
+/// move carried (or ended less than [`crate::elftables::REACH`] before) made absolute as
+/// [`absolute_operands`] does, at the place the move carried it to. (The extra bytes are
+/// new code; python3.11's compress 0.2% larger against its code alone than against all
+/// of it, in 60% of the time.)
+pub fn absolute_prefix(translated: &[u8], code: &[std::ops::Range<usize>], moves: &Moves) -> Vec<u8> {
+    let mut out = Vec::new();
+    for range in code {
+        let Some(bytes) = translated.get(range.clone()) else { continue };
+        let at = out.len();
+        out.extend_from_slice(bytes);
+        let run = &mut out[at..];
+        let mut fields = Vec::new();
+        relative_operands(run, |f| fields.push(f));
+        for f in fields {
+            let Some(q) = moves.map_near(range.start + f, crate::elftables::REACH).and_then(|q| u64::try_from(q).ok())
+            else {
+                continue;
+            };
             let end = q.wrapping_add(4) as u32;
-            let v = u32::from_le_bytes([out[f], out[f + 1], out[f + 2], out[f + 3]]);
-            out[f..f + 4].copy_from_slice(&v.wrapping_add(end).to_le_bytes());
+            let v = u32::from_le_bytes([run[f], run[f + 1], run[f + 2], run[f + 3]]);
+            run[f..f + 4].copy_from_slice(&v.wrapping_add(end).to_le_bytes());
         }
-    });
+    }
     out
 }
 
-/// The reference as `bsdiff-elf3-zstd` translates it (as `bsdiff-elf2-zstd` does), and its
-/// sites in `sites`.
+/// The reference as `bsdiff-elf3-zstd` translates it, its sites in `sites` and its
+/// members' code loads in `code` ([`crate::elftables::translate3`]).
 pub fn translate_elf3(
     reference: &[u8],
     sizes: &[u64],
     moves: &Moves,
     sites: &mut Vec<crate::elftables::Site>,
+    code: &mut Vec<std::ops::Range<usize>>,
 ) -> Vec<u8> {
     let mut out = reference.to_vec();
-    crate::elftables::translate3(reference, sizes, moves, &mut out, sites);
+    crate::elftables::translate3(reference, sizes, moves, &mut out, sites, code);
     out
 }
 
@@ -758,8 +772,13 @@ mod tests {
         let mut reference = vec![0u8; 0x400];
         reference[0x200..0x207].copy_from_slice(&[0x90, 0xE8, 0x10, 0, 0, 0, 0x90]);
         let moves = Moves::from_controls([(0x200, 0xE00, 0), (0x200, 0, 0)], 0x400);
-        let prefix = absolute_prefix(&reference, &moves);
+        let whole = 0..reference.len();
+        let prefix = absolute_prefix(&reference, std::slice::from_ref(&whole), &moves);
         assert_eq!(&prefix[0x202..0x206], &call[2..6]);
+        // Only the code is the prefix: from 0x100, the call is 0x100 earlier in it.
+        let code = 0x100..0x300;
+        let prefix = absolute_prefix(&reference, std::slice::from_ref(&code), &moves);
+        assert_eq!((prefix.len(), &prefix[0x102..0x106]), (0x200, &call[2..6]));
     }
 
     /// The learner predicts an operand from the last one decoded with the same target,

@@ -220,9 +220,10 @@ pub const ABSOLUTE: u32 = u32::MAX;
 /// (python3.11's 6.8 MB has 190,000).
 pub const MAX_SITES: usize = 1 << 21;
 
-/// Where [`translate3`] records sites, and how many more it may.
+/// Where [`translate3`] records sites, and the members' code.
 struct Sites<'a> {
     out: &'a mut Vec<Site>,
+    code: &'a mut Vec<std::ops::Range<usize>>,
 }
 
 impl Sites<'_> {
@@ -360,9 +361,20 @@ pub fn translate2(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8]
 /// [`translate2`] for `bsdiff-elf3-zstd`: also records, in reference order, the relative
 /// values whose targets the applier learns (calls, jumps, conditional jumps and
 /// RIP-relative operands in code, FDE starts; at most [`MAX_SITES`]).
-pub fn translate3(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8], sites: &mut Vec<Site>) -> bool {
+///
+/// `code` gets the file bytes of each member's code loads (those rule 1 scans), in order,
+/// as ranges of the reference.
+pub fn translate3(
+    reference: &[u8],
+    sizes: &[u64],
+    moves: &Moves,
+    out: &mut [u8],
+    sites: &mut Vec<Site>,
+    code: &mut Vec<std::ops::Range<usize>>,
+) -> bool {
     sites.clear();
-    let any = members(reference, sizes, moves, out, Some(&mut Sites { out: sites }));
+    code.clear();
+    let any = members(reference, sizes, moves, out, Some(&mut Sites { out: sites, code }));
     // Stable: of two sites at one offset (a jump table entry that rule 3 reads too), the
     // first recorded is kept.
     sites.sort_by_key(|s| s.at);
@@ -387,6 +399,10 @@ fn members(reference: &[u8], sizes: &[u64], moves: &Moves, out: &mut [u8], mut s
         if let Some(layout) = Layout::parse(r) {
             let abs_base = moves.map_near(base, REACH).and_then(|to| Some(to - i64::try_from(base).ok()?));
             let m = Member { r, base, moves, layout, abs_base, reach: REACH, index: index as u64 & 0xff };
+            if let Some(s) = sites.as_deref_mut() {
+                s.code
+                    .extend(scanned(&m.layout.loads, true).iter().map(|l| base + l.offset..base + l.offset + l.filesz));
+            }
             code(&m, &mut out[base..end], sites.as_deref_mut());
             tables(&m, &mut out[base..end], sites.as_deref_mut());
             any = true;
@@ -902,7 +918,13 @@ mod tests {
             let m = moves(r.len());
             let (mut two, mut three, mut sites) = (r.clone(), r.clone(), Vec::new());
             translate2(&r, &[], &m, &mut two);
-            assert!(translate3(&r, &[], &m, &mut three, &mut sites));
+            let mut code = Vec::new();
+            assert!(translate3(&r, &[], &m, &mut three, &mut sites, &mut code));
+            assert_eq!(
+                code.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>(),
+                [(0, 0x2000)],
+                "the code load's bytes"
+            );
             assert_eq!(two, three, "the same translation (no FDE here)");
             assert!(sites.windows(2).all(|w| w[0].at < w[1].at), "in reference order, once each");
             let at = |a: usize| sites.iter().find(|s| s.at as usize == a).copied();
@@ -919,7 +941,14 @@ mod tests {
         // The unwind tables: the FDE's start is a site, the sorted table's entries are not.
         let r = elf();
         let (mut out, mut sites) = (r.clone(), Vec::new());
-        translate3(&r, &[], &Moves::from_controls([(0x800, 16, 0), (0x2800, 0, 0)], r.len()), &mut out, &mut sites);
+        translate3(
+            &r,
+            &[],
+            &Moves::from_controls([(0x800, 16, 0), (0x2800, 0, 0)], r.len()),
+            &mut out,
+            &mut sites,
+            &mut Vec::new(),
+        );
         let fde = sites.iter().find(|s| s.at == 0x320).expect("the FDE's start");
         assert_eq!((fde.key, fde.base), (0x1000, 0x320));
         assert!(!sites.iter().any(|s| (0x200..0x214).contains(&s.at)), "{sites:x?}");
@@ -928,7 +957,7 @@ mod tests {
         let m = Moves::from_controls([(0x310, 8, 0), (0x2CF0, 0, 0)], r.len());
         let (mut two, mut three) = (r.clone(), r.clone());
         translate2(&r, &[], &m, &mut two);
-        translate3(&r, &[], &m, &mut three, &mut sites);
+        translate3(&r, &[], &m, &mut three, &mut sites, &mut Vec::new());
         assert_eq!((i32_at(&two, 0x31c), i32_at(&three, 0x31c)), (0x1c, 0x1c + 8));
     }
 }
