@@ -366,11 +366,17 @@ pub fn decode_elf2(
     size: u64,
     window_log_max: u32,
 ) -> Result<Vec<u8>, String> {
-    let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
-    let (ctrl, _, _) = split(data)?;
-    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, Controls::Varint)?;
+    let moves = varint_moves(reference, data, size, window_log_max)?;
     let translated = translate_elf2(reference, sizes, &moves);
     apply(&translated, data, size, window_log_max, Some(reference), None)
+}
+
+/// The (clipped) moves of an elf2 or elf3 entry's LEB128 controls, checked as the
+/// applier checks them.
+fn varint_moves(reference: &[u8], data: &[u8], size: u64, window_log_max: u32) -> Result<Moves, String> {
+    let size = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
+    let (ctrl, _, _) = split(data)?;
+    read_moves(ctrl, reference.len(), size, window_log_max, Controls::Varint)
 }
 
 /// Applies an encoded `bsdiff-elf3-zstd` patch: as [`decode_elf2`], and each relative
@@ -383,9 +389,7 @@ pub fn decode_elf3(
     size: u64,
     window_log_max: u32,
 ) -> Result<Vec<u8>, String> {
-    let size_usize = usize::try_from(size).map_err(|_| "declared size does not fit in memory".to_string())?;
-    let (ctrl, _, _) = split(data)?;
-    let moves = read_moves(ctrl, reference.len(), size_usize, window_log_max, Controls::Varint)?;
+    let moves = varint_moves(reference, data, size, window_log_max)?;
     let (mut sites, mut code) = (Vec::new(), Vec::new());
     let translated = translate_elf3(reference, sizes, &moves, &mut sites, &mut code);
     let prefix = absolute_prefix(&translated, &code, &moves);

@@ -191,10 +191,10 @@ struct Member<'a> {
     index: u64,
 }
 
-/// A 4-byte relative value in the reference whose target `bsdiff-elf3-zstd` learns: where
-/// it is in the reference, its value there, and its target (a virtual address, the
-/// member's index in the high byte). A later value with the same target is predicted from
-/// what the first decoded one said.
+/// A 4-byte value in the reference, relative or absolute, whose target `bsdiff-elf3-zstd`
+/// learns: where it is in the reference, its value there, and its target (a virtual
+/// address, the member's index in the high byte). A later value with the same target is
+/// predicted from what the last decoded one said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Site {
     /// Offset of the value in the reference.
@@ -203,10 +203,12 @@ pub struct Site {
     pub value: i32,
     /// Its target's virtual address (low 56 bits), the member's index (high byte).
     pub key: u64,
-    /// Offset in the reference of the place the value is relative to (for a branch, the
-    /// end of its instruction; for a table, its start).
+    /// Offset in the reference of the place whose move the value's own follows: its own
+    /// offset for a code operand or an FDE start, the table's start for a jump-table
+    /// entry; [`ABSOLUTE`] for an absolute value.
     pub base: u32,
-    /// How far the moves carried the base ([`NOWHERE`] if no move did).
+    /// How far the moves carried the base ([`NOWHERE`] if no move did, or the shift is
+    /// not an `i32` other than `i32::MIN`).
     pub base_moved: i32,
 }
 
@@ -217,7 +219,7 @@ pub const NOWHERE: i32 = i32::MIN;
 pub const ABSOLUTE: u32 = u32::MAX;
 
 /// Most sites recorded for one reference: 24 bytes each, with a learned value per target
-/// (python3.11's 6.8 MB has 190,000).
+/// (python3.11's 6.8 MB has 254,566).
 pub const MAX_SITES: usize = 1 << 21;
 
 /// Where [`translate3`] records sites, and the members' code.
