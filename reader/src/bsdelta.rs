@@ -175,6 +175,41 @@ pub(crate) const RIP_OPS: [u8; 26] = [
 pub(crate) const RIP_OPS_0F: [u8; 18] =
     [0x10, 0x11, 0x28, 0x29, 0x2E, 0x2F, 0x51, 0x54, 0x57, 0x58, 0x59, 0x5C, 0x5E, 0x6F, 0x7F, 0xB6, 0xB7, 0xBE];
 
+/// A byte-indexed set of opcodes: the scans test every byte of code, and `contains` on a
+/// short slice is a call to `memchr` (5% of an install's samples).
+pub(crate) struct OpSet([bool; 256]);
+
+impl OpSet {
+    const fn of(ops: &[u8]) -> OpSet {
+        let mut set = [false; 256];
+        let mut i = 0;
+        while i < ops.len() {
+            set[ops[i] as usize] = true;
+            i += 1;
+        }
+        OpSet(set)
+    }
+
+    /// Whether `op` is in the set.
+    #[inline]
+    pub(crate) fn has(&self, op: u8) -> bool {
+        self.0[op as usize]
+    }
+}
+
+/// [`RIP_OPS`] with `FF`, as a set.
+pub(crate) static RIP_OP: OpSet = OpSet::of(&{
+    let mut ops = [0xFF; 27];
+    let mut i = 0;
+    while i < RIP_OPS.len() {
+        ops[i] = RIP_OPS[i];
+        i += 1;
+    }
+    ops
+});
+/// [`RIP_OPS_0F`] as a set.
+pub(crate) static RIP_OP_0F: OpSet = OpSet::of(&RIP_OPS_0F);
+
 /// The reference with its x86 relative operands pointed where their targets went.
 ///
 /// Scanning from the first byte: `E8`/`E9` (call, jmp) take a 32-bit operand at +1 that
@@ -196,9 +231,9 @@ pub fn translate(reference: &[u8], moves: &Moves) -> Vec<u8> {
         let rip = |at: usize| reference.get(at).is_some_and(|m| m & 0xC7 == 0x05);
         let (field, end) = if op == 0xE8 || op == 0xE9 {
             (i + 1, i + 5)
-        } else if (op == 0xFF || RIP_OPS.contains(&op)) && i + 6 <= n && rip(i + 1) {
+        } else if RIP_OP.has(op) && i + 6 <= n && rip(i + 1) {
             (i + 2, i + 6)
-        } else if op == 0x0F && i + 7 <= n && RIP_OPS_0F.contains(&reference[i + 1]) && rip(i + 2) {
+        } else if op == 0x0F && i + 7 <= n && RIP_OP_0F.has(reference[i + 1]) && rip(i + 2) {
             (i + 3, i + 7)
         } else {
             i += 1;
@@ -410,9 +445,9 @@ fn relative_operands(code: &[u8], mut visit: impl FnMut(usize)) {
         let jcc = op == 0x0F && i + 6 <= code.len() && (0x80..0x90).contains(&code[i + 1]);
         let field = if op == 0xE8 || op == 0xE9 {
             i + 1
-        } else if jcc || ((op == 0xFF || RIP_OPS.contains(&op)) && i + 6 <= code.len() && rip(i + 1)) {
+        } else if jcc || (RIP_OP.has(op) && i + 6 <= code.len() && rip(i + 1)) {
             i + 2
-        } else if op == 0x0F && i + 7 <= code.len() && RIP_OPS_0F.contains(&code[i + 1]) && rip(i + 2) {
+        } else if op == 0x0F && i + 7 <= code.len() && RIP_OP_0F.has(code[i + 1]) && rip(i + 2) {
             i + 3
         } else {
             i += 1;

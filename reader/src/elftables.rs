@@ -464,11 +464,11 @@ fn code(m: &Member<'_>, out: &mut [u8], mut sites: Option<&mut Sites<'_>>) {
             let (field, e) = if op == 0xE8 || op == 0xE9 {
                 (i + 1, i + 5)
             } else if (op == 0x0F && i + 6 <= end && (0x80..0x90).contains(&r[i + 1]))
-                || ((op == 0xFF || crate::bsdelta::RIP_OPS.contains(&op)) && i + 6 <= end && rip(i + 1))
+                || (crate::bsdelta::RIP_OP.has(op) && i + 6 <= end && rip(i + 1))
             {
                 // A conditional jump (`0F 8x`), or an operand after a ModR/M byte.
                 (i + 2, i + 6)
-            } else if op == 0x0F && i + 7 <= end && crate::bsdelta::RIP_OPS_0F.contains(&r[i + 1]) && rip(i + 2) {
+            } else if op == 0x0F && i + 7 <= end && crate::bsdelta::RIP_OP_0F.has(r[i + 1]) && rip(i + 2) {
                 (i + 3, i + 7)
             } else {
                 i += 1;

@@ -27,8 +27,69 @@ use crate::keys::TrustedKey;
 use crate::zipfmt::{Archive, CentralEntry, METHOD_DEFLATE, METHOD_STORED, METHOD_ZSTD, ReadError};
 
 const BUF: usize = 1 << 20;
-/// Largest LZMA entry [`Verified::decode_into`] decodes on its second thread (it is held in memory).
+/// Largest LZMA entry [`Verified::decode_into`] decodes on its third thread (it is held in memory).
 const OFFLOAD_MAX_BYTES: u64 = 16 << 20;
+/// Largest blob [`Verified::decode_into`] decodes ahead on its second thread: decoded, it
+/// is held in memory, with others up to [`PREFETCH_BUDGET_BYTES`].
+/// Packs are at most 8 MiB as `pkgtool` writes them.
+const PREFETCH_MAX_BYTES: u64 = 8 << 20;
+/// How many decoded bytes may wait between the two threads of the decode pass.
+const PREFETCH_BUDGET_BYTES: u64 = 4 << 20;
+
+/// The decoded bytes waiting between the two threads of [`Verified::decode_into`]: at
+/// most `max`, or one blob.
+struct Budget {
+    /// Bytes waiting, and whether the decode pass stopped.
+    state: std::sync::Mutex<(u64, bool)>,
+    changed: std::sync::Condvar,
+    max: u64,
+}
+
+impl Budget {
+    fn new(max: u64) -> Budget {
+        Budget { state: std::sync::Mutex::new((0, false)), changed: std::sync::Condvar::new(), max }
+    }
+
+    /// Waits until `n` more bytes fit, and counts them; false once the pass stopped.
+    fn take(&self, n: u64) -> bool {
+        let Ok(mut state) = self.state.lock() else { return false };
+        loop {
+            if state.1 {
+                return false;
+            }
+            if state.0 == 0 || state.0.saturating_add(n) <= self.max {
+                state.0 += n;
+                return true;
+            }
+            state = match self.changed.wait(state) {
+                Ok(state) => state,
+                Err(_) => return false,
+            };
+        }
+    }
+
+    /// `n` bytes were taken off the queue.
+    fn give(&self, n: u64) {
+        if let Ok(mut state) = self.state.lock() {
+            state.0 = state.0.saturating_sub(n);
+        }
+        self.changed.notify_all();
+    }
+
+    /// A guard that marks the pass stopped when dropped, waking the thread ahead.
+    fn closing(&self) -> impl Drop + '_ {
+        struct Closing<'b>(&'b Budget);
+        impl Drop for Closing<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut state) = self.0.state.lock() {
+                    state.1 = true;
+                }
+                self.0.changed.notify_all();
+            }
+        }
+        Closing(self)
+    }
+}
 
 /// A package whose every byte was checked against a trusted signature, and whose manifest
 /// and structure passed their checks (FORMAT.md §8 steps 1–13). Its blobs are not decoded
@@ -804,22 +865,47 @@ impl Verified {
         let m = &self.manifest;
         let total = self.archive.len;
         let mut refs = References::of(m);
-        // LZMA decodes about ten times slower than Zstandard: a plain LZMA blob that no later
-        // blob needs is read into memory and decoded on a second thread while this one goes
-        // on with the next entries. One at a time; its error, if any, is the one reported
-        // when an earlier blob than the failing one failed.
+        // Two threads share the work. Blobs that are not deltas and fit PREFETCH_MAX_BYTES
+        // are decoded (and checked) ahead, in order, on a second thread, at most
+        // PREFETCH_BUDGET_BYTES of them waiting; this one decodes the deltas against what it kept and hands every content
+        // to the sink in the manifest's order, as a single thread would. Besides, an LZMA
+        // or PPMd blob too large for that, which nothing later needs and the sink does not
+        // want, is decoded on a third thread from its stored bytes, one at a time. The
+        // error reported is always the earliest blob's.
+        let ahead_of: Vec<bool> =
+            m.blobs.iter().map(|b| b.reference.is_none() && b.size <= PREFETCH_MAX_BYTES).collect();
+        let budget = Budget::new(PREFETCH_BUDGET_BYTES);
         std::thread::scope(|scope| -> Result<()> {
+            let failed = || Error::integrity(path, Integrity::MalformedArchive("a decoding thread failed".into()));
+            let (ahead_tx, ahead_rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>>)>();
+            let ahead = if ahead_of.contains(&true) {
+                let (ahead_of, budget) = (&ahead_of, &budget);
+                Some(scope.spawn(move || {
+                    for (i, blob) in m.blobs.iter().enumerate() {
+                        if !ahead_of[i] {
+                            continue;
+                        }
+                        // Stops when the decode pass did (closed budget, dropped receiver).
+                        if !budget.take(blob.size) || ahead_tx.send((i, self.decode_whole(i, blob, limits))).is_err() {
+                            return;
+                        }
+                    }
+                }))
+            } else {
+                drop(ahead_tx);
+                None
+            };
             let mut pending: Option<std::thread::ScopedJoinHandle<'_, Result<()>>> = None;
             let join = |p: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| -> Result<()> {
                 match p.map(|h| h.join()) {
                     Some(Ok(r)) => r,
-                    Some(Err(_)) => {
-                        Err(Error::integrity(path, Integrity::MalformedArchive("a decoding thread failed".into())))
-                    }
+                    Some(Err(_)) => Err(failed()),
                     None => Ok(()),
                 }
             };
             let outcome = (|| -> Result<()> {
+                // Dropped on return, stopping the thread ahead.
+                let (ahead_rx, _closing) = (ahead_rx, budget.closing());
                 let to_io = io_or_integrity(path);
                 for (i, blob) in m.blobs.iter().enumerate() {
                     let Some(entry) = self.archive.entries.get(i + 1) else {
@@ -827,6 +913,27 @@ impl Verified {
                     };
                     let keep = refs.needed_after(&blob.sha256, i);
                     let want = !blob.is_pack() && sink.wants(&blob.sha256, blob.size).map_err(&to_io)?;
+                    if ahead_of[i] {
+                        let content = match ahead_rx.recv() {
+                            Ok((j, decoded)) if j == i => decoded?,
+                            _ => return Err(failed()),
+                        };
+                        budget.give(blob.size);
+                        if blob.is_pack() {
+                            for_each_member(&mut io::Cursor::new(&content), blob, |mb, member| {
+                                refs.keep_member(sink, i, mb, member)
+                            })
+                            .map_err(&to_io)?;
+                        } else if want {
+                            sink.take(&blob.sha256, blob.size, &mut &content[..]).map_err(&to_io)?;
+                        }
+                        if keep {
+                            refs.content.insert(blob.sha256, std::rc::Rc::new(content));
+                        }
+                        refs.release_after(i);
+                        progress(entry_end(&self.archive, i), total);
+                        continue;
+                    }
                     let offload = matches!(blob.encoding, Encoding::Lzma | Encoding::LzmaX86 | Encoding::Ppmd)
                         && !keep
                         && !want
@@ -885,12 +992,30 @@ impl Verified {
                 }
                 Ok(())
             })();
-            // An error of the blob on the other thread comes first: it is the earlier blob.
+            // An error of the blob on the offload thread comes first: it is the earlier blob.
             let other = join(pending.take());
-            other.and(outcome)
+            let ahead = match ahead.map(|h| h.join()) {
+                Some(Err(_)) => Err(failed()),
+                _ => Ok(()),
+            };
+            other.and(outcome).and(ahead)
         })?;
         progress(total, total);
         Ok(())
+    }
+
+    /// Blob `index` (not a delta), decoded whole and checked against its size and hashes
+    /// (a pack's members are checked when they are split off).
+    fn decode_whole(&self, index: usize, blob: &Blob, limits: &Limits) -> Result<Vec<u8>> {
+        let path = &self.path;
+        let Some(entry) = self.archive.entries.get(index + 1) else {
+            return Err(Error::integrity(path, Integrity::EntryMissing(blob.sha256.to_hex())));
+        };
+        let to_io = io_or_integrity(path);
+        let mut br = BlobReader::new(self.entry_data(entry), entry, blob, limits, None, &[]).map_err(&to_io)?;
+        let mut content = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
+        br.read_to_end(&mut content).map_err(&to_io)?;
+        Ok(content)
     }
 
     /// Where content `digest` is: a blob, or a member of a pack.

@@ -227,12 +227,18 @@ impl RawPackage {
     /// size and CRC-32), under the blob's old name: the manifest still passes every rule
     /// of FORMAT.md §4.3, so only the signature or decoding the blob can tell.
     pub fn replace_last_blob(&mut self, frame: Vec<u8>, size: u64, crc32: u32) {
+        let last = self.entries.len() - 2;
+        self.replace_blob(last, frame, size, crc32);
+    }
+
+    /// [`RawPackage::replace_last_blob`] for blob `at` (in the manifest's order), which no
+    /// delta references and which is not a pack.
+    pub fn replace_blob(&mut self, at: usize, frame: Vec<u8>, size: u64, crc32: u32) {
         let mut m = self.manifest();
         let blobs = m["blobs"].as_array().expect("blobs");
-        let at = blobs.len() - 1;
         let sha = blobs[at]["sha256"].clone();
-        assert!(blobs.iter().all(|b| b.get("reference") != Some(&sha)), "the last blob is no delta's reference");
-        assert!(blobs[at].get("members").is_none(), "the last blob is not a pack");
+        assert!(blobs.iter().all(|b| b.get("reference") != Some(&sha)), "the blob is no delta's reference");
+        assert!(blobs[at].get("members").is_none(), "the blob is not a pack");
         let blob = m["blobs"][at].as_object_mut().expect("a blob object");
         blob.insert("size".into(), size.into());
         blob.insert("encoding".into(), "zstd".into());

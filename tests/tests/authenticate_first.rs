@@ -309,3 +309,61 @@ fn a_package_rewritten_in_place_after_authentication_fails_its_decode_pass() {
         assert_ne!(Digest(Sha256::digest(bytes).into()), *digest, "a changed content passed as authentic");
     }
 }
+
+#[test]
+fn of_two_broken_blobs_the_earlier_is_reported_and_no_content_after_it_reaches_the_sink() {
+    let kit = Kit::new("of_two_broken_blobs_the_earlier_is_reported_and_no_content_after_it_reaches_the_sink");
+    // Three files too large to be packed: three blobs, which the decode pass decodes
+    // ahead on its second thread.
+    let spec = r#"[package]
+id = "KB9"
+kind = "hotfix"
+product = "contoso"
+title = "Hotfix with three blobs"
+
+[[variant]]
+component = "kernel"
+baseline = "RTM"
+branch = "ldr"
+version = "5.2.3790.1009"
+fixes = ["KB9"]
+dir = "KB9/rtm"
+"#;
+    for (seed, name) in [(1u64, "a"), (2, "b"), (3, "c")] {
+        // Unlike each other, so that none is a delta against another.
+        let mut x = seed;
+        let body: String = (0..25_000)
+            .map(|_| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                format!("{:012x}\n", x >> 16)
+            })
+            .collect();
+        hotfix_tests::fixtures::write(kit.path(), &format!("KB9/rtm/bin/{name}.dll"), &body);
+    }
+    let genuine = kit.build(&hotfix_tests::fixtures::write(kit.path(), "KB9.toml", spec), "KB9");
+    let mut raw = RawPackage::parse(&fs::read(&genuine).expect("read package"));
+    let blobs = raw.manifest()["blobs"].clone();
+    assert_eq!(blobs.as_array().map(Vec::len), Some(3), "{blobs}");
+    for at in [1, 2] {
+        let other = vec![b'0' + at as u8; 1000];
+        raw.replace_blob(at, zstd::bulk::compress(&other, 3).expect("compress"), 1000, crc32fast::hash(&other));
+    }
+    let broken = kit.path().join("KB9-broken.pkg");
+    fs::write(&broken, raw.write(&vendor(&kit), |_| {})).expect("write package");
+
+    let limits = Limits::default();
+    let verified = pkgtool::read::verify(&broken, &trusted(&kit), &limits, &mut |_, _| {}).expect("authentic");
+    let mut got = Collect::default();
+    match verified.decode_into(&limits, &mut |_, _| {}, &mut got) {
+        Err(e @ Error::Integrity { .. }) => {
+            let second = blobs[1]["sha256"].as_str().expect("a hash");
+            assert!(e.to_string().contains(second), "the second blob is reported: {e}");
+            assert!(e.to_string().contains("[hash-mismatch]") || e.to_string().contains("hash"), "{e}");
+        }
+        other => panic!("expected an integrity error, got {other:?}"),
+    }
+    // The first blob reached the sink, checked; nothing of the two broken ones did.
+    let first = &verified.manifest.blobs[0];
+    assert_eq!(got.0.keys().collect::<Vec<_>>(), [&first.sha256]);
+    assert_eq!(Digest(Sha256::digest(&got.0[&first.sha256]).into()), first.sha256);
+}
