@@ -336,6 +336,9 @@ pub fn resign(bytes: &mut Vec<u8>, key: &SigningKey) {
 /// How much smaller than deflate a Zstandard manifest must be to be written (FORMAT.md
 /// §4.1): below that, deflate keeps the manifest readable by `unzip -p`.
 const MANIFEST_ZSTD_WORTH: f64 = 0.9;
+/// The largest manifest compressed at Zstandard level 19; larger ones get level 17, 2.7
+/// times faster and 0.4% larger on tzdata's (398 KB of JSON: 0.08 s against 0.03).
+const MANIFEST_LEVEL_19_MAX: usize = 128 << 10;
 
 /// The manifest entry's method and data: deflate, or one Zstandard frame (level 19, the
 /// content size in its header so that its window is the manifest's size) when that is at
@@ -344,16 +347,70 @@ const MANIFEST_ZSTD_WORTH: f64 = 0.9;
 /// repeat its files' hashes — so a package of many small files spent more on its manifest
 /// than on its contents (issue 16: tzdata, 152 KB deflated, 64 KB as zstd).
 fn encode_manifest(json: &[u8]) -> io::Result<(u16, Vec<u8>)> {
-    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    deflater.write_all(json)?;
-    let deflated = deflater.finish()?;
-    let mut c = zstd::bulk::Compressor::new(19)?;
-    c.include_contentsize(true)?;
-    c.include_checksum(false)?;
-    let zstd = c.compress(json)?;
+    // The two run side by side: the manifest is encoded last, when nothing else is left
+    // to overlap with it.
+    let (deflated, zstd) = std::thread::scope(|scope| {
+        let deflated = scope.spawn(|| -> io::Result<Vec<u8>> {
+            let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+            deflater.write_all(json)?;
+            deflater.finish()
+        });
+        let level = if json.len() <= MANIFEST_LEVEL_19_MAX { 19 } else { 17 };
+        let zstd = zstd::bulk::Compressor::new(level).and_then(|mut c| {
+            c.include_contentsize(true)?;
+            c.include_checksum(false)?;
+            c.compress(json)
+        });
+        (deflated.join().unwrap_or_else(|_| Err(io::Error::other("the deflate thread failed"))), zstd)
+    });
+    let (deflated, zstd) = (deflated?, zstd?);
     Ok(if (zstd.len() as f64) <= deflated.len() as f64 * MANIFEST_ZSTD_WORTH {
         (METHOD_ZSTD, zstd)
     } else {
         (METHOD_DEFLATE, deflated)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest-like JSON of `n` files: paths that repeat, hashes that do not.
+    fn manifest_json(n: usize) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let files: Vec<String> = (0..n)
+            .map(|i| {
+                let hex: String = (0..4)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        format!("{x:016x}")
+                    })
+                    .collect();
+                format!(
+                    r#"{{"path":"usr/share/zoneinfo/Area/City{i}","size":{},"mode":"0644","sha256":"{hex}"}}"#,
+                    100 + i
+                )
+            })
+            .collect();
+        format!(r#"{{"files":[{}]}}"#, files.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn small_and_large_manifests_are_zstandard_frames_within_their_own_size_as_window() {
+        for n in [300, 2_000] {
+            let json = manifest_json(n);
+            // Each file repeated, as the LDR build repeats the GDR build's.
+            let json = [&json[..], &json[..]].concat();
+            assert_eq!(json.len() > MANIFEST_LEVEL_19_MAX, n == 2_000, "{}", json.len());
+            let (method, frame) = encode_manifest(&json).expect("encodes");
+            assert_eq!(method, METHOD_ZSTD, "{n} files");
+            // A reader decodes it with a window of the manifest's size (FORMAT.md §4.1).
+            let window_log = usize::BITS - (json.len() - 1).leading_zeros();
+            let mut d = zstd::bulk::Decompressor::new().expect("decompressor");
+            d.window_log_max(window_log).expect("window limit");
+            assert_eq!(d.decompress(&frame, json.len()).expect("decodes within the window"), json);
+        }
+    }
 }
