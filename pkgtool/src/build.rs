@@ -340,8 +340,8 @@ const MANIFEST_ZSTD_WORTH: f64 = 0.9;
 /// times faster and 0.4% larger on tzdata's (398 KB of JSON: 0.08 s against 0.03).
 const MANIFEST_LEVEL_19_MAX: usize = 128 << 10;
 
-/// The manifest entry's method and data: deflate, or one Zstandard frame (level 19, the
-/// content size in its header so that its window is the manifest's size) when that is at
+/// The manifest entry's method and data: deflate, or one Zstandard frame (level 19, 17
+/// over [`MANIFEST_LEVEL_19_MAX`]; the content size in its header so that its window is the manifest's size) when that is at
 /// least 10% smaller. Deflate's 32 KiB window cannot reach the repeats of a large
 /// manifest — the LDR build's paths and hashes repeat the GDR build's, a pack's members
 /// repeat its files' hashes — so a package of many small files spent more on its manifest
@@ -349,19 +349,24 @@ const MANIFEST_LEVEL_19_MAX: usize = 128 << 10;
 fn encode_manifest(json: &[u8]) -> io::Result<(u16, Vec<u8>)> {
     // The two run side by side: the manifest is encoded last, when nothing else is left
     // to overlap with it.
+    let deflate = || -> io::Result<Vec<u8>> {
+        let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        deflater.write_all(json)?;
+        deflater.finish()
+    };
     let (deflated, zstd) = std::thread::scope(|scope| {
-        let deflated = scope.spawn(|| -> io::Result<Vec<u8>> {
-            let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-            deflater.write_all(json)?;
-            deflater.finish()
-        });
+        let deflating = std::thread::Builder::new().spawn_scoped(scope, deflate);
         let level = if json.len() <= MANIFEST_LEVEL_19_MAX { 19 } else { 17 };
         let zstd = zstd::bulk::Compressor::new(level).and_then(|mut c| {
             c.include_contentsize(true)?;
             c.include_checksum(false)?;
             c.compress(json)
         });
-        (deflated.join().unwrap_or_else(|_| Err(io::Error::other("the deflate thread failed"))), zstd)
+        let deflated = match deflating {
+            Ok(handle) => handle.join().unwrap_or_else(|_| Err(io::Error::other("the deflate thread failed"))),
+            Err(_) => deflate(), // no thread to be had: one after the other
+        };
+        (deflated, zstd)
     });
     let (deflated, zstd) = (deflated?, zstd?);
     Ok(if (zstd.len() as f64) <= deflated.len() as f64 * MANIFEST_ZSTD_WORTH {

@@ -451,14 +451,14 @@ pub(crate) fn compress_delta(data: &[u8], reference: &[u8], level: i32, max_wind
     enc.finish()
 }
 
-/// A pack's delta against its predecessor: at the fast level when that is already below
-/// 1/[`NEAR_SAME`] of the pack (the builds are nearly the same, and level 19 would spend
-/// a search over the whole reference to save a few hundred bytes: bind9-dnsutils' 448 KB
-/// pack, 872 bytes at level 3, 709 at level 19 in 0.05–0.1 s, most of its build),
-/// otherwise at `level`.
+/// A delta of a pack, or of a `-gz` entry's inflated content, against its predecessor's:
+/// the fast level's when that is already below 1/[`NEAR_SAME`] of the content (the builds
+/// are nearly the same, and level 19 would spend a search over the whole reference to
+/// save a few hundred bytes: bind9-dnsutils' 448 KB pack, 872 bytes at level 3, 709 at
+/// level 19 in 0.05–0.1 s, most of its build), otherwise the smaller of it and `level`'s.
 fn pack_delta(data: &[u8], reference: &[u8], level: i32, limits: &Limits) -> io::Result<Vec<u8>> {
     let fast = compress_delta(data, reference, PROBE_LEVEL, limits.max_zstd_window_log)?;
-    if fast.len().saturating_mul(NEAR_SAME) < data.len() {
+    if level <= PROBE_LEVEL || fast.len().saturating_mul(NEAR_SAME) < data.len() {
         return Ok(fast);
     }
     let z = compress_delta(data, reference, level, limits.max_zstd_window_log)?;

@@ -8,8 +8,10 @@
 //! this module at all.
 //!
 //! Each pass reads the file front to back once after the small tail and central
-//! directory; memory stays bounded by the manifest limit and the decoder window, never by
-//! the package's size.
+//! directory; memory stays bounded by the manifest limit, the decoder window and what the
+//! decode pass holds for its threads (a blob of at most 8 MiB being decoded ahead, 4 MiB
+//! waiting or one blob, one LZMA entry's stored bytes of at most 16 MiB), never by the
+//! package's size.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -35,9 +37,12 @@ const OFFLOAD_MAX_BYTES: u64 = 16 << 20;
 const PREFETCH_MAX_BYTES: u64 = 8 << 20;
 /// How many decoded bytes may wait between the two threads of the decode pass.
 const PREFETCH_BUDGET_BYTES: u64 = 4 << 20;
+/// What a blob decoded ahead counts against [`PREFETCH_BUDGET_BYTES`] at least.
+const PREFETCH_MIN_CHARGE: u64 = 4 << 10;
 
-/// The decoded bytes waiting between the two threads of [`Verified::decode_into`]: at
-/// most `max`, or one blob.
+/// The decoded bytes between the two threads of [`Verified::decode_into`], counted from
+/// when a blob's decoding ahead starts until this thread takes it off the channel (before
+/// the sink reads it): at most `max`, or one blob.
 struct Budget {
     /// Bytes waiting, and whether the decode pass stopped.
     state: std::sync::Mutex<(u64, bool)>,
@@ -820,7 +825,7 @@ pub fn verify_into(
 }
 
 /// Reads a file at a position of its own, through a shared handle (`pread`): the decode
-/// pass and the second thread read the authenticated file without sharing an offset.
+/// pass and its other threads read the authenticated file without sharing an offset.
 struct ReadAt<'f> {
     file: &'f File,
     pos: u64,
@@ -867,34 +872,42 @@ impl Verified {
         let mut refs = References::of(m);
         // Two threads share the work. Blobs that are not deltas and fit PREFETCH_MAX_BYTES
         // are decoded (and checked) ahead, in order, on a second thread, at most
-        // PREFETCH_BUDGET_BYTES of them waiting; this one decodes the deltas against what it kept and hands every content
-        // to the sink in the manifest's order, as a single thread would. Besides, an LZMA
-        // or PPMd blob too large for that, which nothing later needs and the sink does not
-        // want, is decoded on a third thread from its stored bytes, one at a time. The
-        // error reported is always the earliest blob's.
+        // PREFETCH_BUDGET_BYTES of them waiting (or one). This thread decodes the others —
+        // the deltas, against what it kept, and blobs too large to wait in memory — and
+        // hands every content to the sink in the manifest's order, as a single thread
+        // would. Besides, an LZMA or PPMd blob too large to go ahead, which nothing later
+        // needs and the sink does not want, is decoded on a third thread from its stored
+        // bytes, one at a time. The error reported is always the earliest blob's. Where a
+        // thread cannot be started, this one does its work.
         let ahead_of: Vec<bool> =
             m.blobs.iter().map(|b| b.reference.is_none() && b.size <= PREFETCH_MAX_BYTES).collect();
         let budget = Budget::new(PREFETCH_BUDGET_BYTES);
         std::thread::scope(|scope| -> Result<()> {
             let failed = || Error::integrity(path, Integrity::MalformedArchive("a decoding thread failed".into()));
             let (ahead_tx, ahead_rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>>)>();
-            let ahead = if ahead_of.contains(&true) {
-                let (ahead_of, budget) = (&ahead_of, &budget);
-                Some(scope.spawn(move || {
+            let mut ahead = None;
+            if ahead_of.contains(&true) {
+                let (list, budget) = (&ahead_of, &budget);
+                let spawned = std::thread::Builder::new().name("decode-ahead".into()).spawn_scoped(scope, move || {
                     for (i, blob) in m.blobs.iter().enumerate() {
-                        if !ahead_of[i] {
+                        if !list[i] {
                             continue;
                         }
-                        // Stops when the decode pass did (closed budget, dropped receiver).
-                        if !budget.take(blob.size) || ahead_tx.send((i, self.decode_whole(i, blob, limits))).is_err() {
+                        // A blob counts at least a page: the errors of many empty ones
+                        // wait within the budget too.
+                        if !budget.take(blob.size.max(PREFETCH_MIN_CHARGE)) {
+                            return; // the decode pass stopped
+                        }
+                        let decoded = self.decode_whole(i, blob, limits);
+                        let stop = decoded.is_err(); // the pass stops at this blob
+                        if ahead_tx.send((i, decoded)).is_err() || stop {
                             return;
                         }
                     }
-                }))
-            } else {
-                drop(ahead_tx);
-                None
-            };
+                });
+                ahead = spawned.ok();
+            }
+            let ahead_on = ahead.is_some();
             let mut pending: Option<std::thread::ScopedJoinHandle<'_, Result<()>>> = None;
             let join = |p: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| -> Result<()> {
                 match p.map(|h| h.join()) {
@@ -913,12 +926,12 @@ impl Verified {
                     };
                     let keep = refs.needed_after(&blob.sha256, i);
                     let want = !blob.is_pack() && sink.wants(&blob.sha256, blob.size).map_err(&to_io)?;
-                    if ahead_of[i] {
+                    if ahead_on && ahead_of[i] {
                         let content = match ahead_rx.recv() {
                             Ok((j, decoded)) if j == i => decoded?,
                             _ => return Err(failed()),
                         };
-                        budget.give(blob.size);
+                        budget.give(blob.size.max(PREFETCH_MIN_CHARGE));
                         if blob.is_pack() {
                             for_each_member(&mut io::Cursor::new(&content), blob, |mb, member| {
                                 refs.keep_member(sink, i, mb, member)

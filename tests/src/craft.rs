@@ -227,8 +227,8 @@ impl RawPackage {
     /// size and CRC-32), under the blob's old name: the manifest still passes every rule
     /// of FORMAT.md §4.3, so only the signature or decoding the blob can tell.
     pub fn replace_last_blob(&mut self, frame: Vec<u8>, size: u64, crc32: u32) {
-        let last = self.entries.len() - 2;
-        self.replace_blob(last, frame, size, crc32);
+        let blobs = self.manifest()["blobs"].as_array().map_or(0, Vec::len);
+        self.replace_blob(blobs - 1, frame, size, crc32);
     }
 
     /// [`RawPackage::replace_last_blob`] for blob `at` (in the manifest's order), which no
