@@ -32,11 +32,18 @@ fn s(p: &Path) -> &str {
 
 /// A one-file hotfix for contoso's kernel at RTM (one blob, no pack), as the spec `KB9`.
 fn hotfix_spec(kit: &Kit) -> PathBuf {
-    let spec = r#"[package]
+    hotfix_tests::fixtures::write(kit.path(), "KB9/rtm/bin/kernel.dll", &"contoso kernel RTM LDR KB9\n".repeat(64));
+    kb9_spec(kit, "Hotfix whose blob a forger replaces")
+}
+
+/// The spec `KB9`: an LDR build of contoso's kernel at RTM, of whatever is in `KB9/rtm`.
+fn kb9_spec(kit: &Kit, title: &str) -> PathBuf {
+    let spec = format!(
+        r#"[package]
 id = "KB9"
 kind = "hotfix"
 product = "contoso"
-title = "Hotfix whose blob a forger replaces"
+title = "{title}"
 
 [[variant]]
 component = "kernel"
@@ -45,9 +52,9 @@ branch = "ldr"
 version = "5.2.3790.1009"
 fixes = ["KB9"]
 dir = "KB9/rtm"
-"#;
-    hotfix_tests::fixtures::write(kit.path(), "KB9/rtm/bin/kernel.dll", &"contoso kernel RTM LDR KB9\n".repeat(64));
-    hotfix_tests::fixtures::write(kit.path(), "KB9.toml", spec)
+"#
+    );
+    hotfix_tests::fixtures::write(kit.path(), "KB9.toml", &spec)
 }
 
 /// The vendor's secret key (the kit's).
@@ -329,20 +336,6 @@ fn of_two_broken_blobs_the_earlier_is_reported_and_no_content_after_it_reaches_t
     let kit = Kit::new("of_two_broken_blobs_the_earlier_is_reported_and_no_content_after_it_reaches_the_sink");
     // Four files too large to be packed: four blobs, which the decode pass decodes ahead
     // on its second thread.
-    let spec = r#"[package]
-id = "KB9"
-kind = "hotfix"
-product = "contoso"
-title = "Hotfix with four blobs"
-
-[[variant]]
-component = "kernel"
-baseline = "RTM"
-branch = "ldr"
-version = "5.2.3790.1009"
-fixes = ["KB9"]
-dir = "KB9/rtm"
-"#;
     for (seed, name) in [(1u64, "a"), (2, "b"), (3, "c"), (4, "d")] {
         // Unlike each other, so that none is a delta against another.
         let mut x = seed;
@@ -354,7 +347,7 @@ dir = "KB9/rtm"
             .collect();
         hotfix_tests::fixtures::write(kit.path(), &format!("KB9/rtm/bin/{name}.dll"), &body);
     }
-    let genuine = kit.build(&hotfix_tests::fixtures::write(kit.path(), "KB9.toml", spec), "KB9");
+    let genuine = kit.build(&kb9_spec(&kit, "Hotfix with four blobs"), "KB9");
     let mut raw = RawPackage::parse(&fs::read(&genuine).expect("read package"));
     let blobs = raw.manifest()["blobs"].clone();
     assert_eq!(blobs.as_array().map(Vec::len), Some(4), "{blobs}");
