@@ -883,7 +883,12 @@ impl Verified {
             m.blobs.iter().map(|b| b.reference.is_none() && b.size <= PREFETCH_MAX_BYTES).collect();
         let budget = Budget::new(PREFETCH_BUDGET_BYTES);
         std::thread::scope(|scope| -> Result<()> {
-            let failed = || Error::integrity(path, Integrity::MalformedArchive("a decoding thread failed".into()));
+            // A decoding thread can only fail this way by panicking: a bug of this program,
+            // not the package's fault, so not an integrity error.
+            let failed = || Error::Io {
+                path: path.to_path_buf(),
+                source: io::Error::other("a decoding thread stopped unexpectedly (a bug in this program)"),
+            };
             let (ahead_tx, ahead_rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>>)>();
             let mut ahead = None;
             if ahead_of.contains(&true) {
