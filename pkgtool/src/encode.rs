@@ -957,6 +957,40 @@ pub fn encode_all(
 mod tests {
     use super::*;
 
+    /// Bytes that compress poorly: an LCG's high bytes.
+    fn noise(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                (x >> 56) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_nearly_unchanged_pack_keeps_its_fast_delta_and_a_changed_one_gets_the_smaller() {
+        let limits = Limits::default();
+        let reference = noise(1, 400_000);
+        // One byte changed: the fast delta is far below 1/200 of the pack, and kept.
+        let mut near = reference.clone();
+        near[200_000] ^= 1;
+        let fast = compress_delta(&near, &reference, PROBE_LEVEL, limits.max_zstd_window_log).expect("fast");
+        assert!(fast.len() * NEAR_SAME < near.len(), "{}", fast.len());
+        assert_eq!(pack_delta(&near, &reference, 19, &limits).expect("delta"), fast);
+        // A quarter new: level 19 is tried, and the result is never larger than the fast one.
+        let mut changed = reference.clone();
+        changed[..100_000].copy_from_slice(&noise(2, 100_000));
+        let fast = compress_delta(&changed, &reference, PROBE_LEVEL, limits.max_zstd_window_log).expect("fast");
+        let best = pack_delta(&changed, &reference, 19, &limits).expect("delta");
+        assert!(best.len() <= fast.len());
+        let mut d = zstd::stream::read::Decoder::with_ref_prefix(&best[..], &reference[..]).expect("decoder");
+        d.window_log_max(limits.max_zstd_window_log).expect("window");
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut decoded).expect("decodes against the reference");
+        assert_eq!(decoded, changed);
+    }
+
     fn src(n: u8, size: u64) -> BlobSource {
         BlobSource::single(Digest([n; 32]), size, PathBuf::from(format!("/nowhere/{n}")))
     }

@@ -1088,3 +1088,36 @@ pub fn decode_entry_for_fuzzing(
     let mut reader = BlobReader::new(data, &entry, blob, limits, reference, &[])?;
     io::copy(&mut reader, &mut io::sink())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_budget_holds_a_taker_until_bytes_are_given_back_or_the_pass_stops() {
+        let budget = Budget::new(10);
+        assert!(budget.take(8), "fits");
+        assert!(!budget.state.lock().is_ok_and(|s| s.1), "not stopped");
+        std::thread::scope(|scope| {
+            // 8 + 5 > 10: waits until 8 are given back.
+            let waiting = scope.spawn(|| budget.take(5));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!waiting.is_finished(), "a blob that does not fit waits");
+            budget.give(8);
+            assert!(waiting.join().expect("no panic"), "taken once the bytes came back");
+        });
+        std::thread::scope(|scope| {
+            // 5 held; 6 more do not fit: only the pass stopping wakes the taker, refused.
+            let waiting = scope.spawn(|| budget.take(6));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!waiting.is_finished());
+            drop(budget.closing());
+            assert!(!waiting.join().expect("no panic"), "a stopped pass refuses");
+        });
+        assert!(!budget.take(1), "and keeps refusing");
+        // One blob larger than the whole budget is taken when nothing else is held.
+        let big = Budget::new(10);
+        assert!(big.take(100));
+    }
+}
